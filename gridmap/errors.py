@@ -1,0 +1,70 @@
+"""The one error type of gridmap: a message for the user plus the HTTP status it maps to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GridmapError(Exception):
+    """An error the user can fix; carries an HTTP status, a machine code and optional details."""
+
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        details: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        if code is not None:
+            self.code = code
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON body of the error response."""
+        body: dict[str, Any] = {"error": {"code": self.code, "message": self.message}}
+        if self.details is not None:
+            body["error"]["details"] = self.details
+        return body
+
+
+class InvalidInput(GridmapError):
+    """Malformed or out-of-range input (400)."""
+
+    status = 400
+    code = "invalid_input"
+
+
+class NotFound(GridmapError):
+    """The named thing does not exist (404)."""
+
+    status = 404
+    code = "not_found"
+
+
+class OutsideCells(GridmapError):
+    """A point lies outside every grid cell of the active layer set (422)."""
+
+    status = 422
+    code = "outside_cells"
+
+
+class Conflict(GridmapError):
+    """The request conflicts with the current state (409)."""
+
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(GridmapError):
+    """An upload exceeds the configured limit (413)."""
+
+    status = 413
+    code = "payload_too_large"

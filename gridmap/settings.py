@@ -1,0 +1,78 @@
+"""Settings, declared once as a table of (name, default, help) and read from the environment.
+
+Every setting is documented in the README (a test checks that); environment variables are
+named ``GRIDMAP_<NAME>``.  ``create_app(config)`` and the CLI accept overrides by name.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+#: Folder of the bundled layer set (the Tianya demo district).
+BUNDLED_GEODATA = Path(__file__).resolve().parent.parent / "geodata"
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = str
+
+    @property
+    def env_var(self) -> str:
+        return "GRIDMAP_" + self.name.upper()
+
+
+def _bytes(text: str) -> int:
+    return int(text)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("instance", "./instance", "Instance folder: the SQLite database and uploads live here."),
+    Setting(
+        "database_url",
+        None,
+        "SQLAlchemy URL of the database; default SQLite (WAL) at INSTANCE/gridmap.sqlite3. "
+        "Use postgresql+psycopg://user:pass@host/db for production.",
+    ),
+    Setting("geodata", str(BUNDLED_GEODATA), "Folder of the active layer set (districts/streets/communities/cells.geojson)."),
+    Setting("categories", None, "CSV file of the category tree; default the bundled gridmap/data/categories.csv."),
+    Setting("timezone", "Asia/Shanghai", "Local time zone: dates without an offset are read in it, pages show it."),
+    Setting("max_upload_bytes", 20 * 1024 * 1024, "Largest accepted request or upload body, in bytes.", _bytes),
+    Setting(
+        "tiles",
+        "none",
+        "Basemap tiles: 'none' (boundaries and data only; works offline) or 'osm' "
+        "(OpenStreetMap; needs the tile server to be reachable from the browser).",
+    ),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Settings from defaults, then the environment, then ``overrides`` (by setting name)."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = environ.get(setting.env_var)
+        values[setting.name] = setting.default if raw in (None, "") else setting.parse(raw)
+    for name, value in (overrides or {}).items():
+        key = name.lower()
+        if key.startswith("gridmap_"):
+            key = key[len("gridmap_"):]
+        if key in _BY_NAME:
+            values[key] = value
+    return values
+
+
+def database_url(settings: Mapping[str, Any]) -> str:
+    """The database URL to use: the configured one, else SQLite in the instance folder."""
+    if settings.get("database_url"):
+        return str(settings["database_url"])
+    instance = Path(settings["instance"]).resolve()
+    return f"sqlite:///{instance / 'gridmap.sqlite3'}"
