@@ -1,0 +1,117 @@
+"""The overview map: cells as a choropleth of issue counts, plus a heatmap of issue locations.
+
+Rendered server-side with folium from aggregates; every asset is the app's own (see
+:mod:`gridmap.maps.assets`).  The full map UI (drill-down, filters, coverage) is issue #4.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import branca.colormap as cm
+import folium
+from folium.plugins import HeatMap
+
+from gridmap.layers import LayerSet, feature_collection
+from gridmap.maps.assets import localize_assets
+
+TILES = {
+    "none": None,
+    "osm": ("https://tile.openstreetmap.org/{z}/{x}/{y}.png", "© OpenStreetMap contributors"),
+}
+METRICS = ("total", "open", "overdue", "closed")
+METRIC_LABELS = {"total": "全部问题 all issues", "open": "未结 open", "overdue": "超期 overdue", "closed": "已结 closed"}
+
+
+@dataclass(frozen=True)
+class MapParts:
+    """The pieces of a rendered folium map to place in a page template."""
+
+    header: str
+    body: str
+    script: str
+
+
+def overview_map(
+    layers: LayerSet,
+    cell_counts: Sequence[dict[str, Any]],
+    heat_points: Sequence[Sequence[float]],
+    *,
+    static_url: Callable[[str], str],
+    metric: str = "total",
+    tiles: str = "none",
+) -> MapParts:
+    """Render the overview map of a layer set with per-cell counts and heat points."""
+    counts = {row["code"]: row for row in cell_counts}
+    minx, miny, maxx, maxy = layers.districts.total_bounds
+    m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], tiles=None, control_scale=True,
+                   prefer_canvas=True, zoom_control=True)
+    if TILES.get(tiles):
+        url, attribution = TILES[tiles]
+        folium.TileLayer(url, attr=attribution, name="底图 basemap").add_to(m)
+    m.fit_bounds([[miny, minx], [maxy, maxx]])
+
+    cells = feature_collection(layers.cells, "cells")
+    values = []
+    for feature in cells["features"]:
+        row = counts.get(feature["properties"]["code"], {})
+        for key in METRICS:
+            feature["properties"][key] = int(row.get(key, 0))
+        values.append(feature["properties"][metric])
+    top = max(max(values, default=0), 1)
+    colormap = cm.LinearColormap(["#ffffcc", "#fd8d3c", "#bd0026"], vmin=0, vmax=top,
+                                 caption=f"每网格{METRIC_LABELS[metric]}")
+
+    def style(feature: dict[str, Any]) -> dict[str, Any]:
+        value = feature["properties"][metric]
+        return {
+            "fillColor": colormap(value) if value else "#f7f7f7",
+            "fillOpacity": 0.7 if value else 0.25,
+            "color": "#777777",
+            "weight": 0.3,
+        }
+
+    folium.GeoJson(
+        cells,
+        name="网格 cells",
+        style_function=style,
+        highlight_function=lambda _: {"weight": 2, "color": "#000000"},
+        tooltip=folium.GeoJsonTooltip(
+            fields=["code", "name", *METRICS],
+            aliases=["网格编码", "名称", "全部", "未结", "超期", "已结"],
+            sticky=False,
+        ),
+    ).add_to(m)
+    folium.GeoJson(
+        feature_collection(layers.communities, "communities"),
+        name="社区 communities",
+        style_function=lambda _: {"fill": False, "color": "#3b4cc0", "weight": 1.2},
+        tooltip=folium.GeoJsonTooltip(fields=["code", "name"], aliases=["社区编码", "社区"]),
+    ).add_to(m)
+    folium.GeoJson(
+        feature_collection(layers.streets, "streets"),
+        name="街道 streets",
+        style_function=lambda _: {"fill": False, "color": "#222222", "weight": 2.5},
+    ).add_to(m)
+    if heat_points:
+        HeatMap([list(p) for p in heat_points], name="热力图 heatmap", radius=12, blur=15, min_opacity=0.3).add_to(m)
+    colormap.add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+
+    localize_assets(m, static_url)
+    figure = m.get_root()
+    figure.render()
+    return MapParts(header=figure.header.render(), body=figure.html.render(), script=figure.script.render())
+
+
+def cells_summary(cell_counts: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Totals over all cells, for the page's headline figures."""
+    return {key: sum(int(row.get(key, 0)) for row in cell_counts) for key in METRICS}
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON for embedding."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,51 @@
+"""The Flask layer: parses requests, calls the core, serialises answers. Built by create_app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from gridmap.errors import GridmapError
+from gridmap.service import Gridmap
+
+TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application; ``config`` holds setting overrides (by name) and Flask options."""
+    config = dict(config or {})
+    app = Flask(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC), instance_relative_config=False)
+    core = Gridmap(config)
+    app.config.update({k: v for k, v in config.items() if k.isupper()})
+    app.config["MAX_CONTENT_LENGTH"] = core.settings["max_upload_bytes"]
+    app.config["JSON_SORT_KEYS"] = False
+    app.extensions["gridmap"] = core
+
+    from gridmap.web import api, pages
+
+    app.register_blueprint(api.blueprint, url_prefix="/api/v1")
+    app.register_blueprint(pages.blueprint)
+    _register_error_handlers(app)
+    return app
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(GridmapError)
+    def gridmap_error(error: GridmapError):
+        if _wants_json():
+            return jsonify(error.to_dict()), error.status
+        return render_template("error.html", status=error.status, message=error.message), error.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        wrapped = GridmapError(error.description or error.name, status=error.code or 500,
+                               code=error.name.lower().replace(" ", "_"))
+        return gridmap_error(wrapped)

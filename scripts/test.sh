@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Install everything and run the whole test suite, twice:
+#   1. on SQLite (the default), browser tests included;
+#   2. on PostgreSQL + PostGIS (GRIDMAP_TEST_DATABASE=postgresql): the tests start their own
+#      throwaway server (tests/pgserver.py); browser tests are not repeated (-m "not browser").
+# Extra arguments go to both pytest runs, e.g.  bash scripts/test.sh -x -k crs
+# The same script for developers and CI (.ci/run).  Exits non-zero if either run fails.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# System packages: PostgreSQL 15 + PostGIS, Chromium, Noto CJK fonts, python3-venv.
+bash scripts/system-deps.sh
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+    || { echo "test.sh: needs Python >= 3.11 as python3 (found $(python3 --version 2>&1))" >&2; exit 1; }
+
+# Create .venv, or reuse it if it works; install the project with its test extras.
+if ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+    rm -rf .venv
+    python3 -m venv .venv
+fi
+echo "test.sh: installing gridmap[test] into .venv..." >&2
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+
+# "$@" goes to both runs.  `env -u` keeps a GRIDMAP_TEST_DATABASE from the caller's shell out of the SQLite run.
+echo; echo "===== test.sh: SQLite run ====="
+rc_sqlite=0
+env -u GRIDMAP_TEST_DATABASE \
+    .venv/bin/python -m pytest -p no:cacheprovider "$@" || rc_sqlite=$?
+
+echo; echo "===== test.sh: PostgreSQL run ====="
+rc_postgresql=0
+GRIDMAP_TEST_DATABASE=postgresql \
+    .venv/bin/python -m pytest -p no:cacheprovider -m "not browser" "$@" || rc_postgresql=$?
+
+describe() {  # describe PYTEST-EXIT-CODE
+    case $1 in
+        0) echo "passed" ;;
+        5) echo "FAILED (no tests were collected)" ;;
+        *) echo "FAILED (pytest exit code $1)" ;;
+    esac
+}
+echo
+echo "test.sh: SQLite: $(describe $rc_sqlite); PostgreSQL: $(describe $rc_postgresql)"
+if [[ $rc_sqlite -ne 0 || $rc_postgresql -ne 0 ]]; then
+    exit 1
+fi
