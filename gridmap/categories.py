@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 from gridmap.errors import InvalidInput
 from gridmap.sla import TimeLimitKind, excel_column, read_csv_records
@@ -131,7 +132,8 @@ class CategoryTree:
         hint = ""
         by_name = self._by_name.get(str(code).strip()) or self._by_name.get(str(code).strip().casefold())
         if by_name:
-            hint = f"; {code!r} is a category name, not a code: its code is " + " or ".join(c.code for c in by_name)
+            codes = " or ".join(c.code for c in by_name)
+            hint = f"; {code!r} is a category name, not a code: its code is {codes}"
         else:
             close = difflib.get_close_matches(key, list(self._by_code), n=3, cutoff=0.6)
             if close:
@@ -174,12 +176,14 @@ class CategoryTree:
                 f"category {text!r} is ambiguous: it names {listed}; give the code instead",
                 details={"text": key, "codes": [c.code for c in matches]},
             )
-        candidates = {**{c.code: c for c in self}, **{n: cs[0] for n, cs in self._by_name.items()}}
-        close = difflib.get_close_matches(key if key in candidates else key.casefold(), list(candidates), n=3, cutoff=0.5)
-        close += [n for n in difflib.get_close_matches(key.upper(), list(self._by_code), n=3, cutoff=0.6) if n not in close]
+        names = {name: found[0] for name, found in self._by_name.items()}
+        close = [names[n] for n in difflib.get_close_matches(key.casefold(), list(names), n=3, cutoff=0.5)]
+        codes = difflib.get_close_matches(key.upper(), list(self._by_code), n=3, cutoff=0.6)
+        close += [self._by_code[c] for c in codes]
+        suggested = list(dict.fromkeys(close))[:3]
         hint = ""
-        if close:
-            hint = "; did you mean " + ", ".join(f"{candidates[c].code} ({candidates[c].name_zh})" for c in close[:3]) + "?"
+        if suggested:
+            hint = "; did you mean " + ", ".join(f"{c.code} ({c.name_zh})" for c in suggested) + "?"
         scope = "" if wanted is None else f" {wanted.value}"
         raise InvalidInput(
             f"no{scope} category has the code or name {text!r}{hint} (categories are read from {self.source})",
@@ -208,90 +212,143 @@ def load_categories(path: str | Path | None = None) -> CategoryTree:
 
 
 _CODE = re.compile(r"^[A-Z][0-9]{2,}$")
+_Enum = TypeVar("_Enum", bound=StrEnum)
 
 
 def _a(kind: CategoryKind) -> str:
     return "an event" if kind is CategoryKind.event else "a component"
 
 
+class _Problems:
+    """The problems found in one file, each with its line and spreadsheet column."""
+
+    def __init__(self, header: list[str]) -> None:
+        self.header = header
+        self.found: list[tuple[int, str]] = []
+
+    def add(self, line: int, column: str, message: str) -> None:
+        self.found.append((line, f"line {line}, column {excel_column(self.header, column)}: {message}"))
+
+    def messages(self) -> list[str]:
+        return [message for _, message in sorted(self.found, key=lambda item: item[0])]
+
+
 @lru_cache(maxsize=16)
 def _load_cached(path: str, mtime_ns: int, size: int) -> CategoryTree:
     file = Path(path)
     header, records = read_csv_records(file, required=COLUMNS, what="category file")
-    problems: list[tuple[int, str]] = []
-
-    def problem(line: int, column: str, message: str) -> None:
-        problems.append((line, f"line {line}, column {excel_column(header, column)}: {message}"))
-
+    problems = _Problems(header)
+    first_line: dict[str, int] = {}  # code -> the line that first uses it, valid or not
     parsed: list[tuple[int, Category]] = []
-    first_line: dict[str, int] = {}
     for line, row in records:
-        count = len(problems)
-        kind = urgency = limit_kind = None
-        limit_value: float | None = None
-        try:
-            kind = CategoryKind(row["kind"].lower())
-        except ValueError:
-            problem(line, "kind", f"unknown kind {row['kind']!r}; use event (事件) or component (部件)")
-        code = row["code"].upper()
-        parent = row["parent_code"].upper() or None
-        if not code:
-            problem(line, "code", "the code is empty; give one such as E0102 or C0118")
-        elif not _CODE.match(code):
-            problem(line, "code", f"code {row['code']!r} must be a letter (E for events, C for components) followed by digits, e.g. E0102")
-        elif kind is not None and not code.startswith(kind.prefix):
-            problem(line, "code", f"code {code} of {_a(kind)} must start with {kind.prefix}")
-        elif parent is None and len(code) != 3:
-            problem(line, "code", f"code {code} has no parent_code, so it is a major, and major codes are a letter and 2 digits (e.g. {code[:3]}); fill parent_code if {code} is a minor")
-        elif code in first_line:
-            problem(line, "code", f"code {code} is used twice (first on line {first_line[code]}); codes are unique across the file")
-        if code and code not in first_line:
-            first_line[code] = line
-        if not row["standard"]:
-            problem(line, "standard", "the standard is empty; give e.g. CJ/T 214-2007, or local for a local addition")
-        if not row["name_zh"]:
-            problem(line, "name_zh", "the Chinese name is empty")
-        if row["urgency"]:
-            try:
-                urgency = Urgency(row["urgency"].lower())
-            except ValueError:
-                problem(line, "urgency", f"unknown urgency {row['urgency']!r}; use one of {', '.join(u.value for u in Urgency)}")
-        if row["time_limit_kind"]:
-            try:
-                limit_kind = TimeLimitKind(row["time_limit_kind"].lower())
-            except ValueError:
-                problem(line, "time_limit_kind", f"unknown time-limit kind {row['time_limit_kind']!r}; use one of {', '.join(k.value for k in TimeLimitKind)}")
-        if row["time_limit_value"]:
-            try:
-                limit_value = float(row["time_limit_value"])
-            except ValueError:
-                problem(line, "time_limit_value", f"time limit {row['time_limit_value']!r} is not a number")
-            else:
-                if not limit_value > 0 or limit_value == float("inf"):
-                    problem(line, "time_limit_value", f"time limit {row['time_limit_value']} must be a positive number")
-        if bool(row["time_limit_kind"]) != bool(row["time_limit_value"]):
-            missing = "time_limit_value" if row["time_limit_kind"] else "time_limit_kind"
-            problem(line, missing, f"{missing} is empty while {'time_limit_kind' if missing == 'time_limit_value' else 'time_limit_value'} is given: give both or neither")
-        if len(problems) == count and kind is not None:
-            parsed.append(
-                (
-                    line,
-                    Category(
-                        standard=row["standard"],
-                        kind=kind,
-                        code=code,
-                        parent_code=parent,
-                        name_zh=row["name_zh"],
-                        name_en=row["name_en"],
-                        department=row["department"] or None,
-                        urgency=urgency,
-                        time_limit_kind=limit_kind,
-                        time_limit_value=limit_value,
-                        description=row.get("description", ""),
-                    ),
-                )
-            )
+        category = _parse_row(line, row, problems, first_line)
+        if category is not None:
+            parsed.append((line, category))
+    categories = _link_tree(parsed, problems, first_line)
+    if problems.found:
+        messages = problems.messages()
+        raise InvalidInput(
+            f"category file {file} has {len(messages)} problem(s):\n" + "\n".join(messages),
+            details={"path": str(file), "problems": messages},
+        )
+    return CategoryTree(categories, source=str(file))
 
+
+def _parse_row(line: int, row: dict[str, str], problems: _Problems, first_line: dict[str, int]) -> Category | None:
+    """The category of one row, or None after reporting what is wrong with it."""
+    before = len(problems.found)
+    kind = _row_enum(line, row, "kind", CategoryKind, problems, "use event (事件) or component (部件)")
+    code = row["code"].upper()
+    parent = row["parent_code"].upper() or None
+    if not code:
+        problems.add(line, "code", "the code is empty; give one such as E0102 or C0118")
+    elif not _CODE.match(code):
+        problems.add(
+            line, "code",
+            f"code {row['code']!r} must be a letter (E for events, C for components) followed by digits, e.g. E0102",
+        )
+    elif kind is not None and not code.startswith(kind.prefix):
+        problems.add(line, "code", f"code {code} of {_a(kind)} must start with {kind.prefix}")
+    elif parent is None and len(code) != 3:
+        problems.add(
+            line, "code",
+            f"code {code} has no parent_code, so it is a major, and major codes are a letter and 2 digits "
+            f"(e.g. {code[:3]}); fill parent_code if {code} is a minor",
+        )
+    elif code in first_line:
+        problems.add(
+            line, "code",
+            f"code {code} is used twice (first on line {first_line[code]}); codes are unique across the file",
+        )
+    first_line.setdefault(code, line)
+    if not row["standard"]:
+        problems.add(line, "standard", "the standard is empty; give e.g. CJ/T 214-2007, or local for a local addition")
+    if not row["name_zh"]:
+        problems.add(line, "name_zh", "the Chinese name is empty")
+    urgency = _row_enum(line, row, "urgency", Urgency, problems)
+    limit_kind = _row_enum(line, row, "time_limit_kind", TimeLimitKind, problems, label="time-limit kind")
+    limit_value = _row_time_limit(line, row, problems)
+    if len(problems.found) > before or kind is None:
+        return None
+    return Category(
+        standard=row["standard"],
+        kind=kind,
+        code=code,
+        parent_code=parent,
+        name_zh=row["name_zh"],
+        name_en=row["name_en"],
+        department=row["department"] or None,
+        urgency=urgency,
+        time_limit_kind=limit_kind,
+        time_limit_value=limit_value,
+        description=row["description"],
+    )
+
+
+def _row_enum(
+    line: int,
+    row: dict[str, str],
+    column: str,
+    enum: type[_Enum],
+    problems: _Problems,
+    hint: str | None = None,
+    label: str | None = None,
+) -> _Enum | None:
+    """The enum member named in ``column`` (None if empty, except for kind), reporting an unknown name."""
+    text = row[column]
+    if not text and column != "kind":
+        return None
+    try:
+        return enum(text.lower())
+    except ValueError:
+        hint = hint or f"use one of {', '.join(member.value for member in enum)}"
+        problems.add(line, column, f"unknown {label or column} {text!r}; {hint}")
+        return None
+
+
+def _row_time_limit(line: int, row: dict[str, str], problems: _Problems) -> float | None:
+    """The time-limit value (None if empty), reporting one that is not a positive number."""
+    kind_text, value_text = row["time_limit_kind"], row["time_limit_value"]
+    if bool(kind_text) != bool(value_text):
+        given, empty = ("time_limit_kind", "time_limit_value") if kind_text else ("time_limit_value", "time_limit_kind")
+        problems.add(line, empty, f"{empty} is empty while {given} is given: give both or neither")
+    if not value_text:
+        return None
+    try:
+        value = float(value_text)
+    except ValueError:
+        problems.add(line, "time_limit_value", f"time limit {value_text!r} is not a number")
+        return None
+    if not 0 < value < float("inf"):
+        problems.add(line, "time_limit_value", f"time limit {value_text} must be a positive number")
+        return None
+    return value
+
+
+def _link_tree(
+    parsed: list[tuple[int, Category]], problems: _Problems, first_line: dict[str, int]
+) -> list[Category]:
+    """The parsed rows with their parents checked and ``is_leaf`` set; problems reported."""
     by_code = {category.code: category for _, category in parsed}
     parents = {category.parent_code for _, category in parsed if category.parent_code}
     categories: list[Category] = []
@@ -299,19 +356,31 @@ def _load_cached(path: str, mtime_ns: int, size: int) -> CategoryTree:
         parent = category.parent_code
         if parent is not None:
             if parent not in by_code:
-                if parent in first_line:
-                    continue  # the parent's own row is wrong and already reported
-                problem(line, "parent_code", f"parent {parent} does not exist; add its row (parent_code empty) or correct the code")
+                if parent not in first_line:  # else the parent's own row is wrong and already reported
+                    problems.add(
+                        line, "parent_code",
+                        f"parent {parent} does not exist; add its row (parent_code empty) or correct the code",
+                    )
                 continue
             major = by_code[parent]
             if major.parent_code is not None:
-                problem(line, "parent_code", f"parent {parent} is itself a minor (under {major.parent_code}); the tree has two levels, so the parent must be a major")
+                problems.add(
+                    line, "parent_code",
+                    f"parent {parent} is itself a minor (under {major.parent_code}); "
+                    "the tree has two levels, so the parent must be a major",
+                )
                 continue
             if major.kind is not category.kind:
-                problem(line, "parent_code", f"parent {parent} is {_a(major.kind)} but {category.code} is {_a(category.kind)}; a minor has the kind of its major")
+                problems.add(
+                    line, "parent_code",
+                    f"parent {parent} is {_a(major.kind)} but {category.code} is {_a(category.kind)}; "
+                    "a minor has the kind of its major",
+                )
                 continue
             if not (category.code.startswith(parent) and len(category.code) > len(parent)):
-                problem(line, "code", f"code {category.code} must start with its parent's code {parent} (e.g. {parent}01)")
+                problems.add(
+                    line, "code", f"code {category.code} must start with its parent's code {parent} (e.g. {parent}01)"
+                )
                 continue
         is_leaf = category.code not in parents
         if is_leaf:
@@ -322,13 +391,8 @@ def _load_cached(path: str, mtime_ns: int, size: int) -> CategoryTree:
                 ("time_limit_kind", category.time_limit_value, "a time limit (time_limit_kind and time_limit_value)"),
             ):
                 if value is None:
-                    problem(line, column, f"{category.code} is a {what}, so issues are filed under it: it needs {needed}")
+                    problems.add(
+                        line, column, f"{category.code} is a {what}, so issues are filed under it: it needs {needed}"
+                    )
         categories.append(replace(category, is_leaf=is_leaf))
-
-    if problems:
-        messages = [message for _, message in sorted(problems, key=lambda item: item[0])]
-        raise InvalidInput(
-            f"category file {file} has {len(messages)} problem(s):\n" + "\n".join(messages),
-            details={"path": str(file), "problems": messages},
-        )
-    return CategoryTree(categories, source=str(file))
+    return categories

@@ -186,7 +186,9 @@ def _parse_clock(value: time | str) -> time:
     try:
         return time.fromisoformat(str(value).strip())
     except ValueError:
-        raise InvalidInput(f"working period bound {value!r} is not a clock time: write it as HH:MM, e.g. 08:00") from None
+        raise InvalidInput(
+            f"working period bound {value!r} is not a clock time: write it as HH:MM, e.g. 08:00"
+        ) from None
 
 
 def _parse_periods(periods: Iterable[Sequence[time | str]]) -> tuple[tuple[time, time], ...]:
@@ -196,7 +198,9 @@ def _parse_periods(periods: Iterable[Sequence[time | str]]) -> tuple[tuple[time,
             raise InvalidInput(f"working period {period!r} must be a (start, end) pair such as ('08:00', '12:00')")
         start, end = _parse_clock(period[0]), _parse_clock(period[1])
         if start >= end:
-            raise InvalidInput(f"working period {start:%H:%M}–{end:%H:%M} ends before it starts; periods lie within one day")
+            raise InvalidInput(
+                f"working period {start:%H:%M}–{end:%H:%M} ends before it starts; periods lie within one day"
+            )
         parsed.append((start, end))
     if not parsed:
         raise InvalidInput("a working calendar needs at least one working period, e.g. ('08:00', '12:00')")
@@ -216,6 +220,13 @@ def _parse_timezone(value: str | tzinfo) -> tzinfo:
         raise InvalidInput(f"unknown time zone {value!r}: give an IANA name such as Asia/Shanghai") from None
 
 
+_NamedDays = tuple[tuple[date, str], ...]
+
+
+def _named_days(days: Mapping[date, str] | Iterable[date]) -> dict[date, str]:
+    return dict(days) if isinstance(days, Mapping) else dict.fromkeys(days, "")
+
+
 def _minutes(moment: time) -> float:
     return moment.hour * 60 + moment.minute + moment.second / 60 + moment.microsecond / 60e6
 
@@ -233,8 +244,8 @@ class WorkingCalendar:
         timezone: str | tzinfo = DEFAULT_TIMEZONE,
         source: str = "the holiday calendar",
     ) -> None:
-        self.holidays: dict[date, str] = dict(holidays) if isinstance(holidays, Mapping) else dict.fromkeys(holidays, "")
-        self.workdays: dict[date, str] = dict(workdays) if isinstance(workdays, Mapping) else dict.fromkeys(workdays, "")
+        self.holidays: dict[date, str] = _named_days(holidays)
+        self.workdays: dict[date, str] = _named_days(workdays)
         both = sorted(set(self.holidays) & set(self.workdays))
         if both:
             raise InvalidInput(f"{both[0]} is listed both as a holiday and as a make-up workday: keep one")
@@ -273,7 +284,7 @@ class WorkingCalendar:
         )
 
     @property
-    def working_day(self) -> timedelta:
+    def working_day_length(self) -> timedelta:
         """The working time of one working day (8 hours with the default periods)."""
         minutes = sum(_minutes(end) - _minutes(start) for start, end in self.working_periods)
         return timedelta(minutes=minutes)
@@ -347,7 +358,7 @@ class WorkingCalendar:
 
 
 @lru_cache(maxsize=16)
-def _read_holidays(path: str, mtime_ns: int, size: int) -> tuple[tuple[tuple[date, str], ...], tuple[tuple[date, str], ...]]:
+def _read_holidays(path: str, mtime_ns: int, size: int) -> tuple[_NamedDays, _NamedDays]:
     """Holidays and make-up workdays of a calendar file (cached until the file changes)."""
     file = Path(path)
     header, records = read_csv_records(file, required=("date", "kind", "name"), what="holiday calendar")
@@ -359,10 +370,16 @@ def _read_holidays(path: str, mtime_ns: int, size: int) -> tuple[tuple[tuple[dat
         where = f"line {line}"
         day = _parse_date(row["date"])
         if day is None:
-            problems.append(f"{where}, column {excel_column(header, 'date')}: {row['date']!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-02-15")
+            problems.append(
+                f"{where}, column {excel_column(header, 'date')}: {row['date']!r} is not a date; "
+                "write it as YYYY-MM-DD, e.g. 2026-02-15"
+            )
             continue
         if day in first_line:
-            problems.append(f"{where}, column {excel_column(header, 'date')}: {day} is listed twice (first on line {first_line[day]}); keep one row per date")
+            problems.append(
+                f"{where}, column {excel_column(header, 'date')}: {day} is listed twice "
+                f"(first on line {first_line[day]}); keep one row per date"
+            )
             continue
         first_line[day] = line
         kind = row["kind"].lower()
@@ -432,7 +449,7 @@ def deadline(
             return wall.replace(tzinfo=calendar.tz).astimezone(start.tzinfo)
         if kind is TimeLimitKind.working_hours:
             return calendar.add_working_time(start, timedelta(hours=amount))
-        return calendar.add_working_time(start, calendar.working_day * amount)
+        return calendar.add_working_time(start, calendar.working_day_length * amount)
     except OverflowError:
         raise InvalidInput(f"time limit {value!r} {kind.value} from {start.isoformat()} is out of range") from None
 
@@ -448,7 +465,9 @@ def sla_state(now: datetime, deadline: datetime, started: datetime, warn_share: 
     for moment, name in ((now, "now"), (deadline, "deadline"), (started, "started")):
         _require_aware(moment, name)
     if not 0 < warn_share <= 1:
-        raise InvalidInput(f"warn_share must be in (0, 1], e.g. 0.8 for a warning at 80% of the time limit; got {warn_share!r}")
+        raise InvalidInput(
+            f"warn_share must be in (0, 1], e.g. 0.8 for a warning at 80% of the time limit; got {warn_share!r}"
+        )
     now_utc, due_utc, start_utc = (m.astimezone(timezone.utc) for m in (now, deadline, started))
     if due_utc <= start_utc:
         raise InvalidInput(f"deadline {deadline.isoformat()} is not after the start {started.isoformat()}")

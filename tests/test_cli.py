@@ -1,0 +1,65 @@
+"""The `gridmap` command line: locate, init, and exit codes that scripts can rely on."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from gridmap.cli import EXIT_BAD_INPUT, EXIT_OUTSIDE, main
+from gridmap.crs import wgs84_to_gcj02
+from gridmap.service import Gridmap
+from gridmap.storage.models import Area
+from helpers import cell_point
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(map(str, args)))
+
+
+def test_locate_prints_the_codes_as_json(cli_env, mini_geodata):
+    lon, lat = cell_point(mini_geodata, "460204101002001")
+    result = run("locate", lon, lat)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {
+        "lon": lon, "lat": lat, "cell": "460204101002001", "community": "460204101002",
+        "street": "460204101", "district": "460204",
+    }
+
+
+def test_locate_converts_gcj02(cli_env, mini_geodata):
+    lon, lat = cell_point(mini_geodata, "460204001001001")
+    g_lon, g_lat = wgs84_to_gcj02(lon, lat)
+    result = run("locate", float(g_lon), float(g_lat), "--crs", "gcj02")
+    assert json.loads(result.output)["cell"] == "460204001001001"
+
+
+def test_locate_outside_every_cell_exits_3(cli_env):
+    result = run("locate", 108.0, 18.0)
+    assert result.exit_code == EXIT_OUTSIDE
+    assert "outside every grid cell" in result.output
+
+
+def test_locate_with_projected_coordinates_explains_the_crs(cli_env):
+    result = run("locate", 420000, 2015000)
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert "looks like projected coordinates" in result.output
+
+
+def test_init_creates_the_database_and_loads_the_layer_set(cli_env, settings):
+    result = run("init")
+    assert result.exit_code == 0, result.output
+    assert "81 areas loaded" in result.output
+    gm = Gridmap(settings)
+    with gm.db.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Area)) == 81
+    gm.close()
+
+
+def test_an_invalid_layer_set_stops_init_with_the_problems(cli_env, monkeypatch, tmp_path):
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("GRIDMAP_GEODATA", str(tmp_path / "empty"))
+    result = run("init")
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert "districts.geojson: file not found" in result.output

@@ -1,0 +1,34 @@
+"""The first map at /: cells coloured by issue counts plus a heatmap, all assets local."""
+
+from __future__ import annotations
+
+import re
+
+from gridmap.maps.assets import external_urls
+from helpers import cell_point
+
+
+def test_overview_map_draws_every_cell_and_the_heatmap(client, gm, mini_geodata):
+    point = cell_point(mini_geodata, "460204001001001")
+    gm.intake.import_records(gm.db, [{"lon": point[0], "lat": point[1], "category": "E0102",
+                                      "description": "暴露垃圾", "reported_at": "2025-05-01 08:00"}])
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "三亚市天涯区" in html
+    assert len(set(re.findall(r'"code":\s*"(\d{15})"', html))) == 74
+    assert "L.heatLayer" in html
+    assert re.search(r'<dd id="total">1</dd>', html)
+
+
+def test_overview_references_no_external_host(client, gm):
+    html = client.get("/").get_data(as_text=True)
+    assert external_urls(html) == []
+    for path in re.findall(r'(?:src|href)="(/static/[^"]+)"', html):
+        assert client.get(path).status_code == 200, path
+
+
+def test_bad_filters_on_the_page_are_a_400_page(client, gm):
+    response = client.get("/?from=someday")
+    assert response.status_code == 400
+    assert "must be a date" in response.get_data(as_text=True)
