@@ -43,7 +43,7 @@ class Gridmap:
 
     @cached_property
     def calendar(self) -> WorkingCalendar:
-        return WorkingCalendar.load(timezone=self.timezone)
+        return WorkingCalendar.load(self.settings["holidays"], timezone=self.timezone)
 
     @cached_property
     def intake(self) -> Intake:

@@ -41,6 +41,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("geodata", str(BUNDLED_GEODATA), "Folder of the active layer set (districts/streets/communities/cells.geojson)."),
     Setting("categories", None, "CSV file of the category tree; default the bundled gridmap/data/categories.csv."),
+    Setting("holidays", None, "CSV holiday calendar (holidays and make-up workdays); default the bundled gridmap/data/holidays.csv."),
     Setting("timezone", "Asia/Shanghai", "Local time zone: dates without an offset are read in it, pages show it."),
     Setting("max_upload_bytes", 20 * 1024 * 1024, "Largest accepted request or upload body, in bytes.", _bytes),
     Setting(

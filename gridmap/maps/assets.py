@@ -265,9 +265,9 @@ def _walk(element: Element) -> Iterator[Element]:
 
 def _local_url(name: str, url: str, static_url: StaticUrl, owner: str) -> str | None:
     """The URL to link for folium asset ``name`` at ``url``; None when it is not needed."""
-    if not is_external_url(url):
-        return url
     asset = ASSETS.get(name)
+    if not is_external_url(url) or (asset and asset.path and url == static_url(asset.path)):
+        return url  # already local, or localized before with an absolute static_url
     fix = (
         "Vendor it with scripts/vendor-assets.sh and list it in ASSETS "
         "(gridmap/maps/assets.py), or do without it."
