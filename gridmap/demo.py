@@ -177,6 +177,11 @@ def _snap(geometries):
     return shapely.set_precision(geometries, 10.0**-COORDINATE_DECIMALS)
 
 
+_MAX_EDGE_M = 250.0
+#: One sea seed per this much sea in a street (see _community_seeds).
+_SEA_KM2_PER_SEED = 12.0
+
+
 class _Projection:
     def __init__(self) -> None:
         self.forward = pyproj.Transformer.from_crs(WGS84, METRIC_CRS, always_xy=True)
@@ -193,11 +198,14 @@ def _voronoi_partition(parent: shapely.Geometry, seeds_xy: np.ndarray, projectio
     """Voronoi cells (built in metres) of the seeds, clipped to the WGS84 parent, in seed order.
 
     The cells are clipped in WGS84 so that along the parent's edge the children reuse the
-    parent's own vertices: children tile their parent exactly, up to the 1e-6° snap.
+    parent's own vertices: children tile their parent exactly, up to the 1e-6° snap. Their
+    edges are cut into short segments first: a straight edge kilometres long in one CRS bows by
+    a metre or so in the other, which would show as slivers between levels.
     """
     parent_metric = projection.to_metric(parent)
     diagram = shapely.voronoi_polygons(shapely.multipoints(seeds_xy), extend_to=parent_metric.buffer(1000), ordered=True)
-    regions = projection.to_wgs84(np.asarray(shapely.get_parts(diagram), dtype=object))
+    regions = shapely.segmentize(np.asarray(shapely.get_parts(diagram), dtype=object), _MAX_EDGE_M)
+    regions = projection.to_wgs84(regions)
     pieces = _snap(shapely.intersection(regions, parent))
     return _tidy_parts(list(pieces), projection.to_wgs84(shapely.points(seeds_xy)))
 
@@ -250,8 +258,14 @@ def _reading_order(points_xy: np.ndarray, band: float) -> np.ndarray:
     return np.lexsort((points_xy[:, 0], rows))
 
 
-def _community_seeds(street: shapely.Geometry, count: int, rng: np.random.Generator, projection: _Projection) -> np.ndarray:
-    """Seeds (metres) for a street's communities: denser where more people live."""
+def _community_seeds(
+    street: shapely.Geometry, count: int, rng: np.random.Generator, projection: _Projection
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seeds (metres) for a street's communities, denser where more people live, and seeds at sea.
+
+    The sea seeds' Voronoi cells are merged into the communities afterwards (:func:`_absorb`):
+    without them a row of coastal seeds would fan out into long thin wedges of sea.
+    """
     metric = projection.to_metric(street)
     minx, miny, maxx, maxy = metric.bounds
     candidates = []
@@ -261,7 +275,28 @@ def _community_seeds(street: shapely.Geometry, count: int, rng: np.random.Genera
     points = np.concatenate(candidates)[:6000]
     lon, lat = projection.backward.transform(points[:, 0], points[:, 1])
     weights = population_density(lon, lat)
-    return _weighted_kmeans(points, weights, count, rng)
+    land = _weighted_kmeans(points, weights, count, rng)
+    at_sea = is_sea(lon, lat)
+    sea_km2 = at_sea.mean() * metric.area / 1e6
+    sea_count = int(round(sea_km2 / _SEA_KM2_PER_SEED))
+    if sea_count == 0:
+        return land, np.empty((0, 2))
+    return land, _weighted_kmeans(points[at_sea], np.ones(at_sea.sum()), sea_count, rng)
+
+
+def _absorb(pieces: list[shapely.Geometry], keep: int) -> list[shapely.Geometry]:
+    """Merge every piece after the first ``keep`` into the kept piece it shares the longest edge with."""
+    kept = list(pieces[:keep])
+    pending = list(pieces[keep:])
+    while pending:
+        shared = np.array(
+            [[shapely.length(shapely.intersection(donor.boundary, piece.boundary)) for piece in kept] for donor in pending]
+        )
+        donor, target = np.unravel_index(np.argmax(shared), shared.shape)
+        if shared[donor, target] <= 0:
+            raise InvalidInput("a piece of sea touches no community")  # cannot happen inside one connected street
+        kept[target] = _snap(shapely.union(kept[target], pending.pop(donor)))
+    return kept
 
 
 def build_demo_layers(outline_path: Path | str, cell_size: float = DEFAULT_CELL_SIZE, *, progress: bool = False) -> LayerSet:
@@ -278,8 +313,8 @@ def build_demo_layers(outline_path: Path | str, cell_size: float = DEFAULT_CELL_
     village_names = iter(_VILLAGES)
     for plan, code, geometry in sorted(zip(STREET_PLANS, street_codes, street_shapes), key=lambda t: t[1]):
         streets.append({"code": DISTRICT_CODE + code, "name": plan.name, "parent_code": DISTRICT_CODE, "geometry": geometry})
-        seeds = _community_seeds(geometry, plan.communities, rng, projection)
-        shapes = _voronoi_partition(geometry, seeds, projection)
+        seeds, sea_seeds = _community_seeds(geometry, plan.communities, rng, projection)
+        shapes = _absorb(_voronoi_partition(geometry, np.concatenate([seeds, sea_seeds]), projection), len(seeds))
         lon, lat = projection.backward.transform(seeds[:, 0], seeds[:, 1])
         urban = np.zeros(len(seeds), dtype=bool)
         urban[np.argsort(-population_density(lon, lat))[: plan.urban_communities]] = True

@@ -35,6 +35,17 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DEST="$ROOT/gridmap/static/vendor"
 PYTHON=${PYTHON:-python3}
 
+# The asset names and URLs localize_assets knows are folium's; check before fetching anything.
+folium_version=$("$PYTHON" -c 'import folium; print(folium.__version__)') || {
+    echo "$PYTHON cannot import folium: set PYTHON to the interpreter gridmap runs with." >&2
+    exit 1
+}
+if [[ "$folium_version" != "$FOLIUM" ]]; then
+    echo "folium is $folium_version under $PYTHON, this script is written for $FOLIUM:" >&2
+    echo "check its asset URLs (folium.Map.default_js etc.) and update FOLIUM." >&2
+    exit 1
+fi
+
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 out="$work/vendor"
@@ -49,7 +60,7 @@ fi
 # fetch NPM_SPEC: unpack the package into a fresh directory and print that directory.
 fetch() {
     local spec=$1 tgz dir
-    tgz=$(npm pack --silent --pack-destination "$work/tgz" "$spec" 2>/dev/null | tail -n 1)
+    tgz=$(npm pack --silent --pack-destination "$work/tgz" "$spec" | tail -n 1)
     [[ -n "$tgz" && -f "$work/tgz/$tgz" ]] || { echo "npm pack $spec failed" >&2; exit 1; }
     dir="$work/pkg/${tgz%.tgz}"
     mkdir -p "$dir"
@@ -61,6 +72,11 @@ fetch() {
 put() {
     mkdir -p "$(dirname "$out/$2")"
     cp "$1" "$out/$2"
+}
+
+# expect FILE EXTENDED_REGEX WHAT: stop unless FILE has a line matching the pattern.
+expect() {
+    grep -Eq -- "$2" "$1" || { echo "$1: expected $3" >&2; exit 1; }
 }
 
 # --- Leaflet ------------------------------------------------------------------------------------
@@ -97,9 +113,10 @@ awk 'NR == 1, /^ \*\/$/ { print; next }
      /^@font-face/ { on = 1 }
      /^\* \{/ { on = 0 }
      on { print }' "$p/dist/css/bootstrap.css" >"$out/bootstrap3-glyphicons/css/bootstrap-glyphicons.css"
-grep -q 'font-family: "Glyphicons Halflings"' "$out/bootstrap3-glyphicons/css/bootstrap-glyphicons.css"
-grep -q '^\.glyphicon-zoom-in:before' "$out/bootstrap3-glyphicons/css/bootstrap-glyphicons.css"
-if grep -q 'box-sizing' "$out/bootstrap3-glyphicons/css/bootstrap-glyphicons.css"; then
+glyphicons_css="$out/bootstrap3-glyphicons/css/bootstrap-glyphicons.css"
+expect "$glyphicons_css" 'font-family: "Glyphicons Halflings"' "the Glyphicons @font-face"
+expect "$glyphicons_css" '^\.glyphicon-zoom-in:before' "the .glyphicon-* rules"
+if grep -q 'box-sizing' "$glyphicons_css"; then
     echo "bootstrap $BOOTSTRAP3: glyphicons cut took more than the glyphicons" >&2
     exit 1
 fi
@@ -170,7 +187,8 @@ put "$p/LICENSE" leaflet-timedimension/LICENSE
 p=$(fetch "iso8601-js-period@$ISO8601")
 put "$p/iso8601.js" iso8601-js-period/iso8601.js
 p=$(fetch "$APACHE_LICENSE_FROM")
-grep -q 'Apache License' "$p/LICENSE" && grep -q 'Version 2.0, January 2004' "$p/LICENSE"
+expect "$p/LICENSE" '^ +Apache License$' "the Apache License text"
+expect "$p/LICENSE" 'Version 2\.0, January 2004' "the Apache License 2.0 text"
 put "$p/LICENSE" iso8601-js-period/LICENSE
 printf '%s\n' \
     'iso8601-js-period (https://github.com/mdartic/iso8601-js-period)' \
@@ -185,12 +203,6 @@ put "$p/LICENSE" moment/LICENSE
 
 # --- Files folium ships or generates (HeatMap, HeatMapWithTime, Icon(angle=...)) ----------------
 folium_dir=$("$PYTHON" -c 'import folium, os; print(os.path.dirname(folium.__file__))')
-folium_version=$("$PYTHON" -c 'import folium; print(folium.__version__)')
-if [[ "$folium_version" != "$FOLIUM" ]]; then
-    echo "folium is $folium_version under $PYTHON, this script is written for $FOLIUM:" >&2
-    echo "check its asset URLs (folium.Map.default_js etc.) and update FOLIUM." >&2
-    exit 1
-fi
 for f in leaflet_heat.min.js pa7_hm.min.js pa7_leaflet_hm.min.js; do
     put "$folium_dir/templates/$f" "folium/$f"
 done

@@ -42,10 +42,13 @@ POLYGONS = {
             "properties": {"code": code, "name": name},
             "geometry": {
                 "type": "Polygon",
-                "coordinates": [[[x, 18.2], [x + 0.01, 18.2], [x + 0.01, 18.21], [x, 18.21], [x, 18.2]]],
+                "coordinates": [[[x, 18.2], [x + 0.01, 18.2], [x + 0.01, 18.21], [x, 18.2]]],
             },
         }
-        for code, name, x in [("460204001001", "春园社区", 109.40), ("460204001002", "海湾社区", 109.41)]
+        for code, name, x in [
+            ("460204001001", "春园社区", 109.40),
+            ("460204001002", "海湾社区", 109.41),
+        ]
     ],
 }
 POINTS_IN_TIME = {
@@ -68,7 +71,8 @@ def new_map() -> folium.Map:
 
 def add_markers(m: folium.Map) -> None:
     cluster = plugins.MarkerCluster(name="issues").add_to(m)
-    folium.Marker(POINTS[0][:2], popup="路灯损坏", icon=folium.Icon(icon="info-sign")).add_to(cluster)
+    icon = folium.Icon(icon="info-sign")
+    folium.Marker(POINTS[0][:2], popup="路灯损坏", icon=icon).add_to(cluster)
     folium.Marker(POINTS[1][:2], icon=folium.Icon(prefix="fa", icon="bus", angle=45)).add_to(m)
 
 
@@ -108,7 +112,9 @@ PAGES = {
     "heat map": lambda m: plugins.HeatMap(POINTS).add_to(m),
     # The legend is a branca colormap: it adds d3 to the page while rendering.
     "choropleth": add_choropleth,
-    "colormap legend": lambda m: branca.colormap.LinearColormap(["green", "red"], vmin=0, vmax=9).add_to(m),
+    "colormap legend": lambda m: branca.colormap.LinearColormap(
+        ["green", "red"], vmin=0, vmax=9
+    ).add_to(m),
     "geojson with tooltip and popup": lambda m: folium.GeoJson(
         POLYGONS, tooltip=folium.GeoJsonTooltip(["name"]), popup=folium.GeoJsonPopup(["code"])
     ).add_to(m),
@@ -170,7 +176,7 @@ def test_bootstrap_is_not_linked_since_folium_templates_do_not_use_it():
     assert "bootstrap.bundle" not in html
     assert "bootstrap.min.css" not in html
     # jQuery stays: folium's popups call $(...).
-    assert html.count("vendor/jquery/jquery.min.js") == 1
+    assert '<script src="/static/vendor/jquery/jquery.min.js"></script>' in html
 
 
 def test_a_file_two_plugins_link_under_different_names_is_linked_once():
@@ -236,7 +242,7 @@ def test_links_added_while_rendering_are_checked_too():
     marker = folium.Marker([18.2, 109.4]).add_to(m)
     folium.Popup().add_child(folium.VegaLite({"mark": "point"})).add_to(marker)
     localize_assets(m, static_url)
-    with pytest.raises(UnknownAssetError, match=r"'vega' from https://cdn\.jsdelivr\.net/npm/vega@"):
+    with pytest.raises(UnknownAssetError, match=r"'vega' from https://cdn\.jsdelivr\.net/npm/"):
         m.get_root().render()
 
 
@@ -329,7 +335,7 @@ def test_every_asset_path_is_under_vendor():
     [
         # Script and stylesheet links on a CDN.
         ('<script src="https://cdn.example.com/a.js"></script>', ["https://cdn.example.com/a.js"]),
-        ("<link rel='stylesheet' href='http://cdn.example.com/a.css'/>", ["http://cdn.example.com/a.css"]),
+        ("<link rel=stylesheet href='http://cdn.example.com/a.css'>", ["http://cdn.example.com/a.css"]),
         # Protocol-relative URLs go to another host too.
         ('<img src="//cdn.example.com/a.png">', ["//cdn.example.com/a.png"]),
         # Unquoted attribute.

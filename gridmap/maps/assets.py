@@ -157,7 +157,7 @@ ASSETS: dict[str, Asset] = {
     ),
     # plugins.TimestampedGeoJson, plugins.TimestampedWmsTileLayers
     "jquery3.7.1": Asset(_JQUERY, (f"{_CDNJS}/jquery/3.7.1/jquery.min.js",)),
-    # Nothing they render uses jQuery UI or highlight.js (Leaflet.TimeDimension 1.1.1 needs neither).
+    # Neither their templates nor Leaflet.TimeDimension 1.1.1 use jQuery UI or highlight.js.
     "jqueryui1.10.2": Asset(None, (f"{_CDNJS}/jqueryui/1.10.2/jquery-ui.min.js",)),
     "highlight.js_css": Asset(None, (f"{_CDNJS}/highlight.js/8.4/styles/default.min.css",)),
     "leaflet.timedimension": Asset(
@@ -208,7 +208,7 @@ def localize_assets(element: Element, static_url: StaticUrl) -> None:
 
 
 def is_external_url(url: str) -> bool:
-    """True when a browser would fetch ``url`` from a host other than the page's or this machine."""
+    """True for an http(s) or protocol-relative URL whose host is not loopback."""
     try:
         parts = urlsplit(url.strip())
         host = parts.hostname
