@@ -20,9 +20,10 @@ def cell_point(geodata: Path, code: str) -> tuple[float, float]:
 
 
 def write_csv(path: Path, rows: list[dict], encoding: str = "utf-8") -> Path:
-    """Write dict rows as a CSV file with a header from the first row's keys."""
+    """Write dict rows as a CSV file; the header is every key that appears, in order."""
+    fieldnames = list(dict.fromkeys(key for row in rows for key in row))
     with open(path, "w", newline="", encoding=encoding) as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(handle, fieldnames=fieldnames)
         writer.writeheader()
         writer.writerows(rows)
     return path

@@ -25,7 +25,8 @@ def test_overview_references_no_external_host(client, gm):
     html = client.get("/").get_data(as_text=True)
     assert external_urls(html) == []
     for path in re.findall(r'(?:src|href)="(/static/[^"]+)"', html):
-        assert client.get(path).status_code == 200, path
+        with client.get(path) as response:
+            assert response.status_code == 200, path
 
 
 def test_bad_filters_on_the_page_are_a_400_page(client, gm):

@@ -48,7 +48,7 @@ def overview_map(
     counts = {row["code"]: row for row in cell_counts}
     minx, miny, maxx, maxy = layers.districts.total_bounds
     m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], tiles=None, control_scale=True,
-                   prefer_canvas=True, zoom_control=True)
+                   zoom_control=True, max_zoom=19)
     if TILES.get(tiles):
         url, attribution = TILES[tiles]
         folium.TileLayer(url, attr=attribution, name="底图 basemap").add_to(m)
