@@ -35,9 +35,12 @@ class GridmapGroup(click.Group):
 
 
 def _core(**overrides: Any):
+    """The configured core for this command; its database connections close when the command ends."""
     from gridmap.service import Gridmap
 
-    return Gridmap({k: v for k, v in overrides.items() if v is not None})
+    gm = Gridmap({k: v for k, v in overrides.items() if v is not None})
+    click.get_current_context().call_on_close(gm.close)
+    return gm
 
 
 @click.group(cls=GridmapGroup, context_settings={"help_option_names": ["-h", "--help"]})
