@@ -242,26 +242,37 @@ class CellLocator:
         line_bucket, line_id = self._rasterise_lines(lines)
         n_buckets = self._nx * self._ny
         lines_in = np.bincount(line_bucket, minlength=n_buckets)
-        has_vertex = np.bincount(self._rasterise_points(lines["ax"], lines["ay"]), minlength=n_buckets) > 0
-        has_vertex |= np.bincount(self._rasterise_points(lines["bx"], lines["by"]), minlength=n_buckets) > 0
-        line_of = np.full(n_buckets, -1, dtype=np.int64)
-        line_of[line_bucket] = line_id  # only read where exactly one line was registered
-
         free = lines_in == 0
-        single = (lines_in == 1) & ~has_vertex
-        single[single] = ~lines["dirty"][line_of[single]]
-        complex_ = ~free & ~single
+        single = np.flatnonzero(lines_in == 1)
+        del lines_in
+        line_of = np.empty(n_buckets, dtype=np.int32)
+        line_of[line_bucket] = line_id  # read only where exactly one line was registered
+        line = line_of[single]
+        keep = ~lines["dirty"][line] & ~self._ends_near(single, line)
+        single, line = single[keep], line[keep]
+        del line_of
 
-        n_lines = len(lines["ax"])
+        complex_ = ~free
+        complex_[single] = False
         complex_buckets = np.flatnonzero(complex_)
-        state = np.empty(n_buckets, dtype=np.int64)
-        state[single] = -2 - line_of[single]
-        state[complex_buckets] = -2 - n_lines - np.arange(complex_buckets.size)
-        self._store_candidates(lines, complex_, complex_buckets.size, line_bucket, line_id)
-        state[free] = self._label_free_buckets(free, state, single)
-        if state.min(initial=0) < np.iinfo(np.int32).min:
-            raise InvalidInput("too many cell edges for one index")
-        self._state = state.astype(np.int32)
+        if self._n_lines + complex_buckets.size >= np.iinfo(np.int32).max - 2:
+            raise InvalidInput("too many cell edges for one index; use larger buckets")
+        state = np.empty(n_buckets, dtype=np.int32)
+        state[single] = -2 - line
+        state[complex_buckets] = -2 - self._n_lines - np.arange(complex_buckets.size, dtype=np.int32)
+        self._store_candidates(lines, complex_, complex_buckets, line_bucket, line_id)
+        state[free] = self._label_free_buckets(free, state)
+        self._state = state
+
+    def _ends_near(self, bucket: np.ndarray, line: np.ndarray) -> np.ndarray:
+        """Whether an end of each line lies within MARGIN of its bucket."""
+        row, col = np.divmod(bucket, self._nx)
+        near = np.zeros(bucket.size, dtype=bool)
+        for x, y in ((self._line_ax, self._line_ay), (self._line_bx, self._line_by)):
+            u = (x[line] - self._x0) * self._sx - col
+            v = (y[line] - self._y0) * self._sy - row
+            near |= (u >= -MARGIN) & (u <= 1 + MARGIN) & (v >= -MARGIN) & (v <= 1 + MARGIN)
+        return near
 
     def _choose_grid(self, bounds: np.ndarray, bucket_size: float | tuple[float, float] | None) -> None:
         span_x = self._x1 - self._x0
@@ -306,44 +317,34 @@ class CellLocator:
         line = np.concatenate([ids[flat][line_a], ids[~flat][line_b]])
         return bucket, line
 
-    def _rasterise_points(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Every bucket that a point lies within MARGIN of (up to four per point)."""
-        u = (x - self._x0) * self._sx
-        v = (y - self._y0) * self._sy
-        out = []
-        for du in (-MARGIN, MARGIN):
-            for dv in (-MARGIN, MARGIN):
-                col = np.clip(np.floor(u + du), 0, self._nx - 1).astype(np.int64)
-                row = np.clip(np.floor(v + dv), 0, self._ny - 1).astype(np.int64)
-                out.append(row * self._nx + col)
-        return np.concatenate(out)
-
     def _store_candidates(
         self,
         lines: dict[str, np.ndarray],
         complex_: np.ndarray,
-        n_complex: int,
+        complex_buckets: np.ndarray,
         line_bucket: np.ndarray,
         line_id: np.ndarray,
     ) -> None:
         """Candidate table: one row per line (its cells), then one per complex bucket (the cells of its lines)."""
         n = len(self.codes)
-        row_of_bucket = np.cumsum(complex_) - 1
+        row_of_bucket = np.empty(complex_.size, dtype=np.int32)
+        row_of_bucket[complex_buckets] = np.arange(complex_buckets.size)
         keep = complex_[line_bucket]
-        bucket_row = row_of_bucket[line_bucket[keep]]
+        bucket_row = row_of_bucket[line_bucket[keep]].astype(np.int64)
         line = line_id[keep]
         owner_ptr, owner_rank = lines["owner_ptr"], lines["owner_rank"]
         per_line = owner_ptr[line + 1] - owner_ptr[line]
         row = np.repeat(bucket_row, per_line)
         first = np.repeat(owner_ptr[line], per_line)
         offset = np.arange(row.size) - np.repeat(np.cumsum(per_line) - per_line, per_line)
-        keys = np.unique(row * n + owner_rank[first + offset])
-        complex_counts = np.bincount(keys // n, minlength=n_complex)
-        line_counts = np.diff(owner_ptr)
-        self._cand_ptr = np.concatenate([[0], np.cumsum(np.concatenate([line_counts, complex_counts]))])
+        keys = _sorted_unique(row * n + owner_rank[first + offset])
+        complex_counts = np.bincount(keys // n, minlength=complex_buckets.size)
+        counts = np.concatenate([np.diff(owner_ptr), complex_counts])
+        self._cand_ptr = np.zeros(counts.size + 1, dtype=np.int64)
+        np.cumsum(counts, out=self._cand_ptr[1:])
         self._cand = self._by_rank[np.concatenate([owner_rank, keys % n])]
 
-    def _label_free_buckets(self, free: np.ndarray, state: np.ndarray, single: np.ndarray) -> np.ndarray:
+    def _label_free_buckets(self, free: np.ndarray, state: np.ndarray) -> np.ndarray:
         """Cell of each free bucket, taken from a single-line neighbour in its row or located exactly."""
         grid = free.reshape(self._ny, self._nx)
         run_start = grid.copy()
@@ -360,8 +361,9 @@ class CellLocator:
             (ends, ends + 1, ends % self._nx == self._nx - 1),
         ):
             usable = np.flatnonzero(todo & ~at_edge)
-            usable = usable[single[neighbour[usable]]]
-            line = -2 - state[neighbour[usable]]
+            line = -2 - state[neighbour[usable]].astype(np.int64)
+            is_single = (line >= 0) & (line < self._n_lines)
+            usable, line = usable[is_single], line[is_single]
             cx, cy = self._bucket_centres(bucket[usable])
             side, certain = self._side_of_line(line, cx, cy)
             label[usable[certain]] = side[certain]
@@ -369,8 +371,7 @@ class CellLocator:
         rest = np.flatnonzero(todo)
         if rest.size:
             label[rest] = self._locate_exactly(*self._bucket_centres(starts[rest]))
-        run_id = np.cumsum(run_start.ravel()) - 1
-        return label[run_id[free]]
+        return np.repeat(label, ends - starts + 1)
 
     def _bucket_centres(self, bucket: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         row, col = np.divmod(bucket, self._nx)
@@ -412,34 +413,86 @@ def _orient(
     return det, certain
 
 
+def _polygons(geometries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The polygons of all cells (MultiPolygons split) and the cell of each."""
+    multi = np.flatnonzero(shapely.get_type_id(geometries) == _MULTIPOLYGON)
+    if multi.size == 0:  # get_parts costs more than the rest of the index build; skip it if we can
+        return geometries, np.arange(geometries.size)
+    per_cell = np.ones(geometries.size, dtype=np.int64)
+    per_cell[multi] = shapely.get_num_geometries(geometries[multi])
+    first = np.cumsum(per_cell) - per_cell
+    polygons = np.repeat(geometries, per_cell)
+    pieces, piece_cell = shapely.get_parts(geometries[multi], return_index=True)
+    within = np.arange(piece_cell.size) - np.searchsorted(piece_cell, piece_cell)
+    polygons[first[multi][piece_cell] + within] = pieces
+    return polygons, np.repeat(np.arange(geometries.size), per_cell)
+
+
+def _edges(geometries: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every ring edge (ax, ay, bx, by, cell), directed so that its cell lies on its left."""
+    parts, part_cell = _polygons(geometries)
+    coords = shapely.get_coordinates(parts)
+    # Ring sizes without building ring objects, except for the few polygons with holes.
+    holes = shapely.get_num_interior_rings(parts)
+    rings_per_part = holes + 1
+    first_ring = np.cumsum(rings_per_part) - rings_per_part
+    ring_size = np.repeat(shapely.get_num_coordinates(parts), rings_per_part)
+    holed = np.flatnonzero(holes)
+    if holed.size:
+        rings, ring_part = shapely.get_rings(parts[holed], return_index=True)
+        within = np.arange(ring_part.size) - np.searchsorted(ring_part, ring_part)
+        ring_size[first_ring[holed][ring_part] + within] = shapely.get_num_coordinates(rings)
+    ring_part = np.repeat(np.arange(parts.size), rings_per_part)
+    exterior = np.zeros(ring_size.size, dtype=bool)
+    exterior[first_ring] = True
+
+    # The last coordinate of a ring closes it and starts no edge.
+    edges_per_ring = ring_size - 1
+    ring = np.repeat(np.arange(ring_size.size), edges_per_ring)
+    first_coord = np.cumsum(ring_size) - ring_size
+    start = np.arange(ring.size) + np.repeat(first_coord - (np.cumsum(edges_per_ring) - edges_per_ring), edges_per_ring)
+    x, y = coords[:, 0], coords[:, 1]
+    ax, ay, bx, by = x[start], y[start], x[start + 1], y[start + 1]
+    keep = (ax != bx) | (ay != by)
+    ax, ay, bx, by, ring = ax[keep], ay[keep], bx[keep], by[keep], ring[keep]
+
+    # Exteriors must run counter-clockwise and holes clockwise (shoelace about each ring's start).
+    ox, oy = x[first_coord][ring], y[first_coord][ring]
+    term_a = (ax - ox) * (by - oy)
+    term_b = (bx - ox) * (ay - oy)
+    area2 = np.bincount(ring, weights=term_a - term_b, minlength=ring_size.size)
+    scale = np.bincount(ring, weights=np.abs(term_a) + np.abs(term_b), minlength=ring_size.size)
+    ccw = area2 > 0
+    for r in np.flatnonzero(np.abs(area2) <= 1e-9 * scale):
+        ccw[r] = shapely.is_ccw(shapely.linearrings(coords[first_coord[r] : first_coord[r] + ring_size[r]]))
+    flip = (ccw != exterior)[ring]
+    ax, bx = np.where(flip, bx, ax), np.where(flip, ax, bx)
+    ay, by = np.where(flip, by, ay), np.where(flip, ay, by)
+    return ax, ay, bx, by, part_cell[ring_part[ring]]
+
+
 def _lines(geometries: np.ndarray, rank: np.ndarray) -> dict[str, np.ndarray]:
     """Distinct straight edges of all cells, each with the cell on its left and on its right.
 
-    Rings are oriented so that their cell lies to the left of every edge (exteriors counter-
-    clockwise, holes clockwise); an edge shared by two cells is one line with a cell on each side.
-    A line with two cells on one side (overlapping cells) is marked dirty.
+    An edge shared by two cells is one line with a cell on each side. A line with two cells on
+    one side (overlapping cells) is marked dirty.
     """
-    parts, part_cell = shapely.get_parts(geometries, return_index=True)
-    rings, ring_part = shapely.get_rings(parts, return_index=True)
-    exterior = np.concatenate([[True], ring_part[1:] != ring_part[:-1]])
-    flip = shapely.is_ccw(rings) != exterior
-    coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
-    is_edge = coord_ring[1:] == coord_ring[:-1]
-    start, end, ring = coords[:-1][is_edge], coords[1:][is_edge], coord_ring[:-1][is_edge]
-    nonzero = np.any(start != end, axis=1)
-    start, end, ring = start[nonzero], end[nonzero], ring[nonzero]
-    owner = part_cell[ring_part[ring]]
-
-    # Each edge, directed so its owner is on the left, then written in a canonical direction
-    # (lexicographically smaller end first): owners of reversed edges are on the line's right.
-    a = np.where(flip[ring][:, None], end, start)
-    b = np.where(flip[ring][:, None], start, end)
-    reverse = (a[:, 0] > b[:, 0]) | ((a[:, 0] == b[:, 0]) & (a[:, 1] > b[:, 1]))
-    p = np.where(reverse[:, None], b, a)
-    q = np.where(reverse[:, None], a, b)
-    order = np.lexsort((q[:, 1], q[:, 0], p[:, 1], p[:, 0]))
-    p, q, owner, reverse = p[order], q[order], owner[order], reverse[order]
-    new = np.concatenate([[True], np.any((p[1:] != p[:-1]) | (q[1:] != q[:-1]), axis=1)])
+    ax, ay, bx, by, owner = _edges(geometries)
+    # Write every edge lexicographically smaller end first; a reversed edge's cell is on the right.
+    reverse = (ax > bx) | ((ax == bx) & (ay > by))
+    px, qx = np.where(reverse, bx, ax), np.where(reverse, ax, bx)
+    py, qy = np.where(reverse, by, ay), np.where(reverse, ay, by)
+    # Group equal edges by sorting a hash of their coordinates. A collision can only split a group,
+    # which leaves its buckets "complex" (tested exactly): slower, never wrong.
+    bits = [np.ascontiguousarray(c).view(np.uint64) for c in (px, py, qx, qy)]
+    digest = bits[0] * np.uint64(0x9E3779B97F4A7C15)
+    for word, mult in zip(bits[1:], (0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5)):
+        digest ^= word * np.uint64(mult)
+        digest ^= digest >> np.uint64(29)
+    order = np.argsort(digest)
+    px, py, qx, qy, owner, reverse = px[order], py[order], qx[order], qy[order], owner[order], reverse[order]
+    new = np.ones(px.size, dtype=bool)
+    new[1:] = (px[1:] != px[:-1]) | (py[1:] != py[:-1]) | (qx[1:] != qx[:-1]) | (qy[1:] != qy[:-1])
     line = np.cumsum(new) - 1
     n_lines = int(line[-1]) + 1 if line.size else 0
 
@@ -448,20 +501,21 @@ def _lines(geometries: np.ndarray, rank: np.ndarray) -> dict[str, np.ndarray]:
     left[line[~reverse]] = owner[~reverse]
     right[line[reverse]] = owner[reverse]
     dirty = (np.bincount(line[~reverse], minlength=n_lines) > 1) | (np.bincount(line[reverse], minlength=n_lines) > 1)
-    # On the line itself the point is covered by both sides: the lower code wins.
+    # On the line itself a point is covered by both sides: the lower code wins.
     n = len(rank)
-    left_rank = np.where(left >= 0, rank[np.maximum(left, 0)], n)
-    right_rank = np.where(right >= 0, rank[np.maximum(right, 0)], n)
+    left_rank = np.where(left >= 0, rank[left], n)
+    right_rank = np.where(right >= 0, rank[right], n)
     either = np.where(left_rank <= right_rank, left, right)
 
     # Cells of each line in code order (usually one or two), for exact fallback tests.
-    keys = np.unique(line * n + rank[owner])
-    owner_ptr = np.concatenate([[0], np.cumsum(np.bincount(keys // n, minlength=n_lines))])
+    keys = _sorted_unique(line * n + rank[owner])
+    owner_ptr = np.zeros(n_lines + 1, dtype=np.int64)
+    np.cumsum(np.bincount(keys // n, minlength=n_lines), out=owner_ptr[1:])
     return {
-        "ax": p[new, 0].copy(),
-        "ay": p[new, 1].copy(),
-        "bx": q[new, 0].copy(),
-        "by": q[new, 1].copy(),
+        "ax": px[new],
+        "ay": py[new],
+        "bx": qx[new],
+        "by": qy[new],
         "left": left,
         "right": right,
         "either": either,
@@ -471,34 +525,45 @@ def _lines(geometries: np.ndarray, rank: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique for int arrays, by sorting (much faster than numpy's hash-based unique here)."""
+    values = np.sort(values)
+    if values.size:
+        keep = np.ones(values.size, dtype=bool)
+        keep[1:] = values[1:] != values[:-1]
+        values = values[keep]
+    return values
+
+
 def _supercover(
     u0: np.ndarray, v0: np.ndarray, u1: np.ndarray, v1: np.ndarray, n_u: int, n_v: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(u index, v index, segment) of every unit bucket that a segment passes within MARGIN of.
 
-    Segments must be at least as long along u as along v, so each unit step in u meets at most
-    three buckets in v.
+    Coordinates are in bucket units (0..n). Segments must be at least as long along u as along v,
+    so each unit step in u meets at most three buckets in v.
     """
     swap = u0 > u1
     u0, u1 = np.where(swap, u1, u0), np.where(swap, u0, u1)
     v0, v1 = np.where(swap, v1, v0), np.where(swap, v0, v1)
-    first = np.clip(np.ceil(u0 - 1 - MARGIN), 0, n_u - 1).astype(np.int64)
-    last = np.clip(np.floor(u1 + MARGIN), 0, n_u - 1).astype(np.int64)
+    # Coordinates are >= 0, so truncation is floor here (and much faster than np.floor).
+    first = np.minimum((u0 - MARGIN).astype(np.int64), n_u - 1)
+    last = np.minimum((u1 + MARGIN).astype(np.int64), n_u - 1)
     steps = last - first + 1
     seg = np.repeat(np.arange(u0.size), steps)
-    iu = np.repeat(first, steps) + np.arange(seg.size) - np.repeat(np.cumsum(steps) - steps, steps)
-    # A segment shorter than a float step in bucket units is a point: any slope will do.
+    iu = np.arange(seg.size) - np.repeat(np.cumsum(steps) - steps - first, steps)
+    # v = c + slope * u along each segment; a segment shorter than a float step is a point.
     slope = np.divide(v1 - v0, u1 - u0, out=np.zeros(u0.size), where=u1 > u0)
-    lo_u = np.maximum(iu - MARGIN, u0[seg])
-    hi_u = np.minimum(iu + 1 + MARGIN, u1[seg])
-    v_lo_u = v0[seg] + (lo_u - u0[seg]) * slope[seg]
-    v_hi_u = v0[seg] + (hi_u - u0[seg]) * slope[seg]
-    v_min = np.minimum(v_lo_u, v_hi_u)
-    v_max = np.maximum(v_lo_u, v_hi_u)
-    v_first = np.clip(np.ceil(v_min - 1 - MARGIN), 0, n_v - 1).astype(np.int64)
-    v_last = np.clip(np.floor(v_max + MARGIN), 0, n_v - 1).astype(np.int64)
-    across = v_last - v_first + 1
-    out_seg = np.repeat(seg, across)
-    out_u = np.repeat(iu, across)
-    out_v = np.repeat(v_first, across) + np.arange(out_seg.size) - np.repeat(np.cumsum(across) - across, across)
-    return out_u, out_v, out_seg
+    c = v0 - u0 * slope
+    seg_slope, seg_c = slope[seg], c[seg]
+    v_a = seg_c + np.maximum(iu - MARGIN, u0[seg]) * seg_slope
+    v_b = seg_c + np.minimum(iu + (1 + MARGIN), u1[seg]) * seg_slope
+    v_first = np.minimum((np.minimum(v_a, v_b) - MARGIN).astype(np.int64), n_v - 1)
+    v_last = np.minimum((np.maximum(v_a, v_b) + MARGIN).astype(np.int64), n_v - 1)
+    two = v_last > v_first
+    three = v_last > v_first + 1
+    return (
+        np.concatenate([iu, iu[two], iu[three]]),
+        np.concatenate([v_first, v_first[two] + 1, v_first[three] + 2]),
+        np.concatenate([seg, seg[two], seg[three]]),
+    )

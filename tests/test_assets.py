@@ -258,6 +258,8 @@ def test_localizing_twice_works_with_absolute_static_urls():
 
 def test_links_that_are_already_local_are_kept():
     m = new_map()
+    # folium's add_js_link appends to the class-level list; copy it so other maps stay clean.
+    m.default_js = list(m.default_js)
     m.add_js_link("gridmap_map", "/static/js/map.js")
     localize_assets(m, static_url)
     assert ("gridmap_map", "/static/js/map.js") in m.default_js

@@ -65,7 +65,7 @@ class Database:
         config.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, "heads")
 
     def load_layer_set(self, layers: LayerSet) -> int:
         """Replace the stored areas by the layer set's, in one transaction; return how many."""
