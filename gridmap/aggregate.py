@@ -85,17 +85,12 @@ def area_counts(session: Session, level: str, issue_filter: IssueFilter, *,
     """Counts (total, open, overdue, closed) for every area of ``level``, zeros included, by code."""
     if level not in LEVEL_COLUMNS:
         raise InvalidInput(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
-    as_of = as_of or datetime.now(timezone.utc)
     column = LEVEL_COLUMNS[level]
-    is_open = Issue.status.in_(sorted(OPEN_STATUSES))
-    running = Issue.status.in_(sorted(OPEN_STATUSES - CLOCK_STOPPED_STATUSES))
     statement = (
         select(
             column,
             func.count(),
-            func.sum(case((is_open, 1), else_=0)),
-            func.sum(case((and_(running, Issue.deadline < as_of), 1), else_=0)),
-            func.sum(case((Issue.status.in_(sorted(CLOSED_STATUSES)), 1), else_=0)),
+            *(func.sum(case((metric_condition(m, as_of), 1), else_=0)) for m in ("open", "overdue", "closed")),
         )
         .where(*issue_filter.conditions())
         .group_by(column)
@@ -114,9 +109,24 @@ def area_counts(session: Session, level: str, issue_filter: IssueFilter, *,
     return result
 
 
-def issue_points(session: Session, issue_filter: IssueFilter, *, limit: int) -> list[tuple[float, float]]:
-    """Up to ``limit`` issue locations (lat, lon) matching the filter, newest first."""
-    statement = (
-        select(Issue.lat, Issue.lon).where(*issue_filter.conditions()).order_by(Issue.reported_at.desc()).limit(limit)
-    )
+def metric_condition(metric: str, as_of: datetime | None = None):
+    """The SQL condition selecting the issues one count (total, open, overdue, closed) counts."""
+    as_of = as_of or datetime.now(timezone.utc)
+    conditions = {
+        "total": None,
+        "open": Issue.status.in_(sorted(OPEN_STATUSES)),
+        "overdue": and_(Issue.status.in_(sorted(OPEN_STATUSES - CLOCK_STOPPED_STATUSES)), Issue.deadline < as_of),
+        "closed": Issue.status.in_(sorted(CLOSED_STATUSES)),
+    }
+    if metric not in conditions:
+        raise InvalidInput(f"unknown metric {metric!r}; use one of {', '.join(conditions)}")
+    return conditions[metric]
+
+
+def issue_points(session: Session, issue_filter: IssueFilter, *, limit: int, metric: str = "total",
+                 as_of: datetime | None = None) -> list[tuple[float, float]]:
+    """Up to ``limit`` locations (lat, lon) of the issues a metric counts, newest first."""
+    condition = metric_condition(metric, as_of)
+    conditions = issue_filter.conditions() + ([condition] if condition is not None else [])
+    statement = select(Issue.lat, Issue.lon).where(*conditions).order_by(Issue.reported_at.desc()).limit(limit)
     return [(lat, lon) for lat, lon in session.execute(statement)]

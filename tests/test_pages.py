@@ -33,3 +33,17 @@ def test_bad_filters_on_the_page_are_a_400_page(client, gm):
     response = client.get("/?from=someday")
     assert response.status_code == 400
     assert "must be a date" in response.get_data(as_text=True)
+
+
+def test_the_heatmap_shows_the_issues_the_chosen_metric_counts(client, gm, mini_geodata):
+    point = cell_point(mini_geodata, "460204001001001")
+    gm.intake.import_records(gm.db, [{"lon": point[0], "lat": point[1], "category": "E0102",
+                                      "description": "暴露垃圾", "reported_at": "2025-05-01 08:00"}])
+    assert "L.heatLayer" in client.get("/?metric=open").get_data(as_text=True)
+    assert "L.heatLayer" not in client.get("/?metric=closed").get_data(as_text=True)  # nothing closed yet
+
+
+def test_an_unknown_metric_is_a_400(client, gm):
+    response = client.get("/?metric=happiness")
+    assert response.status_code == 400
+    assert "unknown metric" in response.get_data(as_text=True)

@@ -13,6 +13,7 @@ from typing import Any
 
 import branca.colormap as cm
 import folium
+import numpy as np
 from folium.plugins import HeatMap
 
 from gridmap.layers import LayerSet, feature_collection
@@ -33,6 +34,7 @@ class MapParts:
     header: str
     body: str
     script: str
+    legend: tuple[tuple[str, str], ...] = ()  # (colour, label) per class, for the page's legend
 
 
 def overview_map(
@@ -61,15 +63,13 @@ def overview_map(
         for key in METRICS:
             feature["properties"][key] = int(row.get(key, 0))
         values.append(feature["properties"][metric])
-    top = max(max(values, default=0), 1)
-    colormap = cm.LinearColormap(["#ffffcc", "#fd8d3c", "#bd0026"], vmin=0, vmax=top,
-                                 caption=f"每网格{METRIC_LABELS[metric]}")
+    colormap = quantile_colormap(values, caption=f"每网格{METRIC_LABELS[metric]} per cell")
 
     def style(feature: dict[str, Any]) -> dict[str, Any]:
         value = feature["properties"][metric]
         return {
             "fillColor": colormap(value) if value else "#f7f7f7",
-            "fillOpacity": 0.7 if value else 0.25,
+            "fillOpacity": 0.65 if value else 0.15,
             "color": "#777777",
             "weight": 0.3,
         }
@@ -97,14 +97,43 @@ def overview_map(
         style_function=lambda _: {"fill": False, "color": "#222222", "weight": 2.5},
     ).add_to(m)
     if heat_points:
-        HeatMap([list(p) for p in heat_points], name="热力图 heatmap", radius=12, blur=15, min_opacity=0.3).add_to(m)
-    colormap.add_to(m)
+        HeatMap([list(p) for p in heat_points], name="热力图 heatmap", radius=10, blur=12, min_opacity=0.05,
+                max_zoom=14).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
 
     localize_assets(m, static_url)
     figure = m.get_root()
     figure.render()
-    return MapParts(header=figure.header.render(), body=figure.html.render(), script=figure.script.render())
+    return MapParts(header=figure.header.render(), body=figure.html.render(), script=figure.script.render(),
+                    legend=legend_classes(colormap))
+
+
+#: Sequential colours (ColorBrewer YlOrRd) for up to six classes.
+CLASS_COLOURS = ("#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026")
+
+
+def quantile_colormap(values: Sequence[int], *, caption: str) -> cm.StepColormap:
+    """Classes at quantiles of the non-zero values, so a few extreme cells do not wash out the rest."""
+    positive = np.array([v for v in values if v > 0], dtype=float)
+    if positive.size == 0:
+        return cm.StepColormap([CLASS_COLOURS[0]], index=[0, 1], vmin=0, vmax=1, caption=caption)
+    breaks = np.unique(np.quantile(positive, [0, 0.2, 0.4, 0.6, 0.8, 0.95, 1.0]).round())
+    if breaks.size == 1:
+        breaks = np.array([breaks[0], breaks[0] + 1])
+    colours = list(CLASS_COLOURS[-(breaks.size - 1):]) if breaks.size - 1 < len(CLASS_COLOURS) else list(CLASS_COLOURS)
+    return cm.StepColormap(colours, index=breaks.tolist(), vmin=float(breaks[0]), vmax=float(breaks[-1]), caption=caption)
+
+
+def legend_classes(colormap: cm.StepColormap) -> tuple[tuple[str, str], ...]:
+    """(colour, "low–high") for each class of a step colormap, plus the colour of zero."""
+    index = [int(v) for v in colormap.index]
+    classes = [("#f7f7f7", "0")]
+    for i in range(len(index) - 1):
+        low = index[i] if i == 0 else index[i] + 1
+        high = index[i + 1]
+        label = f"{low}" if low >= high else f"{low}–{high}"
+        classes.append((colormap.rgb_hex_str(index[i]), label))
+    return tuple(classes)
 
 
 def cells_summary(cell_counts: Sequence[dict[str, Any]]) -> dict[str, int]:

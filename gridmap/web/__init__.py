@@ -22,7 +22,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     core = Gridmap(config)
     app.config.update({k: v for k, v in config.items() if k.isupper()})
     app.config["MAX_CONTENT_LENGTH"] = core.settings["max_upload_bytes"]
-    app.config["JSON_SORT_KEYS"] = False
+    app.json.sort_keys = False  # keep fields in the documented order
     app.extensions["gridmap"] = core
 
     from gridmap.web import api, pages

@@ -24,7 +24,7 @@ def overview():
     issue_filter = issue_filter_from_request()
     with gm.db.sessions() as session:
         counts = area_counts(session, "cells", issue_filter)
-        points = issue_points(session, issue_filter, limit=HEAT_POINT_LIMIT)
+        points = issue_points(session, issue_filter, limit=HEAT_POINT_LIMIT, metric=metric)
     parts = overview_map(
         gm.areas.layers,
         counts,
@@ -40,6 +40,7 @@ def overview():
         district_name=district["name"],
         summary=cells_summary(counts),
         metric=metric,
+        metric_label=METRIC_LABELS[metric],
         metrics=[(key, METRIC_LABELS[key]) for key in METRICS],
         categories=gm.categories.leaves(),
         filters={"from": request.args.get("from", ""), "to": request.args.get("to", ""),
