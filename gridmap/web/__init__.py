@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from flask import Flask, jsonify, render_template, request
+from flask_babel import Babel
 from werkzeug.exceptions import HTTPException
 
 from gridmap.errors import GridmapError
@@ -13,6 +14,18 @@ from gridmap.service import Gridmap
 
 TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
 STATIC = Path(__file__).resolve().parent.parent / "static"
+TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
+LANGUAGES = ("zh_CN", "en")
+
+
+def select_locale() -> str:
+    """``?lang=`` first, then the ``lang`` cookie, then zh_CN (the default for every user)."""
+    for candidate in (request.args.get("lang"), request.cookies.get("lang")):
+        if candidate:
+            candidate = candidate.replace("-", "_")
+            if candidate in LANGUAGES:
+                return candidate
+    return LANGUAGES[0]
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -24,6 +37,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = core.settings["max_upload_bytes"]
     app.json.sort_keys = False  # keep fields in the documented order
     app.extensions["gridmap"] = core
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS)
+    app.config["BABEL_DEFAULT_LOCALE"] = LANGUAGES[0]
+    Babel(app, locale_selector=select_locale)
 
     from gridmap.web import api, pages
 
