@@ -833,6 +833,7 @@ def generate_demo_issues(
              "lon": lon[i], "lat": lat[i], "hotspot": hotspot[i], "typhoon": since_landfall[day_index[i]] <= 4, **course}
         )
     _stall_a_few(issues, end, rng)
+    _hold_the_newest(issues)
     issues.sort(key=lambda issue: (issue["reported_at"], issue["i"]))
     return [_record(issue, end, places, draws, rng) for issue in issues]
 
@@ -910,6 +911,19 @@ def _course(draws: _Draws, i: int, category, source: str, reported: datetime, ca
     if draws.revisited[i] < _REVISIT_SHARE[source]:
         course["revisited_at"] = (closed + timedelta(hours=float(draws.revisit[i]))).replace(microsecond=0)
     return course
+
+
+def _hold_the_newest(issues: list[dict[str, Any]], count: int = 3) -> None:
+    """Whatever the hour, leave the newest reports waiting for registration (待立案) and the
+    few before them registered but not yet dispatched (待派遣): the intake desk's backlog."""
+    order = sorted(range(len(issues)), key=lambda index: issues[index]["reported_at"])
+    waiting, to_dispatch = order[-count:], order[-2 * count:-count]
+    for index in waiting:
+        issues[index].update(dict.fromkeys(_LATER_STAGES), rejected=False, suspended=False, stalled=False)
+    for index in to_dispatch:
+        if issues[index]["registered_at"] is None:
+            continue  # rejected at intake: stays as it is
+        issues[index].update(dict.fromkeys(_LATER_STAGES[1:]), suspended=False, stalled=False)
 
 
 def _stall_a_few(issues: list[dict[str, Any]], end: datetime, rng: np.random.Generator) -> None:

@@ -26,6 +26,8 @@ from sqlalchemy import insert
 from gridmap.areas import AreaIndex
 from gridmap.categories import CategoryTree
 from gridmap.crs import InputCRS, parse_crs
+from gridmap.dispatch import Routing
+from gridmap.duplicates import DuplicateRule, flag_duplicates
 from gridmap.errors import GridmapError, InvalidInput, OutsideCells
 from gridmap.sla import WorkingCalendar, deadline
 from gridmap.storage.db import Database
@@ -127,11 +129,16 @@ class Intake:
         categories: CategoryTree,
         calendar: WorkingCalendar,
         timezone_name: str = "Asia/Shanghai",
+        *,
+        routing: Routing | None = None,
+        duplicate_rule: DuplicateRule | None = None,
     ) -> None:
         self.areas = areas
         self.categories = categories
         self.calendar = calendar
         self.tz = ZoneInfo(timezone_name)
+        self.routing = routing  # None: every issue goes to its category's department
+        self.duplicate_rule = duplicate_rule  # None: likely duplicates are not flagged
 
     # --- validation ----------------------------------------------------------------------
 
@@ -179,10 +186,16 @@ class Intake:
                 community_code=location.community,
                 street_code=location.street,
                 district_code=location.district,
+                department=row["department"] or self._route(row["category"], location.street),
             )
             prepared.append(row)
         errors.sort(key=lambda e: e.row)
         return prepared, errors
+
+    def _route(self, category_code: str, street_code: str) -> str | None:
+        if self.routing is not None:
+            return self.routing.department_for(category_code, street_code)
+        return self.categories.get(category_code).department
 
     def _validate(self, record: Mapping[str, Any], default_source: str) -> dict[str, Any]:
         if record.get("__error__"):
@@ -211,7 +224,7 @@ class Intake:
             "status": status,
             "reported_at": reported_at,
             "urgency": category.urgency,
-            "department": _text(record.get("department")) or category.department,
+            "department": _text(record.get("department")),  # else routed once located
             "assignee": _text(record.get("assignee")),
             "address": _text(record.get("address")),
             "reporter_name": _text(record.get("reporter_name")),
@@ -255,18 +268,35 @@ class Intake:
     # --- writing -------------------------------------------------------------------------
 
     def write(self, session, rows: Sequence[dict[str, Any]], *, actor: str, chunk: int = 2000,
-              on_progress: Callable[[int], None] | None = None) -> list[int]:
-        """Insert prepared rows and their transition histories in the caller's transaction."""
+              on_progress: Callable[[int], None] | None = None,
+              histories: Sequence[Sequence[Mapping[str, Any]] | None] | None = None) -> list[int]:
+        """Insert prepared rows and their transition histories in the caller's transaction.
+
+        ``histories`` (one entry per row) restores a known history exactly: an entry is that
+        row's transitions as IssueTransition column values without ``issue_id``, stored in the
+        given order; None (or no ``histories``) rebuilds the history from the stage timestamps.
+        """
+        if histories is not None and len(histories) != len(rows):
+            raise ValueError(f"histories has {len(histories)} entries for {len(rows)} rows")
         now = datetime.now(timezone.utc)
         ids: list[int] = []
         for start in range(0, len(rows), chunk):
             batch = [dict(row, created_at=now) for row in rows[start:start + chunk]]
             new_ids = list(session.scalars(insert(Issue).returning(Issue.id, sort_by_parameter_order=True), batch))
             transitions = []
-            for issue_id, row in zip(new_ids, batch):
-                transitions += _history(issue_id, row, actor)
+            for offset, (issue_id, row) in enumerate(zip(new_ids, batch)):
+                given = None if histories is None else histories[start + offset]
+                if given is None:
+                    transitions += _history(issue_id, row, actor)
+                else:
+                    transitions += [dict(transition, issue_id=issue_id) for transition in given]
+            if histories is not None:  # one INSERT needs the same keys in every row
+                keys = set().union(*transitions)
+                transitions = [{key: transition.get(key) for key in keys} for transition in transitions]
             if transitions:
                 session.execute(insert(IssueTransition), transitions)
+            if self.duplicate_rule is not None:
+                flag_duplicates(session, new_ids, self.duplicate_rule)
             ids += new_ids
             if on_progress:
                 on_progress(len(batch))
@@ -352,6 +382,12 @@ def _history(issue_id: int, row: Mapping[str, Any], actor: str) -> list[dict[str
 
 def read_issue_file(path: Path | str, *, encoding: str | None = None) -> tuple[list[dict[str, Any]], list[int]]:
     """Records and their row numbers from a CSV, XLSX or GeoJSON file of issues."""
+    return read_record_file(path, encoding=encoding, required=REQUIRED_COLUMNS)
+
+
+def read_record_file(path: Path | str, *, encoding: str | None = None,
+                     required: Sequence[str] = ()) -> tuple[list[dict[str, Any]], list[int]]:
+    """Records and row numbers from a CSV, XLSX or GeoJSON points file whose header names ``required``."""
     path = Path(path)
     if not path.is_file():
         raise InvalidInput(f"{path}: file not found")
@@ -359,9 +395,9 @@ def read_issue_file(path: Path | str, *, encoding: str | None = None) -> tuple[l
     if suffix in (".geojson", ".json"):
         return _read_geojson_points(path)
     if suffix == ".xlsx":
-        return _read_xlsx(path)
+        return _read_xlsx(path, required)
     if suffix in (".csv", ".txt"):
-        return _read_csv(path, encoding)
+        return _read_csv(path, encoding, required)
     raise InvalidInput(f"{path}: unknown file type {suffix!r}; give a .csv, .xlsx or .geojson file")
 
 
@@ -375,13 +411,13 @@ def _decode(raw: bytes, path: Path, encoding: str | None) -> str:
     raise InvalidInput(f"{path}: cannot be read as {' or '.join(candidates)}; save it as UTF-8 (or pass --encoding)")
 
 
-def _read_csv(path: Path, encoding: str | None) -> tuple[list[dict[str, Any]], list[int]]:
+def _read_csv(path: Path, encoding: str | None, required: Sequence[str] = REQUIRED_COLUMNS) -> tuple[list[dict[str, Any]], list[int]]:
     text = _decode(path.read_bytes(), path, encoding)
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    missing = [c for c in required if c not in header]
     if missing:
-        raise InvalidInput(f"{path}: missing column(s) {', '.join(missing)}; the header must name {', '.join(REQUIRED_COLUMNS)}")
+        raise InvalidInput(f"{path}: missing column(s) {', '.join(missing)}; the header must name {', '.join(required)}")
     reader.fieldnames = header
     records, numbers = [], []
     for record in reader:
@@ -394,7 +430,7 @@ def _read_csv(path: Path, encoding: str | None) -> tuple[list[dict[str, Any]], l
     return records, numbers
 
 
-def _read_xlsx(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
+def _read_xlsx(path: Path, required: Sequence[str] = REQUIRED_COLUMNS) -> tuple[list[dict[str, Any]], list[int]]:
     from openpyxl import load_workbook
 
     try:
@@ -403,9 +439,9 @@ def _read_xlsx(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
         raise InvalidInput(f"{path}: not a readable XLSX workbook ({exc.__class__.__name__})") from None
     rows = sheet.iter_rows(values_only=True)
     header = [str(h).strip().lower() if h is not None else "" for h in next(rows, [])]
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    missing = [c for c in required if c not in header]
     if missing:
-        raise InvalidInput(f"{path}: missing column(s) {', '.join(missing)}; the first row must name {', '.join(REQUIRED_COLUMNS)}")
+        raise InvalidInput(f"{path}: missing column(s) {', '.join(missing)}; the first row must name {', '.join(required)}")
     records, numbers = [], []
     for number, values in enumerate(rows, start=2):
         if all(v is None or str(v).strip() == "" for v in values):

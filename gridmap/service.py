@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from gridmap.areas import AreaIndex
 from gridmap.categories import CategoryTree, load_categories
@@ -15,6 +15,10 @@ from gridmap.intake import Intake
 from gridmap.settings import database_url, load_settings
 from gridmap.sla import WorkingCalendar
 from gridmap.storage.db import Database
+
+if TYPE_CHECKING:  # imported lazily at run time (#3)
+    from gridmap.dispatch import Routing
+    from gridmap.workflow import WorkflowRules
 
 
 class Gridmap:
@@ -47,7 +51,24 @@ class Gridmap:
 
     @cached_property
     def intake(self) -> Intake:
-        return Intake(self.areas, self.categories, self.calendar, self.timezone)
+        from gridmap.duplicates import DuplicateRule
+
+        return Intake(self.areas, self.categories, self.calendar, self.timezone,
+                      routing=self.routing, duplicate_rule=DuplicateRule.from_settings(self.settings))
+
+    @cached_property
+    def routing(self) -> "Routing":
+        """Routing rules: category (and street) → department (#3)."""
+        from gridmap.dispatch import Routing
+
+        return Routing.load(self.settings["routing"], self.categories)
+
+    @cached_property
+    def workflow_rules(self) -> "WorkflowRules":
+        """Calendar, category tree and warning share for :func:`gridmap.workflow.apply_action` (#3)."""
+        from gridmap.workflow import WorkflowRules
+
+        return WorkflowRules(self.calendar, self.categories, float(self.settings["sla_warning_share"]))
 
     def init_database(self) -> int:
         """Create or migrate the schema and (re)load the active layer set; return the area count."""

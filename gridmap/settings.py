@@ -47,9 +47,23 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "tiles",
         "none",
-        "Basemap tiles: 'none' (boundaries and data only; works offline) or 'osm' "
-        "(OpenStreetMap; needs the tile server to be reachable from the browser).",
+        "Basemap tiles: 'none' (boundaries and data only; works offline), 'osm' (OpenStreetMap), "
+        "'tianditu' (天地图, needs tianditu_key) or 'amap' (高德, overlays shifted to GCJ-02); "
+        "the tile servers must be reachable from the browser.",
     ),
+    # Map UI (#4)
+    Setting("tianditu_key", None, "Tianditu (天地图) browser key (tk) for tiles=tianditu."),
+    Setting("map_max_cells", 20000, "Most cells one map view draws; an area with more is coloured by community until you drill down.", int),
+    # Coverage: households, visits, patrols (#5)
+    Setting("household_kinds", None, "CSV of household kinds and their visit intervals; default the bundled gridmap/data/household_kinds.csv."),
+    Setting("patrol_min_minutes", 10.0, "A cell counts as patrolled on a day when patrol tracks spent at least this many minutes in it.", float),
+    Setting("patrol_stale_days", 7, "Cells not patrolled for this many days are listed as stale (work lists, coverage).", int),
+    # Workflow, deadlines and dispatch (#3)
+    Setting("routing", None, "CSV routing rules (category → department, per-street overrides); default the bundled gridmap/data/routing.csv."),
+    Setting("sla_warning_share", 0.8, "Share of the time limit after which an open issue is in the warning state (0 < share ≤ 1).", float),
+    Setting("duplicate_distance_m", 50.0, "Likely duplicate at intake: same category within this many metres…", float),
+    Setting("duplicate_hours", 24.0, "…and reported within this many hours after the other issue.", float),
+    Setting("suggestion_workload_m", 500.0, "Assignment suggestions: one open issue in hand weighs like this many metres of distance.", float),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -32,7 +32,7 @@ from gridmap.locator import CellLocator
 #
 # The community boundary runs from (9, 24) through (11, 16) and (13, 8) to (15, 0).
 X0, Y0 = 109.5, 18.25
-U = 2.0**-13  # about 12 m; a cell side is 8 U, about 100 m
+U = 2.0**-13  # about 13 m; a cell side is 8 U, about 100 m
 
 A, B, C, D = "460203001001", "460203001002", "460203002001", "460203000009"
 
@@ -111,7 +111,28 @@ def long_edge_layer() -> tuple[list[str], list[Polygon]]:
     return ["460203001001002", "460203001001001"], [Polygon([a, b, (0.1, 23.9)]), Polygon([a, (17.3, 0.3), b])]
 
 
-LAYERS = {"lattice": lattice_layer, "clipped": clipped_layer, "long_edge": long_edge_layer}
+@cache
+def overlapping_layer() -> tuple[list[str], list[Polygon]]:
+    """A row of cells overlapped by their northern neighbours in bands 0.17 to 1 m wide.
+
+    Layer validation lets overlaps narrower than about 1 m pass, so an imported layer may have them.
+    """
+    band = 4.5e-6  # about 0.5 m
+    codes, cells = [], []
+    for i in range(6):
+        codes.append(f"{B}{i + 1:03d}")
+        cells.append(shapely.box(X0 + 8 * i * U, Y0, X0 + 8 * (i + 1) * U, Y0 + 8 * U))
+        codes.append(f"{A}{i + 1:03d}")
+        cells.append(shapely.box(X0 + 8 * i * U, Y0 + 8 * U - band * (i + 1) / 3, X0 + 8 * (i + 1) * U, Y0 + 16 * U))
+    return codes, cells
+
+
+LAYERS = {
+    "lattice": lattice_layer,
+    "clipped": clipped_layer,
+    "long_edge": long_edge_layer,
+    "overlapping": overlapping_layer,
+}
 
 
 @cache
@@ -189,6 +210,18 @@ def test_points_within_rounding_of_an_edge_get_the_exact_answer():
     expected = [truth(codes, cells, px, py) for px, py in zip(x, y)]
     assert len(set(expected)) == 2  # both sides are probed
     assert locator("long_edge").locate_codes(x, y).tolist() == expected
+
+
+@pytest.mark.parametrize(
+    "bucket_size", [None, (U, 0.9 * U), (1.3 * U, 0.37 * U), (0.5 * U, 0.11 * U), (2 * U, 0.031 * U)]
+)
+def test_thin_overlaps_between_cells_still_follow_the_edge_rule(bucket_size):
+    codes, cells = overlapping_layer()
+    rng = np.random.default_rng(1)
+    x = X0 + rng.uniform(0, 48 * U, 5000)
+    y = Y0 + rng.uniform(6 * U, 10 * U, 5000)  # around the overlaps
+    expected = [truth(codes, cells, px, py) for px, py in zip(x, y)]
+    assert CellLocator(codes, cells, bucket_size=bucket_size).locate_codes(x, y).tolist() == expected
 
 
 def test_nan_and_infinite_coordinates_are_outside():
@@ -300,10 +333,10 @@ def test_locate_takes_exactly_one_point():
         locator().locate([X0], [Y0])
 
 
-@pytest.mark.parametrize("layer", LAYERS)
+@pytest.mark.parametrize("layer", ["lattice", "clipped", "long_edge"])
 def test_fixture_layers_exercise_every_kind_of_bucket(layer):
     kinds = locator(layer).describe_index()
-    assert kinds["free"] > 0 and kinds["single_line"] > 0 and kinds["complex"] > 0
+    assert all(kinds[kind] > 0 for kind in ("free", "single_line", "star", "complex")), kinds
 
 
 # --- property: the locator agrees with shapely everywhere, edges included ------------------------
@@ -328,14 +361,22 @@ def points(layer: str) -> st.SearchStrategy[tuple[float, float]]:
     w, h = x1 - x0, y1 - y0
     uniform = st.tuples(st.floats(x0, x1), st.floats(y0, y1))
     around = st.tuples(st.floats(x0 - 0.1 * w, x1 + 0.1 * w), st.floats(y0 - 0.1 * h, y1 + 0.1 * h))
-    vertex = st.sampled_from(range(len(vertices))).map(lambda i: tuple(vertices[i]))
-    ulps = st.integers(-3, 3)
-    near_vertex = st.tuples(vertex, ulps, ulps).map(lambda v: (_nudge(v[0][0], v[1]), _nudge(v[0][1], v[2])))
-    edge = st.sampled_from(range(len(edges))).map(lambda i: edges[i])
+    vertex = st.sampled_from([tuple(v) for v in vertices.tolist()])
+    edge = st.sampled_from([tuple(e) for e in edges.tolist()])
     midpoint = edge.map(lambda e: ((e[0] + e[2]) / 2, (e[1] + e[3]) / 2))
-    along = st.tuples(edge, st.floats(0, 1)).map(lambda v: (v[0][0] + v[1] * (v[0][2] - v[0][0]), v[0][1] + v[1] * (v[0][3] - v[0][1])))
-    near_edge = st.tuples(st.one_of(midpoint, along), ulps, ulps).map(lambda v: (_nudge(v[0][0], v[1]), _nudge(v[0][1], v[2])))
+    along = st.builds(_along, edge, st.floats(0, 1))
+    ulps = st.integers(-3, 3)
+    near_vertex = st.builds(_nudged, vertex, ulps, ulps)
+    near_edge = st.builds(_nudged, st.one_of(midpoint, along), ulps, ulps)
     return st.one_of(uniform, around, vertex, near_vertex, midpoint, along, near_edge)
+
+
+def _along(edge: tuple[float, float, float, float], t: float) -> tuple[float, float]:
+    return edge[0] + t * (edge[2] - edge[0]), edge[1] + t * (edge[3] - edge[1])
+
+
+def _nudged(point: tuple[float, float], x_ulps: int, y_ulps: int) -> tuple[float, float]:
+    return _nudge(point[0], x_ulps), _nudge(point[1], y_ulps)
 
 
 def _nudge(value: float, ulps: int) -> float:
@@ -354,6 +395,8 @@ def _nudge(value: float, ulps: int) -> float:
         ("clipped", None),
         ("clipped", 1e-4),
         ("long_edge", None),
+        ("overlapping", None),
+        ("overlapping", (1.3 * U, 0.37 * U)),
     ],
 )
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

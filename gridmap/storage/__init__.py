@@ -2,5 +2,9 @@
 
 from gridmap.storage.db import Database, connect
 from gridmap.storage.models import Area, Base, Issue, IssueTransition, Meta
+from gridmap.storage.workflow import GridWorker, GridWorkerCell, IssueEscalation  # noqa: F401  (#3 tables)
+from gridmap.storage.coverage import (  # noqa: F401  (#5 tables)
+    Household, HouseholdKind, HouseholdLocation, PatrolSegment, PatrolTrack, Visit, VisitIssue,
+)
 
 __all__ = ["Area", "Base", "Database", "Issue", "IssueTransition", "Meta", "connect"]

@@ -86,6 +86,16 @@ class Issue(Base):
     external_id: Mapped[str | None] = mapped_column(String(100))
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Workflow (#3, migration 0002): the time limit fixed at registration, extensions, the
+    # suspension clock, the SLA state of the last `gridmap sla tick`, a duplicate flagged at intake.
+    time_limit_kind: Mapped[str | None] = mapped_column(String(32))
+    time_limit_value: Mapped[float | None] = mapped_column(Float)
+    extension_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    suspended_from: Mapped[str | None] = mapped_column(String(16))
+    paused_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    sla_state: Mapped[str | None] = mapped_column(String(16))
+    possible_duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("issues.id"))
 
     transitions: Mapped[list[IssueTransition]] = relationship(
         back_populates="issue", order_by="IssueTransition.id", cascade="all, delete-orphan"
@@ -106,5 +116,7 @@ class IssueTransition(Base):
     actor: Mapped[str] = mapped_column(String(100))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     comment: Mapped[str | None] = mapped_column(Text)
+    # The action's parameters (department, assignee, satisfaction, approver, deadline moved…); #3.
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     issue: Mapped[Issue] = relationship(back_populates="transitions")

@@ -45,6 +45,23 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(api.blueprint, url_prefix="/api/v1")
     app.register_blueprint(pages.blueprint)
+    from gridmap.web import maps_api
+
+    app.register_blueprint(maps_api.blueprint, url_prefix="/api/v1")  # map layers (cacheable, gzip), #4
+    from gridmap.web import ledger_api
+
+    app.register_blueprint(ledger_api.blueprint, url_prefix="/api/v1")  # ledger (台账) downloads, #3
+    from gridmap.web import dispatcher
+
+    app.register_blueprint(dispatcher.blueprint)  # the dispatcher's page /dispatch, #3
+    from gridmap.web import issues_api, openapi
+
+    app.register_blueprint(issues_api.blueprint, url_prefix="/api/v1")  # issues and workflow, #3
+    app.register_blueprint(openapi.blueprint, url_prefix="/api/v1")  # /api/v1/openapi.json from every module's OPENAPI_PATHS
+    from gridmap.web import coverage_api, coverage_pages
+
+    app.register_blueprint(coverage_api.blueprint, url_prefix="/api/v1")  # households, visits, patrols, #5
+    app.register_blueprint(coverage_pages.blueprint)  # /coverage/ pages: summary, visit form, work lists, #5
     _register_error_handlers(app)
     return app
 

@@ -33,3 +33,29 @@ def stats(level: str):
     with core().db.sessions() as session:
         counts = area_counts(session, level, issue_filter)
     return jsonify({level: counts})
+
+
+def _stats_path(level: str) -> dict:
+    return {
+        "get": {
+            "summary": f"Issue counts per area of the level {level}",
+            "description": "total, open, overdue and closed per area; every area listed (zeros included), by code.",
+            "tags": ["stats"],
+            "parameters": [
+                {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}, "description": "First local day."},
+                {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}, "description": "Last local day, included."},
+                {"name": "category", "in": "query", "schema": {"type": "string"}, "description": "Item (E0505) or class (E05)."},
+            ],
+            "responses": {
+                "200": {"description": "Counts", "content": {"application/json": {"schema": {"type": "object", "properties": {
+                    level: {"type": "array", "items": {"type": "object", "properties": {
+                        "code": {"type": "string"}, "total": {"type": "integer"}, "open": {"type": "integer"},
+                        "overdue": {"type": "integer"}, "closed": {"type": "integer"}}}}}}}}},
+                "400": {"$ref": "#/components/responses/BadRequest"},
+            },
+        }
+    }
+
+
+#: Paths of this module for the OpenAPI document (see gridmap.web.openapi).
+OPENAPI_PATHS = {f"/stats/{level}": _stats_path(level) for level in ("cells", "communities", "streets", "districts")}

@@ -1,0 +1,87 @@
+"""The filters of a map view, as they live in its URL: period, category, status, source, areas."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gridmap.aggregate import IssueFilter
+from gridmap.categories import CategoryTree
+from gridmap.errors import InvalidInput
+from gridmap.maps.labels import METRICS
+from gridmap.maps.scope import AreaScope
+from gridmap.workflow import SOURCES, STATUSES
+
+#: Query parameters of a map view, in the order URLs list them.
+PARAMS: tuple[str, ...] = ("area", "metric", "category", "status", "source", "from", "to")
+
+
+@dataclass(frozen=True)
+class MapFilter(IssueFilter):
+    """An IssueFilter with workflow statuses, sources and the areas the issues must lie in."""
+
+    statuses: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    scope: AreaScope | None = None
+
+    def conditions(self) -> list[Any]:
+        """SQL conditions on the issues table."""
+        from gridmap.storage.models import Issue
+
+        conditions = super().conditions()
+        if self.statuses:
+            conditions.append(Issue.status.in_(self.statuses))
+        if self.sources:
+            conditions.append(Issue.source.in_(self.sources))
+        if self.scope is not None:
+            conditions.append(self.scope.condition())
+        return conditions
+
+
+def _choices(text: str | None, allowed: tuple[str, ...], name: str) -> tuple[str, ...]:
+    values = tuple(dict.fromkeys(part.strip() for part in (text or "").split(",") if part.strip()))
+    unknown = [value for value in values if value not in allowed]
+    if unknown:
+        raise InvalidInput(f"unknown {name} {', '.join(map(repr, unknown))}; use one or more of {', '.join(allowed)}, separated by commas")
+    return values
+
+
+def parse_map_filter(args: Mapping[str, str], *, categories: CategoryTree, timezone_name: str,
+                     scope: AreaScope | None) -> MapFilter:
+    """The filter of a map URL's query (``from``, ``to``, ``category``, ``status``, ``source``)."""
+    base = IssueFilter.parse(date_from=args.get("from"), date_to=args.get("to"), category=args.get("category"),
+                             categories=categories, timezone_name=timezone_name)
+    return MapFilter(
+        date_from=base.date_from,
+        date_to=base.date_to,
+        category=base.category,
+        timezone=base.timezone,
+        statuses=_choices(args.get("status"), STATUSES, "status"),
+        sources=_choices(args.get("source"), SOURCES, "source"),
+        scope=scope,
+    )
+
+
+def parse_metric(text: str | None, default: str = "total") -> str:
+    """The choropleth metric of a map URL; InvalidInput naming the metrics for an unknown one."""
+    metric = (text or "").strip() or default
+    if metric not in METRICS:
+        raise InvalidInput(f"unknown metric {metric!r}; use one of {', '.join(METRICS)}")
+    return metric
+
+
+def filter_params(issue_filter: MapFilter) -> dict[str, str]:
+    """The query parameters of a filter that differ from the defaults (for links and the URL)."""
+    params: dict[str, str] = {}
+    if issue_filter.category:
+        params["category"] = issue_filter.category
+    if issue_filter.statuses:
+        params["status"] = ",".join(issue_filter.statuses)
+    if issue_filter.sources:
+        params["source"] = ",".join(issue_filter.sources)
+    if issue_filter.date_from:
+        params["from"] = issue_filter.date_from.isoformat()
+    if issue_filter.date_to:
+        params["to"] = issue_filter.date_to.isoformat()
+    return params

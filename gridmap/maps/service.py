@@ -1,0 +1,75 @@
+"""The map side of a configured gridmap: area catalogue, display geometry, basemap, limits.
+
+Built once per application from a :class:`gridmap.service.Gridmap` and kept (the display
+encoding of a layer set is computed on first use). Knows no web framework.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+
+import numpy as np
+
+from gridmap.maps.data import MapQuery, level_for
+from gridmap.maps.display import DisplayGeometry, shift_points
+from gridmap.maps.filters import parse_map_filter, parse_metric
+from gridmap.maps.scope import AreaCatalogue, AreaScope
+from gridmap.maps.tiles import TileSource, display_shift, tile_sources
+from gridmap.service import Gridmap
+
+#: Up to this many features a page embeds its geometry and data; above, the browser fetches them.
+EMBED_MAX_FEATURES = 2000
+
+
+class MapService:
+    """Everything the map pages and endpoints share for one Gridmap."""
+
+    def __init__(self, gm: Gridmap, *, embed_max_features: int = EMBED_MAX_FEATURES) -> None:
+        self.gm = gm
+        self.embed_max_features = embed_max_features
+
+    @cached_property
+    def catalogue(self) -> AreaCatalogue:
+        return AreaCatalogue(self.gm.areas.layers)
+
+    @cached_property
+    def tiles(self) -> list[TileSource]:
+        """The basemap layers of the ``tiles`` setting (checked on first use)."""
+        return tile_sources(self.gm.settings.get("tiles"), self.gm.settings.get("tianditu_key"))
+
+    @property
+    def shift(self) -> str:
+        """``gcj02`` when overlays are drawn on AMap tiles, else ``none``."""
+        return display_shift(self.gm.settings.get("tiles"))
+
+    @cached_property
+    def geometry(self) -> DisplayGeometry:
+        return DisplayGeometry(self.gm.areas.layers, self.shift)
+
+    @property
+    def max_cells(self) -> int:
+        return int(self.gm.settings.get("map_max_cells") or 20000)
+
+    def scope(self, text: str | None, *, default_all: bool = True) -> AreaScope:
+        """The areas named by an ``area`` parameter (all districts when empty and ``default_all``)."""
+        return AreaScope.parse(text, self.catalogue, default_all=default_all)
+
+    def query(self, args: Mapping[str, str], scope: AreaScope, *, default_metric: str = "total",
+              level: str | None = None) -> MapQuery:
+        """The map query of a URL's parameters inside ``scope``."""
+        metric = parse_metric(args.get("metric"), default_metric)
+        issue_filter = parse_map_filter(args, categories=self.gm.categories, timezone_name=self.gm.timezone, scope=scope)
+        if level is None:
+            level = level_for(self.catalogue, scope, self.max_cells)
+        return MapQuery(scope=scope, level=level, metric=metric, issue_filter=issue_filter)
+
+    def display_bounds(self, scope: AreaScope) -> tuple[float, float, float, float]:
+        """The bounds of the scope in display coordinates (shifted like the overlays)."""
+        minx, miny, maxx, maxy = scope.bounds(self.catalogue)
+        lon, lat = shift_points(np.array([minx, maxx]), np.array([miny, maxy]), self.shift)
+        return float(lon[0]), float(lat[0]), float(lon[1]), float(lat[1])
+
+    def feature_count(self, query: MapQuery) -> int:
+        """How many choropleth features a view draws."""
+        return len(query.scope.inside(self.catalogue, query.level))

@@ -1,0 +1,174 @@
+"""Map layers under /api/v1/maps: cacheable, gzip-compressed display geometry and map data.
+
+- ``GET /api/v1/maps/areas/<level>?within=CODE[,CODE…]&v=VERSION`` — display geometry of one
+  level (see :mod:`gridmap.maps.display`). With ``v`` equal to the layer set's version the answer
+  is immutable (cached for a year); without it, it is revalidated by ETag.
+- ``GET /api/v1/maps/data?area=&metric=&category=&status=&source=&from=&to=[&level=][&heat=0]``
+  — figures, metric value and class per area, summary, legend, children, heat points.
+- ``GET /api/v1/maps/issues?bbox=minlon,minlat,maxlon,maxlat&…filters`` — issues in view (markers).
+- ``GET /api/v1/maps/coverage?area=&from=&to=[&level=]`` — visit and patrol coverage per area, when present.
+
+Every answer has an ETag (304 on If-None-Match) and is gzip-compressed when the client accepts it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import threading
+from collections import OrderedDict
+
+import numpy as np
+from flask import Blueprint, Response, current_app, request
+from flask_babel import gettext
+
+from gridmap.crs import gcj02_to_wgs84
+from gridmap.errors import InvalidInput
+from gridmap.layers import LEVELS
+from gridmap.maps import coverage_layer
+from gridmap.maps.data import issue_markers, map_data
+from gridmap.maps.overview import dumps
+from gridmap.maps.service import MapService
+from gridmap.web.api import core
+
+blueprint = Blueprint("maps_api", __name__)
+
+#: Compressed answers kept in memory, newest last (geometry is asked for again and again).
+GZIP_CACHE_ENTRIES = 64
+GZIP_MIN_BYTES = 1024
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "no-cache"
+
+
+def map_service() -> MapService:
+    """The app's MapService, built on first use."""
+    extensions = current_app.extensions
+    service = extensions.get("gridmap.maps")
+    if service is None:
+        service = extensions.setdefault("gridmap.maps", MapService(core()))
+    return service
+
+
+class _GzipCache:
+    def __init__(self, entries: int) -> None:
+        self.entries = entries
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, etag: str, body: bytes) -> bytes:
+        with self._lock:
+            if etag in self._items:
+                self._items.move_to_end(etag)
+                return self._items[etag]
+        compressed = gzip.compress(body, compresslevel=6, mtime=0)
+        with self._lock:
+            self._items[etag] = compressed
+            while len(self._items) > self.entries:
+                self._items.popitem(last=False)
+        return compressed
+
+
+def _gzip_cache() -> _GzipCache:
+    return current_app.extensions.setdefault("gridmap.maps.gzip", _GzipCache(GZIP_CACHE_ENTRIES))
+
+
+def cached_json(body: str | bytes, *, etag: str | None = None, cache_control: str = REVALIDATE) -> Response:
+    """A JSON response with an ETag (304 when the client has it), gzip-compressed when accepted."""
+    raw = body.encode("utf-8") if isinstance(body, str) else body
+    etag = etag or hashlib.sha1(raw).hexdigest()[:20]
+    compress = len(raw) >= GZIP_MIN_BYTES and "gzip" in request.headers.get("Accept-Encoding", "").lower()
+    variant = f"{etag}.gz" if compress else etag
+    if request.if_none_match.contains(variant) or request.if_none_match.contains(etag):
+        response = Response(status=304)
+    else:
+        response = Response(_gzip_cache().get(etag, raw) if compress else raw, mimetype="application/json")
+        if compress:
+            response.headers["Content-Encoding"] = "gzip"
+    response.set_etag(variant)
+    response.headers["Cache-Control"] = cache_control
+    response.vary.add("Accept-Encoding")
+    return response
+
+
+@blueprint.get("/maps/areas/<level>")
+def area_geometry(level: str):
+    """Display geometry of one level, optionally only inside some areas."""
+    if level not in LEVELS:
+        raise InvalidInput(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
+    service = map_service()
+    within = request.args.get("within")
+    prefixes = service.scope(within, default_all=False).codes if within else None
+    geometry = service.geometry
+    version = geometry.version
+    etag = hashlib.sha1(f"{version} {level} {','.join(prefixes or ())}".encode()).hexdigest()[:20]
+    cache_control = IMMUTABLE if request.args.get("v") == version else REVALIDATE
+    return cached_json(geometry.payload(level, prefixes), etag=etag, cache_control=cache_control)
+
+
+@blueprint.get("/maps/data")
+def data():
+    """Figures, classes, legend, children and heat points of one map view."""
+    service = map_service()
+    scope = service.scope(request.args.get("area"))
+    query = service.query(request.args, scope, level=_level_arg())
+    heat = request.args.get("heat", "1") not in ("0", "false", "no")
+    with service.gm.db.sessions() as session:
+        households = (coverage_layer.households_per_area(session, service.gm.settings, query.issue_filter)
+                      if query.metric == "per_100_households" else None)
+        result = map_data(session, service.catalogue, query, households=households, heat=heat,
+                          shift=service.shift, translate=gettext)
+    return cached_json(dumps(result))
+
+
+def _level_arg() -> str | None:
+    """The ``level`` parameter (the level the page draws), None when absent."""
+    level = request.args.get("level") or None
+    if level is not None and level not in LEVELS:
+        raise InvalidInput(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
+    return level
+
+
+def _bbox(text: str | None, shift: str) -> tuple[float, float, float, float]:
+    try:
+        values = [float(part) for part in (text or "").split(",")]
+    except ValueError:
+        values = []
+    if len(values) != 4 or not all(np.isfinite(values)):
+        raise InvalidInput("bbox must be four numbers: min lon, min lat, max lon, max lat (e.g. bbox=109.40,18.20,109.45,18.25)")
+    minx, miny, maxx, maxy = values
+    if minx > maxx or miny > maxy:
+        raise InvalidInput("bbox must be min lon, min lat, max lon, max lat, with min ≤ max")
+    if shift == "gcj02":  # the browser's view is in GCJ-02 on AMap tiles; the data is WGS84
+        lon, lat = gcj02_to_wgs84(np.array([minx, maxx]), np.array([miny, maxy]))
+        minx, maxx, miny, maxy = float(lon[0]), float(lon[1]), float(lat[0]), float(lat[1])
+    return max(minx, -180.0), max(miny, -90.0), min(maxx, 180.0), min(maxy, 90.0)
+
+
+@blueprint.get("/maps/issues")
+def issues():
+    """The newest issues in a box that the filter selects, for markers (at most ``limit``, ≤ 2000)."""
+    service = map_service()
+    scope = service.scope(request.args.get("area"))
+    query = service.query(request.args, scope)
+    bbox = _bbox(request.args.get("bbox"), service.shift)
+    try:
+        limit = int(request.args.get("limit") or 1000)
+    except ValueError:
+        raise InvalidInput("limit must be a whole number from 1 to 2000") from None
+    if not 1 <= limit <= 2000:
+        raise InvalidInput("limit must be a whole number from 1 to 2000")
+    with service.gm.db.sessions() as session:
+        result = issue_markers(session, query.issue_filter, bbox, limit=limit, shift=service.shift)
+    return cached_json(dumps(result))
+
+
+@blueprint.get("/maps/coverage")
+def coverage():
+    """Visit and patrol coverage per area of the map's level inside the areas, or why there is none."""
+    service = map_service()
+    scope = service.scope(request.args.get("area"))
+    query = service.query(request.args, scope, level=_level_arg())
+    with service.gm.db.sessions() as session:
+        result = coverage_layer.coverage_by_area(session, service.gm.settings, query.issue_filter, query.level,
+                                                 translate=gettext)
+    return cached_json(dumps(result))
