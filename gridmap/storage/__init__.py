@@ -6,5 +6,6 @@ from gridmap.storage.workflow import GridWorker, GridWorkerCell, IssueEscalation
 from gridmap.storage.coverage import (  # noqa: F401  (#5 tables)
     Household, HouseholdKind, HouseholdLocation, PatrolSegment, PatrolTrack, Visit, VisitIssue,
 )
+from gridmap.storage.interop import ApiKey, Open311Token  # noqa: F401  (#7 tables)
 
 __all__ = ["Area", "Base", "Database", "Issue", "IssueTransition", "Meta", "connect"]
