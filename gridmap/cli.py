@@ -192,7 +192,9 @@ def _serve(host: str, port: int, threads: int) -> None:
     from gridmap.web import create_app
 
     app = create_app()
-    app.extensions["gridmap"].areas  # load and validate the layer set before taking requests
+    core = app.extensions["gridmap"]
+    core.db.require_current_schema()
+    core.areas  # load and validate the layer set before taking requests
     click.echo(f"gridmap serving on http://{host}:{port}/  (Ctrl+C to stop)")
     waitress_serve(app, host=host, port=port, threads=threads, max_request_body_size=app.config["MAX_CONTENT_LENGTH"])
 

@@ -401,7 +401,8 @@ def read_record_file(path: Path | str, *, encoding: str | None = None,
     raise InvalidInput(f"{path}: unknown file type {suffix!r}; give a .csv, .xlsx or .geojson file")
 
 
-def _decode(raw: bytes, path: Path, encoding: str | None) -> str:
+def decode_text(raw: bytes, path: Path, encoding: str | None) -> str:
+    """Text of a file: the given encoding, else UTF-8 (BOM allowed), else GB18030 (GBK) as hotline systems export."""
     candidates = [encoding] if encoding else ["utf-8-sig", "gb18030"]
     for candidate in candidates:
         try:
@@ -412,7 +413,7 @@ def _decode(raw: bytes, path: Path, encoding: str | None) -> str:
 
 
 def _read_csv(path: Path, encoding: str | None, required: Sequence[str] = REQUIRED_COLUMNS) -> tuple[list[dict[str, Any]], list[int]]:
-    text = _decode(path.read_bytes(), path, encoding)
+    text = decode_text(path.read_bytes(), path, encoding)
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     missing = [c for c in required if c not in header]

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session, selectinload
 from gridmap import workflow
 from gridmap.categories import CategoryTree
 from gridmap.errors import InvalidInput
-from gridmap.intake import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, STAGES, parse_datetime
+from gridmap.intake import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, STAGES, decode_text, parse_datetime
 from gridmap.issue_query import IssueQuery
 from gridmap.maps import labels
 from gridmap.storage.models import Area, Issue, IssueTransition, UTCDateTime
@@ -526,7 +526,7 @@ def load_mapping(path: str | Path) -> dict[str, str]:
     raw = path.read_bytes()
     if path.suffix.lower() == ".json":
         try:
-            mapping = json.loads(_decode(raw, path, None))
+            mapping = json.loads(decode_text(raw, path, None))
         except json.JSONDecodeError as exc:
             raise InvalidInput(f"mapping file {path}: broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
         if not isinstance(mapping, dict) or not all(isinstance(k, str) for k in mapping):
@@ -534,7 +534,7 @@ def load_mapping(path: str | Path) -> dict[str, str]:
                                '{"诉求编号": "external_id", "诉求内容": "description"}')
         return {k: ("" if v is None else str(v)) for k, v in mapping.items()}
     if path.suffix.lower() in (".csv", ".txt"):
-        rows = [r for r in csv.reader(io.StringIO(_decode(raw, path, None), newline="")) if any(c.strip() for c in r)]
+        rows = [r for r in csv.reader(io.StringIO(decode_text(raw, path, None), newline="")) if any(c.strip() for c in r)]
         if rows and [c.strip().lower() for c in rows[0][:2]] == ["column", "field"]:
             rows = rows[1:]
         mapping = {}
@@ -621,16 +621,6 @@ class RawTable:
     is_csv: bool = False
 
 
-def _decode(raw: bytes, path: Path, encoding: str | None) -> str:
-    candidates = [encoding] if encoding else ["utf-8-sig", "gb18030"]
-    for candidate in candidates:
-        try:
-            return raw.decode(candidate)
-        except (UnicodeDecodeError, LookupError):
-            continue
-    raise InvalidInput(f"{path}: cannot be read as {' or '.join(candidates)}; save it as UTF-8 (or pass --encoding)")
-
-
 def read_table(path: str | Path, *, encoding: str | None = None) -> RawTable:
     """The rows of a CSV (UTF-8, else GB18030/GBK) or XLSX ledger file, with their row numbers."""
     path = Path(path)
@@ -638,7 +628,7 @@ def read_table(path: str | Path, *, encoding: str | None = None) -> RawTable:
         raise InvalidInput(f"{path}: file not found")
     suffix = path.suffix.lower()
     if suffix in (".csv", ".txt"):
-        reader = csv.reader(io.StringIO(_decode(path.read_bytes(), path, encoding), newline=""))
+        reader = csv.reader(io.StringIO(decode_text(path.read_bytes(), path, encoding), newline=""))
         header: list[Any] | None = None
         rows: list[tuple[int, list[Any]]] = []
         for cells in reader:

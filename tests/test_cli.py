@@ -63,3 +63,10 @@ def test_an_invalid_layer_set_stops_init_with_the_problems(cli_env, monkeypatch,
     result = run("init")
     assert result.exit_code == EXIT_BAD_INPUT
     assert "districts.geojson: file not found" in result.output
+
+
+def test_serve_refuses_an_uninitialised_database_with_a_hint(cli_env, monkeypatch, tmp_path):
+    monkeypatch.setenv("GRIDMAP_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    result = run("serve", "--port", 0)
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert "run `gridmap init` first" in result.output

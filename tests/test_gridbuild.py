@@ -10,7 +10,7 @@ import pytest
 import shapely
 from click.testing import CliRunner
 
-from conftest import UTM, X0, Y0, mini_areas, utm_box, write_areas
+from conftest import UTM, mini_areas, utm_box, write_areas
 from gridmap.cli import main
 from gridmap.crs import wgs84_to_gcj02
 from gridmap.errors import InvalidInput

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from gridmap.cli import main
 from gridmap.crs import wgs84_to_gcj02

@@ -9,12 +9,14 @@ from typing import Iterator
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, delete, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
-from gridmap.errors import InvalidInput
+from gridmap.errors import GridmapError, InvalidInput
 from gridmap.layers import LEVELS, LayerSet
 from gridmap.storage.models import Area, Meta
 
@@ -59,13 +61,32 @@ class Database:
         with self.sessions() as session, session.begin():
             yield session
 
-    def migrate(self) -> None:
-        """Create the schema or bring it up to the newest Alembic revision."""
+    def _alembic_config(self) -> Config:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
+        return config
+
+    def migrate(self) -> None:
+        """Create the schema or bring it up to the newest Alembic revisions."""
+        config = self._alembic_config()
         with self.engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "heads")
+
+    def pending_migrations(self) -> set[str]:
+        """Alembic heads this database has not reached yet (empty when it is up to date)."""
+        heads = set(ScriptDirectory.from_config(self._alembic_config()).get_heads())
+        with self.engine.connect() as connection:
+            current = set(MigrationContext.configure(connection).get_current_heads())
+        return heads - current
+
+    def require_current_schema(self) -> None:
+        """Raise GridmapError if the database is missing or behind the code's migrations."""
+        if self.pending_migrations():
+            raise GridmapError(
+                f"the database at {self.engine.url.render_as_string(hide_password=True)} is not initialised "
+                "or not up to date: run `gridmap init` first"
+            )
 
     def load_layer_set(self, layers: LayerSet) -> int:
         """Replace the stored areas by the layer set's, in one transaction; return how many."""

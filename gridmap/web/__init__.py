@@ -62,6 +62,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(coverage_api.blueprint, url_prefix="/api/v1")  # households, visits, patrols, #5
     app.register_blueprint(coverage_pages.blueprint)  # /coverage/ pages: summary, visit form, work lists, #5
+    from gridmap.web import export_api, ogc_api, open311_api
+
+    app.register_blueprint(open311_api.blueprint, url_prefix="/open311/v2")  # Open311 GeoReport v2, #7
+    app.register_blueprint(ogc_api.blueprint, url_prefix="/ogc")  # OGC API - Features, #7
+    app.register_blueprint(export_api.blueprint, url_prefix="/api/v1")  # GeoJSON exports, #7
     _register_error_handlers(app)
     return app
 

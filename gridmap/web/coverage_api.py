@@ -7,7 +7,6 @@ day the "now" figures are taken on (default ``min(to, today)``). Definitions: :m
 from __future__ import annotations
 
 import io
-import json
 import tempfile
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -24,6 +23,7 @@ from gridmap.households import (
 from gridmap.intake import read_record_file
 from gridmap.patrols import import_tracks, read_track_data, track_detail
 from gridmap.service import Gridmap
+from gridmap.web.parsing import json_body
 
 blueprint = Blueprint("coverage_api", __name__)
 
@@ -81,23 +81,6 @@ def int_arg(name: str, default: int, *, minimum: int = 0, maximum: int = 10_000)
 def flag(name: str) -> bool:
     """A boolean from the query string or a form field (1, true, yes, on)."""
     return (request.values.get(name) or "").strip().lower() in _TRUE
-
-
-def json_body(fields: tuple[str, ...]) -> dict[str, Any]:
-    """The request body as a JSON object with only the known ``fields``; InvalidInput otherwise."""
-    raw = request.get_data(cache=False)
-    if not raw.strip():
-        raise InvalidInput("the request body is empty: send a JSON object")
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInput(f"the request body is not valid UTF-8 JSON ({exc.__class__.__name__})") from None
-    if not isinstance(body, dict):
-        raise InvalidInput(f"the request body must be a JSON object, got a JSON {type(body).__name__}")
-    unknown = sorted(set(body) - set(fields))
-    if unknown:
-        raise InvalidInput(f"unknown field(s) {', '.join(unknown)}; the fields are {', '.join(fields)}")
-    return body
 
 
 def uploaded() -> tuple[bytes, str]:

@@ -5,7 +5,6 @@ There are no user accounts yet: the client names the ``actor`` of a change (defa
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import datetime, timezone
 from typing import Any
@@ -17,6 +16,7 @@ from sqlalchemy.orm import selectinload
 
 from gridmap.dispatch import suggest_assignees
 from gridmap.duplicates import duplicate_distance_m
+from gridmap.web.parsing import json_body
 from gridmap.errors import InvalidInput, NotFound
 from gridmap.intake import parse_datetime
 from gridmap.issue_query import MAX_LIMIT, IssueQuery, issue_as_dict, parse_integer, transitions_as_dicts
@@ -37,25 +37,6 @@ def core() -> Gridmap:
 
 
 # --- request parsing -------------------------------------------------------------------------
-
-
-def json_body(fields: tuple[str, ...]) -> dict[str, Any]:
-    """The request body as a JSON object with only the known ``fields``; InvalidInput otherwise."""
-    raw = request.get_data(cache=False)
-    if not raw.strip():
-        raise InvalidInput("the request body is empty: send a JSON object")
-    try:
-        body = json.loads(raw)
-    except UnicodeDecodeError:
-        raise InvalidInput("the request body is not UTF-8 JSON") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    if not isinstance(body, dict):
-        raise InvalidInput(f"the request body must be a JSON object, got a JSON {type(body).__name__}")
-    unknown = sorted(set(body) - set(fields))
-    if unknown:
-        raise InvalidInput(f"unknown field(s) {', '.join(unknown)}; the fields are {', '.join(fields)}")
-    return body
 
 
 def _string(body: dict[str, Any], name: str, *, required: bool = False) -> str | None:
