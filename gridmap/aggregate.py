@@ -22,6 +22,7 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from gridmap.categories import CategoryTree
+from gridmap.dates import parse_day
 from gridmap.errors import InvalidInput
 from gridmap.layers import LEVELS
 from gridmap.storage.models import Area, Issue
@@ -48,8 +49,8 @@ class IssueFilter:
     def parse(cls, *, date_from: str | None, date_to: str | None, category: str | None,
               categories: CategoryTree, timezone_name: str) -> IssueFilter:
         """Build a filter from query-string values, refusing bad dates and unknown categories."""
-        start = _parse_date(date_from, "from")
-        end = _parse_date(date_to, "to")
+        start = parse_day(date_from, "from")
+        end = parse_day(date_to, "to")
         if start and end and start > end:
             raise InvalidInput(f"from ({start}) is after to ({end}); swap them")
         code = None
@@ -69,15 +70,6 @@ class IssueFilter:
         if self.category:
             conditions.append(Issue.category.startswith(self.category, autoescape=True))
         return conditions
-
-
-def _parse_date(value: str | None, name: str) -> date | None:
-    if value in (None, ""):
-        return None
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise InvalidInput(f"`{name}` must be a date like 2025-06-01, got {value!r}") from None
 
 
 def area_counts(session: Session, level: str, issue_filter: IssueFilter, *,

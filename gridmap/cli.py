@@ -570,7 +570,7 @@ def _coverage_dates(gm, date_from: str | None, date_to: str | None, as_of: str |
     from datetime import date, datetime, timezone
     from zoneinfo import ZoneInfo
 
-    from gridmap.coverage import parse_day
+    from gridmap.dates import parse_day
 
     today = datetime.now(timezone.utc).astimezone(ZoneInfo(gm.timezone)).date()
     end = parse_day(date_to, "--to") or today
@@ -674,3 +674,25 @@ def _load_demo_coverage(gm) -> None:
     counts = load_demo_coverage(gm)
     click.echo(f"loaded {counts['households']} demo households, {counts['visits']} visits, "
                f"{counts['tracks']} patrol tracks")
+
+
+# --- Open311 API keys (#7) ---------------------------------------------------------------------
+
+
+@main.group(cls=GridmapGroup)
+def keys() -> None:
+    """Open311 API keys (only their hashes are stored)."""
+
+
+@keys.command("add")
+@click.argument("name")
+def keys_add(name: str) -> None:
+    """Create a key for the client NAME and print it once (it cannot be shown again)."""
+    from gridmap.open311 import add_api_key
+
+    gm = _core()
+    gm.db.migrate()
+    with gm.db.session() as session:
+        key = add_api_key(session, name)
+    click.echo(key)
+    click.echo(f"API key for {name!r} created; it is shown only now: store it safely", err=True)

@@ -37,12 +37,13 @@ from __future__ import annotations
 import calendar
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
+
 
 from gridmap.errors import InvalidInput, NotFound
 from gridmap.storage.coverage import Household, HouseholdKind, HouseholdLocation, PatrolSegment, PatrolTrack, Visit
@@ -99,20 +100,6 @@ def check_period(date_from: date, date_to: date, as_of: date | None = None) -> d
     if date_from > date_to:
         raise InvalidInput(f"from ({date_from}) is after to ({date_to}); swap them")
     return date_to if as_of is None else as_of
-
-
-def parse_day(value: str | date | None, name: str) -> date | None:
-    """A date from ISO text (``2026-06-01``), or None when empty; InvalidInput names the parameter."""
-    if value in (None, ""):
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value).strip())
-    except ValueError:
-        raise InvalidInput(f"`{name}` must be a date like 2026-06-01, got {value!r}") from None
 
 
 # --- queries -------------------------------------------------------------------------------------

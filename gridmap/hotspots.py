@@ -212,6 +212,8 @@ def hotspot_report(session: Session, layers: LayerSet, period: Period, *, catego
         "cells": cells,
         "hotspots": ranked,
         "coldspots": sorted((c for c in cells if c["class"].startswith("cold")), key=lambda c: (c["gi_z"], c["code"])),
+        "repeat_radius_m": radius_m,
+        "repeat_min_count": min_count,
         "repeats": repeat_locations(session, period, category=category, radius_m=radius_m, min_count=min_count),
     }
 

@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from gridmap.dates import EARLIEST_DAY, LATEST_DAY, parse_day
 from gridmap.errors import InvalidInput
 from gridmap.storage.models import Area, Issue
 from gridmap.workflow import CLOSED_STATUSES
@@ -51,8 +52,8 @@ AREA_LEVELS: dict[str, Any] = {
 }
 #: Satisfaction is scored 1–5 at the revisit; 4 (满意) and 5 (非常满意) count as satisfied.
 SATISFIED_MIN = 4
-#: The label of issues without a department or worker.
-UNASSIGNED = "（未派遣）"
+#: The labels of issues without a department or without a worker.
+UNASSIGNED = {"department": "（未派遣）", "worker": "（未指派）"}
 
 #: Indicator name → (Chinese label, formula). Counts first, then rates, then the median.
 INDICATORS: dict[str, tuple[str, str]] = {
@@ -87,6 +88,8 @@ RATES: dict[str, tuple[str, str]] = {
 COUNTS: tuple[str, ...] = tuple(name for name in INDICATORS if name not in RATES and name != "median_hours_to_close")
 
 
+
+
 @dataclass(frozen=True)
 class Period:
     """``[date_from, date_to]`` in whole local days of ``timezone``."""
@@ -96,6 +99,9 @@ class Period:
     timezone: str = "Asia/Shanghai"
 
     def __post_init__(self) -> None:
+        for name, day in (("from", self.date_from), ("to", self.date_to)):
+            if not EARLIEST_DAY <= day <= LATEST_DAY:
+                raise InvalidInput(f"`{name}` ({day}) must lie between {EARLIEST_DAY} and {LATEST_DAY}")
         if self.date_from > self.date_to:
             raise InvalidInput(f"from ({self.date_from}) is after to ({self.date_to}); swap them")
 
@@ -103,8 +109,8 @@ class Period:
     def parse(cls, date_from: str | None, date_to: str | None, timezone_name: str, *,
               today: date | None = None, default_days: int = 30) -> Period:
         """From query-string dates; a missing ``to`` is today, a missing ``from`` ``default_days`` before it."""
-        end = _parse_date(date_to, "to") or today or datetime.now(ZoneInfo(timezone_name)).date()
-        start = _parse_date(date_from, "from") or end - timedelta(days=default_days - 1)
+        end = parse_day(date_to, "to") or today or datetime.now(ZoneInfo(timezone_name)).date()
+        start = parse_day(date_from, "from") or end - timedelta(days=default_days - 1)
         return cls(start, end, timezone_name)
 
     @property
@@ -124,6 +130,9 @@ class Period:
 
     def previous(self) -> Period:
         """The period of equal length just before this one."""
+        if (self.date_from - EARLIEST_DAY).days < self.days:
+            raise InvalidInput(f"no previous period of {self.days} days before {self.date_from}: start on or after "
+                               f"{EARLIEST_DAY + timedelta(days=self.days)}")
         return Period(self.date_from - timedelta(days=self.days), self.date_from - timedelta(days=1), self.timezone)
 
     def contains(self, moment: datetime | None) -> bool:
@@ -133,15 +142,6 @@ class Period:
     def as_dict(self) -> dict[str, str]:
         """``{"from": …, "to": …}`` as ISO dates."""
         return {"from": self.date_from.isoformat(), "to": self.date_to.isoformat()}
-
-
-def _parse_date(value: str | None, name: str) -> date | None:
-    if value in (None, ""):
-        return None
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise InvalidInput(f"`{name}` must be a date like 2025-06-01, got {value!r}") from None
 
 
 @dataclass
@@ -280,7 +280,7 @@ def indicators(session: Session, period: Period, *, group_by: str = "area", leve
                          **tally(groups.get(code, []), period, due_rule).as_dict()})
     else:
         for key in sorted(groups, key=lambda k: (k is None, k or "")):
-            rows.append({"key": key, "name": key or UNASSIGNED, **tally(groups[key], period, due_rule).as_dict()})
+            rows.append({"key": key, "name": key or UNASSIGNED[group_by], **tally(groups[key], period, due_rule).as_dict()})
     return {
         "period": period.as_dict(),
         "group_by": group_by,

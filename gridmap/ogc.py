@@ -52,6 +52,8 @@ TITLES = {
     "issues": ("诉求/案件", "Issues (citizens' problems), without personal data"),
 }
 COLLECTIONS = (*LEVELS, "issues")
+#: Largest issue id the databases can hold (a 32-bit INTEGER on PostgreSQL); larger ones cannot exist.
+MAX_ID = 2**31 - 1
 
 
 def landing_page(base: str) -> dict[str, Any]:
@@ -228,13 +230,13 @@ def _area_properties(gm: Any, name: str, session) -> dict[str, dict[str, Any]]:
     return extra
 
 
-def _area_feature(row: Any, geometry: Any, name: str, extra: dict[str, Any]) -> dict[str, Any]:
-    properties: dict[str, Any] = {"code": row.code, "name": row.name}
+def _area_feature(row: Mapping[str, Any], geometry: Any, name: str, extra: dict[str, Any]) -> dict[str, Any]:
+    properties: dict[str, Any] = {"code": row["code"], "name": row["name"]}
     if name != "districts":
-        properties["parent_code"] = row.parent_code
-    properties["area_m2"] = round(float(row.area_m2), 1)
-    properties.update(extra.get(row.code, {}))
-    return {"type": "Feature", "id": row.code, "geometry": _rounded(mapping(geometry)), "properties": properties}
+        properties["parent_code"] = row["parent_code"]
+    properties["area_m2"] = round(float(row["area_m2"]), 1)
+    properties.update(extra.get(row["code"], {}))
+    return {"type": "Feature", "id": row["code"], "geometry": _rounded(mapping(geometry)), "properties": properties}
 
 
 def _rounded(geometry: dict[str, Any]) -> dict[str, Any]:
@@ -336,7 +338,7 @@ def items(gm: Any, base: str, name: str, values: Mapping[str, Any], *, now: date
             extra = _area_properties(gm, name, session) if len(page) else {}
             subset = frame.iloc[page]
             features = [_area_feature(row, geometry, name, extra)
-                        for row, geometry in zip(subset.itertuples(index=False), subset.geometry.values)]
+                        for row, geometry in zip(subset.to_dict("records"), subset.geometry.values)]
     href = f"{base}/collections/{name}/items"
     query = {key: value for key, value in values.items() if key not in ("offset", "f") and value not in (None, "")}
     links = [
@@ -367,7 +369,7 @@ def item(gm: Any, base: str, name: str, feature_id: str) -> dict[str, Any]:
     href = f"{base}/collections/{name}"
     if name == "issues":
         issue = None
-        if feature_id.isdigit() and len(feature_id) <= 15:
+        if feature_id.isdigit() and int(feature_id) <= MAX_ID:
             with gm.db.sessions() as session:
                 issue = session.get(Issue, int(feature_id))
         if issue is None:
@@ -383,7 +385,7 @@ def item(gm: Any, base: str, name: str, feature_id: str) -> dict[str, Any]:
         if name == "cells":
             with gm.db.sessions() as session:
                 extra = _area_properties(gm, name, session)
-        feature = _area_feature(row, row.geometry, name, extra)
+        feature = _area_feature(row.to_dict(), row.geometry, name, extra)
     feature["links"] = [
         {"href": f"{href}/items/{feature_id}", "rel": "self", "type": GEOJSON, "title": "This feature"},
         {"href": href, "rel": "collection", "type": "application/json", "title": "The collection"},

@@ -50,6 +50,8 @@ MEDIA_TYPES = {"xml": "text/xml; charset=utf-8", "json": "application/json; char
 MAX_WINDOW = timedelta(days=90)
 MAX_PAGE_SIZE = 1000
 MAX_DESCRIPTION = 4000
+#: Largest request id the databases can hold (a 32-bit INTEGER on PostgreSQL); larger ones cannot exist.
+MAX_ID = 2**31 - 1
 COMPONENT_ID = re.compile(r"\d{16}")
 
 
@@ -109,6 +111,7 @@ def _moment(values: Mapping[str, Any], name: str, tz: ZoneInfo) -> datetime | No
     text = param(values, name)
     if text is None:
         return None
+    text = re.sub(r"(T[\d:.]+) (\d\d:?\d\d)$", r"\1+\2", text)  # an unencoded "+" arrives as a space
     try:
         return parse_datetime(text, tz)
     except ValueError:
@@ -206,11 +209,13 @@ class RequestSearch:
                 part = part.strip()
                 if not part:
                     continue
-                if not part.isdigit() or len(part) > 15:
+                if not part.isdigit():
                     raise InvalidInput(f"service_request_id {part!r} is not a request id")
                 ids.append(int(part))
             if len(ids) > MAX_PAGE_SIZE:
                 raise InvalidInput(f"at most {MAX_PAGE_SIZE} service_request_id values at once")
+            # ids beyond the largest possible id match nothing; 0 stands in so the list is never empty
+            ids = [i if i <= MAX_ID else 0 for i in ids] or [0]
             return cls(ids=tuple(dict.fromkeys(ids)), page=page, page_size=page_size)
         codes = []
         for code in (param(values, "service_code") or "").split(","):
@@ -251,8 +256,6 @@ class RequestSearch:
 
     def run(self, session: Session) -> list[Issue]:
         """The issues of the requested page, newest first."""
-        if self.ids == () and self.start is None:
-            return []
         statement = (select(Issue).where(*self.conditions()).order_by(Issue.reported_at.desc(), Issue.id.desc())
                      .limit(self.page_size).offset((self.page - 1) * self.page_size))
         return list(session.scalars(statement))
@@ -260,7 +263,7 @@ class RequestSearch:
 
 def get_request(session: Session, request_id: str) -> Issue:
     """GET a request by id; NotFound for an unknown or malformed id."""
-    issue = session.get(Issue, int(request_id)) if request_id.isdigit() and len(request_id) <= 15 else None
+    issue = session.get(Issue, int(request_id)) if request_id.isdigit() and int(request_id) <= MAX_ID else None
     if issue is None:
         raise NotFound(f"service_request_id {request_id!r} not found")
     return issue

@@ -9,6 +9,7 @@ the template draws them (labels stay autoescaped).
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from datetime import date, timedelta
 from typing import Any
@@ -57,7 +58,8 @@ def _month_end(day: date) -> date:
 
 
 def trend_counts(session: Session, period: Period, interval: str = "week", *, by: str = "category",
-                 level: str = "districts", top: int = 8, categories: CategoryTree | None = None) -> dict[str, Any]:
+                 level: str = "districts", top: int = 8, categories: CategoryTree | None = None,
+                 category: str | None = None) -> dict[str, Any]:
     """Issues reported per bucket by category class (``E05``) or area, the ``top`` largest series first."""
     if by not in BY:
         raise InvalidInput(f"unknown by {by!r}; use one of {', '.join(BY)}")
@@ -65,8 +67,10 @@ def trend_counts(session: Session, period: Period, interval: str = "week", *, by
         raise InvalidInput(f"unknown level {level!r}; use one of {', '.join(AREA_LEVELS)}")
     parts = buckets(period, interval)
     column = Issue.category if by == "category" else AREA_LEVELS[level]
-    rows = session.execute(select(Issue.reported_at, column)
-                           .where(Issue.reported_at >= period.start, Issue.reported_at < period.end)).all()
+    statement = select(Issue.reported_at, column).where(Issue.reported_at >= period.start, Issue.reported_at < period.end)
+    if category:
+        statement = statement.where(Issue.category.startswith(category, autoescape=True))
+    rows = session.execute(statement).all()
     per_bucket = [Counter() for _ in parts]
     for reported_at, key in rows:
         key = key[:3] if by == "category" else key
@@ -118,12 +122,10 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e
 def line_chart(labels: list[str], series: list[dict[str, Any]], *, percent: bool = False, width: int = 640,
                height: int = 260) -> dict[str, Any]:
     """SVG geometry of a line chart: plot box, y ticks, x labels and one polyline per series (None = gap)."""
-    left, right, top, bottom = 48, 12, 12, 40
+    left, right, top, bottom = 48, 36, 12, 40
     plot_w, plot_h = width - left - right, height - top - bottom
     values = [v for s in series for v in s["values"] if v is not None]
-    peak = 1.0 if percent else max([1, *values])
-    if percent:
-        peak = max(1.0, *values) if values else 1.0
+    peak = max([1.0, *values]) if percent else _nice_peak(max([4, *values]))  # at least 0–4: whole ticks
     step = max(1, len(labels) - 1)
 
     def x_at(index: int) -> float:
@@ -154,6 +156,16 @@ def line_chart(labels: list[str], series: list[dict[str, Any]], *, percent: bool
     x_labels = [{"x": x_at(i), "label": label} for i, label in enumerate(labels) if i % every == 0]
     return {"width": width, "height": height, "left": left, "top": top, "plot_w": plot_w, "plot_h": plot_h,
             "bottom_y": top + plot_h, "ticks": ticks, "x_labels": x_labels, "lines": lines}
+
+
+def _nice_peak(value: float) -> float:
+    """The smallest 4 × (1, 2, 2.5 or 5 × 10^k) at least ``value``, so the five ticks read round."""
+    step = value / 4
+    magnitude = 10 ** math.floor(math.log10(step))
+    for factor in (1, 2, 2.5, 5, 10):
+        if factor * magnitude >= step:
+            return 4 * factor * magnitude
+    return 4 * 10 * magnitude
 
 
 def _fmt(value: float, percent: bool) -> str:

@@ -8,6 +8,7 @@ from typing import Any, Mapping
 from flask import Flask, jsonify, render_template, request
 from flask_babel import Babel
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from gridmap.errors import GridmapError
 from gridmap.service import Gridmap
@@ -16,6 +17,17 @@ TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
 STATIC = Path(__file__).resolve().parent.parent / "static"
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 LANGUAGES = ("zh_CN", "en")
+
+
+#: Largest row id: PostgreSQL's INTEGER. Larger ids in a URL are a plain 404, never a database error.
+MAX_ID = 2**31 - 1
+
+
+class IdConverter(IntegerConverter):
+    """``<id:name>``: a database row id, 1 … MAX_ID; anything else does not match (404)."""
+
+    def __init__(self, url_map) -> None:
+        super().__init__(url_map, min=1, max=MAX_ID)
 
 
 def select_locale() -> str:
@@ -32,6 +44,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application; ``config`` holds setting overrides (by name) and Flask options."""
     config = dict(config or {})
     app = Flask(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC), instance_relative_config=False)
+    app.url_map.converters["id"] = IdConverter
     core = Gridmap(config)
     app.config.update({k: v for k, v in config.items() if k.isupper()})
     app.config["MAX_CONTENT_LENGTH"] = core.settings["max_upload_bytes"]
@@ -62,6 +75,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(coverage_api.blueprint, url_prefix="/api/v1")  # households, visits, patrols, #5
     app.register_blueprint(coverage_pages.blueprint)  # /coverage/ pages: summary, visit form, work lists, #5
+    from gridmap.web import analytics_api, planner
+
+    app.register_blueprint(analytics_api.blueprint, url_prefix="/api/v1")  # indicators, hotspots, trends, #6
+    app.register_blueprint(planner.blueprint)  # the planner's page /planner/, #6
     from gridmap.web import export_api, ogc_api, open311_api
 
     app.register_blueprint(open311_api.blueprint, url_prefix="/open311/v2")  # Open311 GeoReport v2, #7

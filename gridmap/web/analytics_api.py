@@ -124,7 +124,8 @@ def compute_trends() -> dict[str, Any]:
     due_rule = choice_arg("due", DUE_RULES, DEFAULT_DUE_RULE)
     with gm.db.sessions() as session:
         return {
-            "counts": trend_counts(session, period, interval, by=by, level=level, categories=gm.categories),
+            "counts": trend_counts(session, period, interval, by=by, level=level, categories=gm.categories,
+                                   category=category),
             "indicators": trend_indicators(session, period, interval, due_rule=due_rule, category=category),
         }
 

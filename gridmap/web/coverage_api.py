@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, jsonify, request, send_file
 
-from gridmap.coverage import LEVELS, area_coverage, parse_day, stale_cells, worklists, write_coverage_xlsx
+from gridmap.coverage import LEVELS, area_coverage, stale_cells, worklists, write_coverage_xlsx
+from gridmap.dates import parse_day
 from gridmap.errors import InvalidInput
 from gridmap.households import (
     HOUSEHOLD_REQUIRED, VISIT_REQUIRED, HouseholdRegistry, household_detail, list_households, visit_detail,
@@ -207,21 +208,21 @@ def import_households():
     return _import_answer(report, "row(s)")
 
 
-@blueprint.get("/coverage/households/<int:household_id>")
+@blueprint.get("/coverage/households/<id:household_id>")
 def household(household_id: int):
     """A household with its address history, latest visits and next visit due."""
     with core().db.sessions() as session:
         return jsonify(household_detail(session, household_id, as_of=today()))
 
 
-@blueprint.post("/coverage/households/<int:household_id>/move")
+@blueprint.post("/coverage/households/<id:household_id>/move")
 def move_household(household_id: int):
     """Record a move to a new address from ``moved_on`` (default today)."""
     body = json_body(MOVE_FIELDS)
     return jsonify(registry().move_household(household_id, body, crs=body.get("crs")))
 
 
-@blueprint.post("/coverage/households/<int:household_id>/leave")
+@blueprint.post("/coverage/households/<id:household_id>/leave")
 def household_leaves(household_id: int):
     """Take a household out of the registry from ``left_on`` (default today)."""
     body = json_body(LEAVE_FIELDS) if request.get_data(cache=True).strip() else {}
@@ -250,7 +251,7 @@ def import_visits():
     return _import_answer(report, "row(s)")
 
 
-@blueprint.get("/coverage/visits/<int:visit_id>")
+@blueprint.get("/coverage/visits/<id:visit_id>")
 def visit(visit_id: int):
     """One visit with the ids of the issues raised at it."""
     with core().db.sessions() as session:
@@ -272,7 +273,7 @@ def import_patrols():
     return _import_answer(report, "track(s)")
 
 
-@blueprint.get("/coverage/patrols/<int:track_id>")
+@blueprint.get("/coverage/patrols/<id:track_id>")
 def patrol(track_id: int):
     """A stored patrol track: its points, times and cell segments."""
     with core().db.sessions() as session:

@@ -74,7 +74,7 @@ def visit_form():
     return redirect(url_for("coverage_pages.household", household_id=visit["household_id"], visit=visit["id"]))
 
 
-@blueprint.get("/coverage/households/<int:household_id>")
+@blueprint.get("/coverage/households/<id:household_id>")
 def household(household_id: int):
     """A household: kind, address history, visits and the issues raised at them."""
     with core().db.sessions() as session:

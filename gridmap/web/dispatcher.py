@@ -84,7 +84,7 @@ def queue():
     return _render_queue(filters, limit=limit, notice=done)
 
 
-@blueprint.post("/dispatch/issues/<int:issue_id>")
+@blueprint.post("/dispatch/issues/<id:issue_id>")
 def act(issue_id: int):
     """Apply one workflow action from a queue form; back to the queue, or the queue with the error."""
     gm = core()

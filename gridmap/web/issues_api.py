@@ -16,6 +16,7 @@ from sqlalchemy.orm import selectinload
 
 from gridmap.dispatch import suggest_assignees
 from gridmap.duplicates import duplicate_distance_m
+from gridmap.web import MAX_ID
 from gridmap.web.parsing import json_body
 from gridmap.errors import InvalidInput, NotFound
 from gridmap.intake import parse_datetime
@@ -166,14 +167,14 @@ def list_issues():
     return jsonify({"total": total, "limit": query.limit, "offset": query.offset, "issues": items})
 
 
-@blueprint.get("/issues/<int:issue_id>")
+@blueprint.get("/issues/<id:issue_id>")
 def get_issue(issue_id: int):
     """One issue with its reporter, transition history and escalations."""
     with core().db.sessions() as session:
         return jsonify(_issue_json(_load_full(session, issue_id), detail=True))
 
 
-@blueprint.post("/issues/<int:issue_id>/transitions")
+@blueprint.post("/issues/<id:issue_id>/transitions")
 def post_transition(issue_id: int):
     """Apply a workflow action; 409 naming the allowed actions when the status does not allow it."""
     gm = core()
@@ -192,7 +193,7 @@ def post_transition(issue_id: int):
     return response
 
 
-@blueprint.get("/issues/<int:issue_id>/suggestions")
+@blueprint.get("/issues/<id:issue_id>/suggestions")
 def get_suggestions(issue_id: int):
     """Who to dispatch the issue to, best first, with the figures of the ranking."""
     gm = core()
@@ -212,6 +213,8 @@ def assign_issues():
     ids = body.get("ids")
     if not isinstance(ids, list) or not ids or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
         raise InvalidInput("ids must be a non-empty array of issue ids (whole numbers)")
+    if not all(1 <= i <= MAX_ID for i in ids):
+        raise InvalidInput(f"issue ids run from 1 to {MAX_ID}")
     with gm.db.session() as session:
         transitions = apply_to_issues(session, ids, "dispatch", actor=_actor(body), comment=_string(body, "comment"),
                                       at=_moment(body, "at"), rules=gm.workflow_rules,

@@ -24,6 +24,8 @@ LEVEL_LABELS = {"districts": "区", "streets": "街道", "communities": "社区"
 GROUP_LABELS = {"area": "区域", "department": "部门", "worker": "处置人员"}
 DUE_LABELS = {"deadline": "期限在统计期内", "closed": "统计期内结案及超期未结"}
 INTERVAL_LABELS = {"week": "周", "month": "月"}
+#: Repeat locations listed on the page (the API lists all).
+REPEAT_LIMIT = 20
 
 
 @blueprint.app_template_filter("rate")
@@ -76,5 +78,5 @@ def planner():
         indicators=INDICATORS, rates=RATES, groups=GROUPS, levels=tuple(AREA_LEVELS), due_rules=DUE_RULES,
         level_labels=LEVEL_LABELS, group_labels=GROUP_LABELS, due_labels=DUE_LABELS, interval_labels=INTERVAL_LABELS,
         class_labels=CLASS_LABELS, class_colors=CLASS_COLORS, interval=trends["counts"]["interval"],
-        by=trends["counts"]["by"],
+        by=trends["counts"]["by"], repeat_limit=REPEAT_LIMIT,
     )
