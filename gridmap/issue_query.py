@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 from gridmap.aggregate import IssueFilter, metric_condition
 from gridmap.categories import CategoryTree
 from gridmap.errors import InvalidInput
-from gridmap.storage.models import Issue, IssueTransition
+from gridmap.storage.models import MAX_ROW_ID, Issue, IssueTransition
 from gridmap.storage.workflow import IssueEscalation
 from gridmap.workflow import (
     ACTION_LABELS,
@@ -95,7 +95,7 @@ class IssueQuery:
             department=(args.get("department") or "").strip() or None,
             assignee=(args.get("assignee") or "").strip() or None,
             limit=parse_integer(args.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
-            offset=parse_integer(args.get("offset"), "offset", 0, 0, None),
+            offset=parse_integer(args.get("offset"), "offset", 0, 0, MAX_ROW_ID),
             sort=sort,
         )
 

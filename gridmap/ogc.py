@@ -29,7 +29,7 @@ from gridmap.aggregate import IssueFilter, area_counts
 from gridmap.errors import InvalidInput, NotFound
 from gridmap.issue_query import STATUS_GROUPS
 from gridmap.layers import LEVELS
-from gridmap.storage.models import Issue
+from gridmap.storage.models import MAX_ROW_ID, Issue
 from gridmap.workflow import STATUS_LABELS, STATUSES
 
 CONFORMANCE = [
@@ -53,7 +53,7 @@ TITLES = {
 }
 COLLECTIONS = (*LEVELS, "issues")
 #: Largest issue id the databases can hold (a 32-bit INTEGER on PostgreSQL); larger ones cannot exist.
-MAX_ID = 2**31 - 1
+MAX_ID = MAX_ROW_ID
 
 
 def landing_page(base: str) -> dict[str, Any]:
@@ -322,7 +322,7 @@ def items(gm: Any, base: str, name: str, values: Mapping[str, Any], *, now: date
     bbox = parse_bbox(values.get("bbox"))
     period = parse_datetime_filter(values.get("datetime"))
     limit = _integer(values, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    offset = _integer(values, "offset", 0, 0, None)
+    offset = _integer(values, "offset", 0, 0, MAX_ROW_ID)
     with gm.db.sessions() as session:
         if name == "issues":
             conditions = _issue_conditions(gm, values, bbox, period)

@@ -39,7 +39,7 @@ from gridmap.categories import Category, CategoryKind, CategoryTree
 from gridmap.errors import GridmapError, InvalidInput, NotFound
 from gridmap.intake import parse_datetime
 from gridmap.storage.interop import ApiKey, Open311Token
-from gridmap.storage.models import Issue
+from gridmap.storage.models import MAX_ROW_ID, Issue
 from gridmap.workflow import OPEN_STATUSES, STATUS_LABELS
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
@@ -51,7 +51,7 @@ MAX_WINDOW = timedelta(days=90)
 MAX_PAGE_SIZE = 1000
 MAX_DESCRIPTION = 4000
 #: Largest request id the databases can hold (a 32-bit INTEGER on PostgreSQL); larger ones cannot exist.
-MAX_ID = 2**31 - 1
+MAX_ID = MAX_ROW_ID
 COMPONENT_ID = re.compile(r"\d{16}")
 
 
@@ -200,7 +200,7 @@ class RequestSearch:
     def parse(cls, values: Mapping[str, Any], *, categories: CategoryTree, tz: ZoneInfo,
               now: datetime | None = None) -> RequestSearch:
         """Validate query values; the 90-day window is filled in when dates are missing."""
-        page = _int(values, "page", 1, 1, None)
+        page = _int(values, "page", 1, 1, MAX_ROW_ID // MAX_PAGE_SIZE)
         page_size = _int(values, "page_size", MAX_PAGE_SIZE, 1, MAX_PAGE_SIZE)
         ids_text = param(values, "service_request_id")
         if ids_text is not None:

@@ -184,7 +184,7 @@ def test_get_issues_bbox(client, listed, mini_geodata):
         ("?overdue=maybe", "overdue must be true or false"),
         ("?limit=0", "limit must be from 1 to 1000"),
         ("?limit=ten", "limit must be a whole number"),
-        ("?offset=-1", "offset must be at least 0"),
+        ("?offset=-1", "offset must be from 0 to 2147483647"),
         ("?sort=colour", "unknown sort 'colour'"),
     ],
 )

@@ -93,3 +93,13 @@ def test_no_input_causes_a_server_error(seeded_app, document):
 def test_inputs_that_once_crashed_are_now_refused_with_a_4xx(seeded_app, method, path, body):
     with seeded_app.test_client().open(path, method=method, json=body) as response:
         assert 400 <= response.status_code < 500, response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", [
+    f"/ogc/collections/issues/items?offset={BIG}",  # beyond any row: once an OverflowError
+    f"/api/v1/issues?offset={BIG}",
+    f"/open311/v2/requests.json?page={BIG}",
+])
+def test_offsets_and_pages_beyond_any_row_are_a_400(seeded_app, path):
+    with seeded_app.test_client().get(path) as response:
+        assert response.status_code == 400, response.get_data(as_text=True)

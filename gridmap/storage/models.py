@@ -9,6 +9,10 @@ from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
+#: Largest row id and offset a query may use: PostgreSQL's INTEGER (SQLite's limit is larger).
+MAX_ROW_ID = 2**31 - 1
+
+
 class UTCDateTime(TypeDecorator):
     """Aware datetimes in, stored as naive UTC, aware UTC out (same on SQLite and PostgreSQL)."""
 

@@ -12,6 +12,7 @@ from werkzeug.routing import IntegerConverter
 
 from gridmap.errors import GridmapError
 from gridmap.service import Gridmap
+from gridmap.storage.models import MAX_ROW_ID
 
 TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -19,8 +20,8 @@ TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 LANGUAGES = ("zh_CN", "en")
 
 
-#: Largest row id: PostgreSQL's INTEGER. Larger ids in a URL are a plain 404, never a database error.
-MAX_ID = 2**31 - 1
+#: Largest row id (PostgreSQL's INTEGER): larger ids in a URL are a plain 404, never a database error.
+MAX_ID = MAX_ROW_ID
 
 
 class IdConverter(IntegerConverter):
