@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 
 from gridmap.aggregate import IssueFilter, area_counts
 from gridmap.errors import InvalidInput, NotFound
-from gridmap.issue_query import STATUS_GROUPS
+from gridmap.issue_query import STATUS_GROUPS, parse_integer
 from gridmap.layers import LEVELS
 from gridmap.storage.models import MAX_ROW_ID, Issue
 from gridmap.workflow import STATUS_LABELS, STATUSES
@@ -180,19 +180,6 @@ def parse_datetime_filter(value: str | None) -> tuple[datetime | None, datetime 
     return _instant(text, False), _instant(text, True) if len(text) == 10 else _instant(text, False)
 
 
-def _integer(values: Mapping[str, Any], name: str, default: int, low: int, high: int | None) -> int:
-    text = values.get(name)
-    if text in (None, ""):
-        return default
-    try:
-        number = int(str(text).strip())
-    except ValueError:
-        raise InvalidInput(f"{name} must be a whole number, got {text!r}") from None
-    if number < low or (high is not None and number > high):
-        raise InvalidInput(f"{name} must be from {low} to {high}" if high is not None else f"{name} must be at least {low}")
-    return number
-
-
 def _check_parameters(name: str, values: Mapping[str, Any]) -> None:
     allowed = COMMON_PARAMETERS + (ISSUE_PARAMETERS if name == "issues" else ())
     unknown = sorted(set(values) - set(allowed))
@@ -321,8 +308,8 @@ def items(gm: Any, base: str, name: str, values: Mapping[str, Any], *, now: date
     _check_parameters(name, values)
     bbox = parse_bbox(values.get("bbox"))
     period = parse_datetime_filter(values.get("datetime"))
-    limit = _integer(values, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    offset = _integer(values, "offset", 0, 0, MAX_ROW_ID)
+    limit = parse_integer(values.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    offset = parse_integer(values.get("offset"), "offset", 0, 0, MAX_ROW_ID)
     with gm.db.sessions() as session:
         if name == "issues":
             conditions = _issue_conditions(gm, values, bbox, period)
