@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
+from gridmap.auth import UNLIMITED, AccessScope
 from gridmap.categories import CategoryTree
 from gridmap.dates import parse_day
 from gridmap.errors import InvalidInput
@@ -44,11 +45,15 @@ class IssueFilter:
     date_to: date | None = None
     category: str | None = None
     timezone: str = "Asia/Shanghai"
+    access: AccessScope = UNLIMITED  # the rows the asking principal may see (#8)
 
     @classmethod
     def parse(cls, *, date_from: str | None, date_to: str | None, category: str | None,
-              categories: CategoryTree, timezone_name: str) -> IssueFilter:
-        """Build a filter from query-string values, refusing bad dates and unknown categories."""
+              categories: CategoryTree, timezone_name: str, access: AccessScope) -> IssueFilter:
+        """Build a filter from query-string values, refusing bad dates and unknown categories.
+
+        ``access`` is required so that no caller forgets whose rows it is counting.
+        """
         start = parse_day(date_from, "from")
         end = parse_day(date_to, "to")
         if start and end and start > end:
@@ -56,7 +61,7 @@ class IssueFilter:
         code = None
         if category not in (None, ""):
             code = categories.get(category).code
-        return cls(start, end, code, timezone_name)
+        return cls(start, end, code, timezone_name, access)
 
     def conditions(self) -> list[Any]:
         """SQL conditions on the issues table."""
@@ -69,6 +74,7 @@ class IssueFilter:
             conditions.append(Issue.reported_at < end)
         if self.category:
             conditions.append(Issue.category.startswith(self.category, autoescape=True))
+        conditions += self.access.issue_conditions()
         return conditions
 
 
@@ -88,7 +94,8 @@ def area_counts(session: Session, level: str, issue_filter: IssueFilter, *,
         .group_by(column)
     )
     counted = {code: (total, open_, overdue, closed) for code, total, open_, overdue, closed in session.execute(statement)}
-    codes = session.scalars(select(Area.code).where(Area.level == level).order_by(Area.code)).all()
+    codes = [code for code in session.scalars(select(Area.code).where(Area.level == level).order_by(Area.code))
+             if issue_filter.access.shows_area(code)]
     result = []
     for code in codes:
         total, open_, overdue, closed = counted.pop(code, (0, 0, 0, 0))

@@ -24,6 +24,8 @@ class GridmapGroup(click.Group):
     """Turns GridmapError into a message on stderr and a non-zero exit code."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        if ctx.parent is None:  # remembered for the audit log before click consumes the arguments
+            ctx.meta["gridmap.command_line"] = [*getattr(ctx, "_protected_args", ()), *ctx.args]
         try:
             return super().invoke(ctx)
         except OutsideCells as exc:
@@ -45,8 +47,15 @@ def _core(**overrides: Any):
 
 @click.group(cls=GridmapGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="gridmap")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """gridmap: grid-based governance (网格化服务管理) on a map."""
+    from gridmap.audit import acting_as
+    from gridmap.auth import cli_principal
+
+    # Every change a command makes is audited as the operator's (#8); the web server audits per request.
+    words = ctx.meta.get("gridmap.command_line", [])  # the subcommand and its arguments
+    ctx.with_resource(acting_as(cli_principal().label, " ".join(["gridmap", *words])[:500]))
 
 
 # --- geodata ---------------------------------------------------------------------------------
@@ -149,6 +158,7 @@ def init(demo: bool) -> None:
     if demo:
         _load_demo(gm)
         _load_demo_coverage(gm)  # households, visits, patrols (#5)
+        _load_demo_users(gm)
 
 
 def _load_demo(gm) -> None:
@@ -187,8 +197,7 @@ def serve(host: str, port: int, threads: int) -> None:
 
 
 def _serve(host: str, port: int, threads: int) -> None:
-    from waitress import serve as waitress_serve
-
+    from gridmap.server import serve as serve_app
     from gridmap.web import create_app
 
     app = create_app()
@@ -196,7 +205,8 @@ def _serve(host: str, port: int, threads: int) -> None:
     core.db.require_current_schema()
     core.areas  # load and validate the layer set before taking requests
     click.echo(f"gridmap serving on http://{host}:{port}/  (Ctrl+C to stop)")
-    waitress_serve(app, host=host, port=port, threads=threads, max_request_body_size=app.config["MAX_CONTENT_LENGTH"])
+    # waitress, with a body over the limit answered by the app (JSON 413) and drained, not reset: gridmap.server
+    serve_app(app, host=host, port=port, threads=threads, max_body_bytes=app.config["MAX_CONTENT_LENGTH"])
 
 
 @main.command()
@@ -208,8 +218,54 @@ def demo(host: str, port: int) -> None:
     gm.init_database()
     _load_demo(gm)
     _load_demo_coverage(gm)  # households, visits, patrols (#5)
+    _load_demo_users(gm)
     gm.close()
     _serve(host, port, 8)
+
+
+def _load_demo_users(gm) -> None:
+    """One login per role (#8), with the published demo password."""
+    from gridmap.demo_users import DEMO_PASSWORD, create_demo_users
+
+    made = create_demo_users(gm)
+    if made:
+        click.echo(f"demo logins (password {DEMO_PASSWORD!r}; demo only): " +
+                   ", ".join(f"{name} ({role}{': ' + ','.join(scopes[:2]) + ('…' if len(scopes) > 2 else '') if scopes else ''})"
+                             for name, role, scopes in made))
+
+
+# --- backup and restore (#8) -------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def backup(file: Path) -> None:
+    """Write a consistent copy of the whole database to FILE (a SQLite file) while the server runs."""
+    from gridmap.backup import backup_database
+
+    report = backup_database(_core().db, file)
+    click.echo(report.summary("backup"))
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Replace the data of a database that holds some without asking.")
+def restore(file: Path, yes: bool) -> None:
+    """Replace every row of the database by those of FILE (from `gridmap backup`), in one transaction."""
+    from gridmap.backup import restore_database
+
+    def confirm(existing: dict[str, int]) -> bool:
+        if yes:
+            return True
+        others = sum(count for name, count in existing.items() if name not in ("issues", "areas", "meta"))
+        message = (f"the database holds {existing.get('issues', 0)} issue(s) and {others} other row(s); "
+                   f"restoring {file} replaces them all")
+        if not sys.stdin.isatty():
+            raise GridmapError(f"{message}: pass --yes to go ahead")
+        return click.confirm(f"{message}. Go ahead?", default=False, err=True)
+
+    report = restore_database(_core().db, file, confirm=confirm)
+    click.echo(report.summary("restored"))
 
 
 # --- issues ------------------------------------------------------------------------------------
@@ -271,12 +327,13 @@ def ledger() -> None:
 def ledger_export(file: Path, fmt: str | None, lang: str, area: str | None, date_from: str | None,
                   date_to: str | None, status: str | None, category: str | None, source: str | None) -> None:
     """Write the ledger (one row per issue, plus the transition history) to FILE."""
+    from gridmap.auth import UNLIMITED
     from gridmap.ledger import LedgerFilter, export_ledger
 
     gm = _core()
     ledger_filter = LedgerFilter.parse(area=area, date_from=date_from, date_to=date_to, status=status,
                                        category=category, source=source, categories=gm.categories,
-                                       timezone_name=gm.timezone)
+                                       timezone_name=gm.timezone, access=UNLIMITED)
     count = export_ledger(gm, file, ledger_filter, fmt=fmt, lang=lang)
     click.echo(f"wrote {count} issue(s) to {file}")
 
@@ -602,12 +659,13 @@ def _period_options(function):
 def coverage_summary(level: str, area: str | None, date_from: str | None, date_to: str | None, as_of: str | None,
                      stale_days: int | None) -> None:
     """Print ledger lines ("N households, 100% visited") per area for a period."""
+    from gridmap.auth import UNLIMITED
     from gridmap.coverage import area_coverage, format_share, ledger_line
 
     gm = _core()
     start, end, as_of_day = _coverage_dates(gm, date_from, date_to, as_of)
     with gm.db.sessions() as session:
-        rows = area_coverage(session, level, start, end, as_of=as_of_day,
+        rows = area_coverage(session, level, start, end, access=UNLIMITED, as_of=as_of_day,
                              min_patrol_minutes=float(gm.settings["patrol_min_minutes"]),
                              stale_days=stale_days or int(gm.settings["patrol_stale_days"]))
     click.echo(f"coverage {start} – {end} (as of {as_of_day})")
@@ -623,12 +681,13 @@ def coverage_summary(level: str, area: str | None, date_from: str | None, date_t
 @_period_options
 def coverage_export(out: Path, date_from: str | None, date_to: str | None, as_of: str | None, stale_days: int | None) -> None:
     """Write coverage per district, street, community and cell as XLSX."""
+    from gridmap.auth import UNLIMITED
     from gridmap.coverage import write_coverage_xlsx
 
     gm = _core()
     start, end, as_of_day = _coverage_dates(gm, date_from, date_to, as_of)
     with gm.db.sessions() as session:
-        write_coverage_xlsx(session, out, start, end, as_of=as_of_day,
+        write_coverage_xlsx(session, out, start, end, access=UNLIMITED, as_of=as_of_day,
                             min_patrol_minutes=float(gm.settings["patrol_min_minutes"]),
                             stale_days=stale_days or int(gm.settings["patrol_stale_days"]))
     click.echo(f"wrote coverage {start} – {end} to {out}")
@@ -641,12 +700,13 @@ def coverage_export(out: Path, date_from: str | None, date_to: str | None, as_of
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def coverage_worklist(worker: str | None, as_of: str | None, stale_days: int | None, as_json: bool) -> None:
     """Per grid worker: households due this month and cells not patrolled lately."""
+    from gridmap.auth import UNLIMITED
     from gridmap.coverage import worklists
 
     gm = _core()
     _, _, day = _coverage_dates(gm, None, as_of, as_of)
     with gm.db.sessions() as session:
-        lists = worklists(session, as_of=day, worker=worker, stale_days=stale_days or int(gm.settings["patrol_stale_days"]),
+        lists = worklists(session, as_of=day, access=UNLIMITED, worker=worker, stale_days=stale_days or int(gm.settings["patrol_stale_days"]),
                           min_patrol_minutes=float(gm.settings["patrol_min_minutes"]))
     if as_json:
         click.echo(json.dumps(lists, ensure_ascii=False, indent=1))
@@ -696,3 +756,120 @@ def keys_add(name: str) -> None:
         key = add_api_key(session, name)
     click.echo(key)
     click.echo(f"API key for {name!r} created; it is shown only now: store it safely", err=True)
+
+
+# --- users and API tokens (#8) ---------------------------------------------------------------
+
+
+def _checked_role_and_scopes(gm, role: str, scopes: tuple[str, ...]) -> tuple[str, ...]:
+    from gridmap.auth import check_role_and_scopes
+
+    codes = [code for level in ("streets", "communities", "cells") for code in gm.areas.layers.level(level)["code"]]
+    return check_role_and_scopes(role, scopes, area_codes=codes, departments=gm.routing.departments())
+
+
+ROLE_HELP = "admin, dispatcher, manager (streets/communities), worker (cells), handler (departments) or planner."
+SCOPE_HELP = "An area code (manager: street or community; worker: cell) or department name (handler); repeat for more."
+
+
+@main.group(cls=GridmapGroup)
+def users() -> None:
+    """People who log in to the web pages."""
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    line = sys.stdin.readline()
+    return line.rstrip("\r\n")
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", required=True, help=ROLE_HELP)
+@click.option("--scope", "scopes", multiple=True, help=SCOPE_HELP)
+def users_add(name: str, role: str, scopes: tuple[str, ...]) -> None:
+    """Create user NAME; the password is read from standard input (asked twice on a terminal)."""
+    from gridmap.auth import add_user
+
+    gm = _core()
+    gm.db.require_current_schema()
+    checked = _checked_role_and_scopes(gm, role, scopes)
+    password = _read_password()
+    with gm.db.session() as session:
+        add_user(session, name, role, checked, password)
+    click.echo(f"user {name!r} created: role {role}" + (f", scope {', '.join(checked)}" if checked else ""), err=True)
+
+
+@users.command("password")
+@click.argument("name")
+def users_password(name: str) -> None:
+    """Set a new password for NAME (read from standard input)."""
+    from gridmap.auth import set_password
+
+    gm = _core()
+    gm.db.require_current_schema()
+    password = _read_password()
+    with gm.db.session() as session:
+        set_password(session, name, password)
+    click.echo(f"password of {name!r} changed", err=True)
+
+
+@users.command("disable")
+@click.argument("name")
+def users_disable(name: str) -> None:
+    """Disable NAME: their sessions end at the next request; the audit log keeps their name."""
+    from gridmap.auth import disable_user
+
+    gm = _core()
+    gm.db.require_current_schema()
+    with gm.db.session() as session:
+        disable_user(session, name)
+    click.echo(f"user {name!r} disabled", err=True)
+
+
+@users.command("list")
+def users_list() -> None:
+    """Users with their roles and scopes."""
+    from gridmap.auth import list_users
+
+    gm = _core()
+    gm.db.require_current_schema()
+    with gm.db.sessions() as session:
+        for row in list_users(session):
+            click.echo("\t".join([row["name"], row["role"], ",".join(row["scopes"]), row["state"]]))
+
+
+@main.group(cls=GridmapGroup)
+def tokens() -> None:
+    """API tokens for programs (sent as Authorization: Bearer TOKEN)."""
+
+
+@tokens.command("add")
+@click.argument("name")
+@click.option("--role", required=True, help=ROLE_HELP)
+@click.option("--scope", "scopes", multiple=True, help=SCOPE_HELP)
+def tokens_add(name: str, role: str, scopes: tuple[str, ...]) -> None:
+    """Create a token NAME and print it once (only its hash is stored)."""
+    from gridmap.auth import add_token
+
+    gm = _core()
+    gm.db.require_current_schema()
+    checked = _checked_role_and_scopes(gm, role, scopes)
+    with gm.db.session() as session:
+        secret = add_token(session, name, role, checked)
+    click.echo(secret)
+    click.echo(f"token {name!r} created (role {role}); it is shown only now: store it safely", err=True)
+
+
+@tokens.command("revoke")
+@click.argument("name")
+def tokens_revoke(name: str) -> None:
+    """Revoke token NAME: it stops working at once."""
+    from gridmap.auth import revoke_token
+
+    gm = _core()
+    gm.db.require_current_schema()
+    with gm.db.session() as session:
+        revoke_token(session, name)
+    click.echo(f"token {name!r} revoked", err=True)

@@ -30,6 +30,11 @@ default ``date_to``) is the day the "now" figures are taken on.
   are sums (each household sits in one cell, so nothing is counted twice); ``patrol_days`` and
   ``days`` are **cell-days** (a community of 4 cells over 30 days has 120 cell-days), so
   ``patrol_coverage`` is the share of cell-days patrolled; ``stale_cells`` counts stale cells.
+
+**Scopes** (#8): every function that reads rows takes the asking principal's ``access``
+(:class:`gridmap.auth.AccessScope`). A scoped principal (a grid manager, a grid worker) gets the
+cells inside its areas only, and the areas above them (its street, the district) add up those
+cells only; areas with no part in the scope are not listed.
 """
 
 from __future__ import annotations
@@ -42,10 +47,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 
-from gridmap.errors import InvalidInput, NotFound
+from gridmap.auth import AccessScope
+from gridmap.errors import Forbidden, InvalidInput, NotFound
 from gridmap.storage.coverage import Household, HouseholdKind, HouseholdLocation, PatrolSegment, PatrolTrack, Visit
 from gridmap.storage.models import Area
 from gridmap.storage.workflow import GridWorker, GridWorkerCell
@@ -102,40 +108,73 @@ def check_period(date_from: date, date_to: date, as_of: date | None = None) -> d
     return date_to if as_of is None else as_of
 
 
+def check_area_code(area: str, access: AccessScope) -> None:
+    """Refuse an area code that is not 6, 9, 12 or 15 digits (InvalidInput) or has no part in ``access`` (Forbidden)."""
+    if not area.isdigit() or len(area) not in (6, 9, 12, 15):
+        raise InvalidInput(f"area {area!r} must be a 6, 9, 12 or 15-digit area code")
+    if not access.shows_area(area):
+        raise Forbidden(f"area {area} is outside your areas ({', '.join(access.areas or ())})")
+
+
+def refuse_outside(access: AccessScope, cells: Iterable[tuple[str, str | None]], what: str) -> None:
+    """Forbidden when any ``(label, cell code)`` lies outside ``access``, naming the first few; the caller writes nothing."""
+    if access.areas is None:
+        return
+    outside = [(label, cell) for label, cell in cells if not access.covers_cell(cell)]
+    if outside:
+        listed = "; ".join(f"{label}: cell {cell}" if label else f"cell {cell}" for label, cell in outside[:5])
+        more = f" and {len(outside) - 5} more" if len(outside) > 5 else ""
+        raise Forbidden(f"{what} outside your areas ({', '.join(access.areas)}): {listed}{more}; nothing was written",
+                        details={"outside": [{"where": label, "cell": cell} for label, cell in outside]})
+
+
 # --- queries -------------------------------------------------------------------------------------
 
 
-def _period_cells(session: Session, start: date, end: date) -> dict[int, str]:
-    """household id → the cell it lived in on ``end`` (or on its last day if it left before)."""
+def households_in_scope(column, access: AccessScope) -> list[Any]:
+    """SQL conditions: the household id ``column`` had an address in ``access`` at some time (none if unlimited)."""
+    if access.areas is None:
+        return []
+    inside = aliased(HouseholdLocation)
+    return [column.in_(select(inside.household_id).where(access.cell_condition(inside.cell_code)))]
+
+
+def _period_cells(session: Session, start: date, end: date, access: AccessScope) -> dict[int, str]:
+    """household id → the cell it lived in on ``end`` (or on its last day if it left before), cells in ``access`` only."""
+    in_period = (HouseholdLocation.valid_from <= end,
+                 or_(HouseholdLocation.valid_to.is_(None), HouseholdLocation.valid_to > start))
     statement = (
         select(HouseholdLocation.household_id, HouseholdLocation.cell_code)
-        .where(HouseholdLocation.valid_from <= end,
-               or_(HouseholdLocation.valid_to.is_(None), HouseholdLocation.valid_to > start))
+        .where(*in_period, *households_in_scope(HouseholdLocation.household_id, access))
         .order_by(HouseholdLocation.household_id, HouseholdLocation.valid_from)
     )
-    return {household: cell for household, cell in session.execute(statement)}  # the latest row wins
+    cells = {household: cell for household, cell in session.execute(statement)}  # the latest row wins
+    # A household that moved out of the scope during the period counts where it lived last: not here.
+    return {household: cell for household, cell in cells.items() if access.covers_cell(cell)}
 
 
-def _present_on(session: Session, day: date) -> dict[int, tuple[str, str]]:
-    """household id → (cell, kind) of the households in the registry on ``day``."""
+def _present_on(session: Session, day: date, access: AccessScope) -> dict[int, tuple[str, str]]:
+    """household id → (cell, kind) of the households in the registry on ``day`` in cells of ``access``."""
     statement = (
         select(HouseholdLocation.household_id, HouseholdLocation.cell_code, Household.kind)
         .join(Household, Household.id == HouseholdLocation.household_id)
         .where(HouseholdLocation.valid_from <= day,
-               or_(HouseholdLocation.valid_to.is_(None), HouseholdLocation.valid_to > day))
+               or_(HouseholdLocation.valid_to.is_(None), HouseholdLocation.valid_to > day),
+               access.cell_condition(HouseholdLocation.cell_code))
     )
     return {household: (cell, kind) for household, cell, kind in session.execute(statement)}
 
 
-def _registered_on(session: Session) -> dict[int, date]:
-    statement = select(HouseholdLocation.household_id, func.min(HouseholdLocation.valid_from)).group_by(
-        HouseholdLocation.household_id)
+def _registered_on(session: Session, access: AccessScope) -> dict[int, date]:
+    statement = (select(HouseholdLocation.household_id, func.min(HouseholdLocation.valid_from))
+                 .where(*households_in_scope(HouseholdLocation.household_id, access)).group_by(HouseholdLocation.household_id))
     return dict(session.execute(statement).all())
 
 
-def _last_visits(session: Session, as_of: date) -> dict[int, date]:
-    statement = select(Visit.household_id, func.max(Visit.visited_on)).where(Visit.visited_on <= as_of).group_by(
-        Visit.household_id)
+def _last_visits(session: Session, as_of: date, access: AccessScope) -> dict[int, date]:
+    statement = (select(Visit.household_id, func.max(Visit.visited_on))
+                 .where(Visit.visited_on <= as_of, *households_in_scope(Visit.household_id, access))
+                 .group_by(Visit.household_id))
     return dict(session.execute(statement).all())
 
 
@@ -153,31 +192,34 @@ def _patrolled_cell_days(min_seconds: float, *conditions):
     )
 
 
-def _patrol_days(session: Session, start: date, end: date, min_seconds: float) -> Counter:
+def _patrol_days(session: Session, start: date, end: date, min_seconds: float, access: AccessScope) -> Counter:
     if end < start:
         return Counter()
-    days = _patrolled_cell_days(min_seconds, PatrolSegment.day >= start, PatrolSegment.day <= end).subquery()
+    days = _patrolled_cell_days(min_seconds, PatrolSegment.day >= start, PatrolSegment.day <= end,
+                                access.cell_condition(PatrolSegment.cell_code)).subquery()
     statement = select(days.c.cell_code, func.count()).group_by(days.c.cell_code)
     return Counter(dict(session.execute(statement).all()))
 
 
-def _last_patrols(session: Session, as_of: date, min_seconds: float) -> dict[str, date]:
-    days = _patrolled_cell_days(min_seconds, PatrolSegment.day <= as_of).subquery()
+def _last_patrols(session: Session, as_of: date, min_seconds: float, access: AccessScope) -> dict[str, date]:
+    days = _patrolled_cell_days(min_seconds, PatrolSegment.day <= as_of,
+                                access.cell_condition(PatrolSegment.cell_code)).subquery()
     statement = select(days.c.cell_code, func.max(days.c.day)).group_by(days.c.cell_code)
     return dict(session.execute(statement).all())
 
 
-def _cell_codes(session: Session) -> list[str]:
-    return list(session.scalars(select(Area.code).where(Area.level == "cells").order_by(Area.code)))
+def _cell_codes(session: Session, access: AccessScope) -> list[str]:
+    return list(session.scalars(select(Area.code).where(Area.level == "cells", access.cell_condition(Area.code))
+                                .order_by(Area.code)))
 
 
-def overdue_household_ids(session: Session, as_of: date) -> dict[int, tuple[str, date]]:
-    """household id → (cell, due day) of the households overdue for a visit on ``as_of``."""
+def overdue_household_ids(session: Session, as_of: date, *, access: AccessScope) -> dict[int, tuple[str, date]]:
+    """household id → (cell, due day) of the households in ``access`` overdue for a visit on ``as_of``."""
     intervals = visit_intervals(session)
-    registered = _registered_on(session)
-    last = _last_visits(session, as_of)
+    registered = _registered_on(session, access)
+    last = _last_visits(session, as_of, access)
     overdue = {}
-    for household, (cell, kind) in _present_on(session, as_of).items():
+    for household, (cell, kind) in _present_on(session, as_of, access).items():
         due = next_visit_due(last.get(household), registered[household], intervals.get(kind, 6))
         if due < as_of:
             overdue[household] = (cell, due)
@@ -192,11 +234,12 @@ def cell_coverage(
     date_from: date,
     date_to: date,
     *,
+    access: AccessScope,
     as_of: date | None = None,
     min_patrol_minutes: float = DEFAULT_MIN_PATROL_MINUTES,
     stale_days: int = DEFAULT_STALE_DAYS,
 ) -> list[dict[str, Any]]:
-    """Coverage of every cell for a period, zeros included, sorted by code (see the module docstring).
+    """Coverage of every cell in ``access`` for a period, zeros included, sorted by code (see the module docstring).
 
     Each dict: code, households, visited, visit_coverage, overdue_households, patrol_days, days,
     patrol_coverage, last_patrol (ISO date or None), days_since_patrol, stale; cells of an older
@@ -209,18 +252,20 @@ def cell_coverage(
     days = max((end - date_from).days + 1, 0)
     min_seconds = float(min_patrol_minutes) * 60
 
-    counted = _period_cells(session, date_from, end) if days else {}
+    counted = _period_cells(session, date_from, end, access) if days else {}
     visited_ids = set(session.scalars(
-        select(Visit.household_id).where(Visit.visited_on >= date_from, Visit.visited_on <= end).distinct()))
+        select(Visit.household_id).where(Visit.visited_on >= date_from, Visit.visited_on <= end,
+                                         *households_in_scope(Visit.household_id, access)).distinct()))
     households: Counter = Counter(counted.values())
     visited: Counter = Counter(cell for household, cell in counted.items() if household in visited_ids)
-    overdue: Counter = Counter(cell for cell, _ in overdue_household_ids(session, as_of).values())
-    patrol_days = _patrol_days(session, date_from, end, min_seconds)
-    last_patrol = _last_patrols(session, as_of, min_seconds)
+    overdue: Counter = Counter(cell for cell, _ in overdue_household_ids(session, as_of, access=access).values())
+    patrol_days = _patrol_days(session, date_from, end, min_seconds, access)
+    last_patrol = _last_patrols(session, as_of, min_seconds, access)
 
-    codes = _cell_codes(session)
+    codes = _cell_codes(session, access)
     known = set(codes)
-    retired = sorted((set(households) | set(overdue) | set(patrol_days) | set(last_patrol)) - known)
+    retired = sorted(code for code in (set(households) | set(overdue) | set(patrol_days) | set(last_patrol)) - known
+                     if access.covers_cell(code))
     rows = []
     for code in codes + retired:
         last = last_patrol.get(code)
@@ -250,21 +295,23 @@ def area_coverage(
     date_from: date,
     date_to: date,
     *,
+    access: AccessScope,
     as_of: date | None = None,
     min_patrol_minutes: float = DEFAULT_MIN_PATROL_MINUTES,
     stale_days: int = DEFAULT_STALE_DAYS,
 ) -> list[dict[str, Any]]:
-    """Coverage of every area of ``level`` (cells, communities, streets, districts), sorted by code.
+    """Coverage of every area of ``level`` (cells, communities, streets, districts) that ``access`` shows, by code.
 
     Above cells each dict has: code, name, cells, households, visited, visit_coverage,
     overdue_households, patrol_days and days (cell-days), patrol_coverage, stale_cells,
-    last_patrol (the latest of its cells).
+    last_patrol (the latest of its cells); an area only partly in ``access`` adds up its cells in it.
     """
     if level not in CODE_LENGTHS:
         raise InvalidInput(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
-    cells = cell_coverage(session, date_from, date_to, as_of=as_of, min_patrol_minutes=min_patrol_minutes,
-                          stale_days=stale_days)
-    names = dict(session.execute(select(Area.code, Area.name).where(Area.level == level)).all())
+    cells = cell_coverage(session, date_from, date_to, access=access, as_of=as_of,
+                          min_patrol_minutes=min_patrol_minutes, stale_days=stale_days)
+    names = {code: name for code, name in session.execute(select(Area.code, Area.name).where(Area.level == level))
+             if access.shows_area(code)}
     if level == "cells":
         return [{"code": row["code"], "name": names.get(row["code"]), **{k: v for k, v in row.items() if k != "code"}}
                 for row in cells]
@@ -303,15 +350,16 @@ def stale_cells(
     session: Session,
     *,
     as_of: date,
+    access: AccessScope,
     stale_days: int = DEFAULT_STALE_DAYS,
     min_patrol_minutes: float = DEFAULT_MIN_PATROL_MINUTES,
     cells: Iterable[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Cells not patrolled on any of the ``stale_days`` days ending on ``as_of``, longest-neglected first."""
+    """Cells in ``access`` not patrolled on any of the ``stale_days`` days ending on ``as_of``, longest-neglected first."""
     if stale_days < 1:
         raise InvalidInput(f"stale days must be at least 1, got {stale_days}")
-    last_patrol = _last_patrols(session, as_of, float(min_patrol_minutes) * 60)
-    codes = sorted(cells) if cells is not None else _cell_codes(session)
+    last_patrol = _last_patrols(session, as_of, float(min_patrol_minutes) * 60, access)
+    codes = sorted(c for c in cells if access.covers_cell(c)) if cells is not None else _cell_codes(session, access)
     result = []
     for code in codes:
         last = last_patrol.get(code)
@@ -325,19 +373,20 @@ def stale_cells(
 # --- work lists ----------------------------------------------------------------------------------
 
 
-def responsible_cells(session: Session, *, as_of: date) -> tuple[dict[str, list[str]], str]:
-    """worker → the cells they answer for, and where that came from.
+def responsible_cells(session: Session, *, as_of: date, access: AccessScope) -> tuple[dict[str, list[str]], str]:
+    """worker → the cells in ``access`` they answer for, and where that came from.
 
     The grid workers assigned to cells (``grid_worker_cells``, #3) when any are stored
     (``"assigned"``); otherwise read from the data (``"derived"``): a cell's worker is whoever
     spent the most patrol time in it in the 90 days up to ``as_of``, else whoever visited its
     households most often in that window.
     """
-    assigned = session.execute(
-        select(GridWorker.name, GridWorkerCell.cell_code).join(GridWorkerCell, GridWorkerCell.worker_id == GridWorker.id)
-    ).all()
     result: dict[str, list[str]] = defaultdict(list)
-    if assigned:
+    if session.scalar(select(GridWorkerCell.cell_code).limit(1)) is not None:  # assigned anywhere, not only here
+        assigned = session.execute(
+            select(GridWorker.name, GridWorkerCell.cell_code).join(GridWorkerCell, GridWorkerCell.worker_id == GridWorker.id)
+            .where(access.cell_condition(GridWorkerCell.cell_code))
+        ).all()
         for name, cell in assigned:
             result[name].append(cell)
         return {name: sorted(cells) for name, cells in sorted(result.items())}, "assigned"
@@ -346,7 +395,7 @@ def responsible_cells(session: Session, *, as_of: date) -> tuple[dict[str, list[
     patrol_time = session.execute(
         select(PatrolSegment.cell_code, PatrolTrack.worker, func.sum(PatrolSegment.seconds))
         .join(PatrolTrack, PatrolTrack.id == PatrolSegment.track_id)
-        .where(PatrolSegment.day >= since, PatrolSegment.day <= as_of)
+        .where(PatrolSegment.day >= since, PatrolSegment.day <= as_of, access.cell_condition(PatrolSegment.cell_code))
         .group_by(PatrolSegment.cell_code, PatrolTrack.worker)
     ).all()
     best: dict[str, tuple[float, str]] = {}
@@ -356,7 +405,7 @@ def responsible_cells(session: Session, *, as_of: date) -> tuple[dict[str, list[
     owner.update({cell: worker for cell, (_, worker) in best.items()})
     visits = session.execute(
         select(Visit.cell_code, Visit.visitor, func.count())
-        .where(Visit.visited_on >= since, Visit.visited_on <= as_of)
+        .where(Visit.visited_on >= since, Visit.visited_on <= as_of, access.cell_condition(Visit.cell_code))
         .group_by(Visit.cell_code, Visit.visitor)
     ).all()
     best_visits: dict[str, tuple[int, str]] = {}
@@ -369,13 +418,14 @@ def responsible_cells(session: Session, *, as_of: date) -> tuple[dict[str, list[
     return {name: sorted(cells) for name, cells in sorted(result.items())}, "derived"
 
 
-def households_due(session: Session, *, as_of: date, due_by: date, cells: Iterable[str] | None = None) -> list[dict[str, Any]]:
-    """Households in the registry on ``as_of`` whose next visit is due on or before ``due_by``, most overdue first."""
+def households_due(session: Session, *, as_of: date, due_by: date, access: AccessScope,
+                   cells: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """Households in ``access`` on ``as_of`` whose next visit is due on or before ``due_by``, most overdue first."""
     wanted = set(cells) if cells is not None else None
     intervals = visit_intervals(session)
-    registered = _registered_on(session)
-    last = _last_visits(session, as_of)
-    present = _present_on(session, as_of)
+    registered = _registered_on(session, access)
+    last = _last_visits(session, as_of, access)
+    present = _present_on(session, as_of, access)
     due_ids = {}
     for household, (cell, kind) in present.items():
         if wanted is not None and cell not in wanted:
@@ -425,24 +475,27 @@ def worklists(
     session: Session,
     *,
     as_of: date,
+    access: AccessScope,
     worker: str | None = None,
     stale_days: int = DEFAULT_STALE_DAYS,
     min_patrol_minutes: float = DEFAULT_MIN_PATROL_MINUTES,
 ) -> list[dict[str, Any]]:
     """Per grid worker: their cells, the households due for a visit by the end of ``as_of``'s month, stale cells.
 
-    ``worker`` picks one worker (NotFound if they answer for no cell); each list says whether the
+    Only cells in ``access`` are listed, and workers with none of them are left out. ``worker``
+    picks one worker (NotFound if they answer for no cell there); each list says whether the
     worker's cells were ``assigned`` (#3 grid workers) or ``derived`` from patrols and visits.
     """
-    responsibility, source = responsible_cells(session, as_of=as_of)
+    responsibility, source = responsible_cells(session, as_of=as_of, access=access)
     if worker is not None:
         if worker not in responsibility:
-            raise NotFound(f"no cells for worker {worker!r}: not an assigned grid worker and no patrols or visits "
-                           f"in the {RESPONSIBILITY_WINDOW_DAYS} days up to {as_of}")
+            where = "" if access.areas is None else " in your areas"
+            raise NotFound(f"no cells for worker {worker!r}{where}: not an assigned grid worker and no patrols or "
+                           f"visits in the {RESPONSIBILITY_WINDOW_DAYS} days up to {as_of}")
         responsibility = {worker: responsibility[worker]}
     due_by = month_end(as_of)
-    all_due = households_due(session, as_of=as_of, due_by=due_by)
-    stale = {row["code"]: row for row in stale_cells(session, as_of=as_of, stale_days=stale_days,
+    all_due = households_due(session, as_of=as_of, due_by=due_by, access=access)
+    stale = {row["code"]: row for row in stale_cells(session, as_of=as_of, access=access, stale_days=stale_days,
                                                      min_patrol_minutes=min_patrol_minutes)}
     result = []
     for name, cells in responsibility.items():
@@ -485,11 +538,12 @@ def write_coverage_xlsx(
     date_from: date,
     date_to: date,
     *,
+    access: AccessScope,
     as_of: date | None = None,
     min_patrol_minutes: float = DEFAULT_MIN_PATROL_MINUTES,
     stale_days: int = DEFAULT_STALE_DAYS,
 ) -> None:
-    """Write coverage per district, street, community and cell as an XLSX workbook (one sheet per level)."""
+    """Write coverage per district, street, community and cell in ``access`` as an XLSX workbook (a sheet per level)."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
@@ -499,7 +553,7 @@ def write_coverage_xlsx(
     workbook = Workbook(write_only=True)
     bold = Font(bold=True)
     for level in ("districts", "streets", "communities", "cells"):
-        rows = area_coverage(session, level, date_from, date_to, as_of=as_of,
+        rows = area_coverage(session, level, date_from, date_to, access=access, as_of=as_of,
                              min_patrol_minutes=min_patrol_minutes, stale_days=stale_days)
         columns = EXPORT_COLUMNS["cells" if level == "cells" else "areas"]
         sheet = workbook.create_sheet(SHEET_NAMES[level])
@@ -540,7 +594,8 @@ def write_coverage_xlsx(
 
 
 __all__ = [
-    "add_months", "area_coverage", "cell_coverage", "format_share", "households_due", "ledger_line", "month_end",
-    "next_visit_due", "overdue_household_ids", "ratio", "responsible_cells", "stale_cells", "worklists",
+    "add_months", "area_coverage", "cell_coverage", "check_area_code", "format_share", "households_due", "ledger_line",
+    "month_end", "next_visit_due", "overdue_household_ids", "ratio", "refuse_outside", "responsible_cells",
+    "stale_cells", "worklists",
     "write_coverage_xlsx",
 ]

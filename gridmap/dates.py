@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from gridmap.errors import InvalidInput
 
 #: The days a period may cover: far enough from datetime's limits for time zones and previous periods.
 EARLIEST_DAY = date(1900, 1, 1)
 LATEST_DAY = date(2999, 12, 31)
+#: How far ahead of this server's clock a reported time may lie (other clocks differ a little).
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 def parse_day(value: str | date | None, name: str) -> date | None:

@@ -131,6 +131,12 @@ class Routing:
             )
         return cls(rules, categories, str(resolved))
 
+    def departments(self) -> list[str]:
+        """Every department an issue can be routed to (by a rule or a category's default), sorted."""
+        names = {rule.department for rule in self.rules}
+        names |= {c.department for c in self.categories if getattr(c, "department", None)}
+        return sorted(names)
+
     def department_for(self, category_code: str, street_code: str | None) -> str | None:
         """The department an issue of this category in this street goes to (None if nothing says)."""
         category = self.categories.get(category_code)

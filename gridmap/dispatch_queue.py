@@ -32,7 +32,7 @@ from gridmap.issue_query import IssueQuery
 from gridmap.layers import LayerSet
 from gridmap.maps.assets import localize_assets
 from gridmap.maps.display import shift_geometries, shift_points
-from gridmap.maps.overview import MapParts
+from gridmap.maps.overview import MapParts, map_parts
 from gridmap.maps.tiles import TileSource
 from gridmap.sla import TimeLimitKind
 from gridmap.storage.models import Issue
@@ -129,7 +129,7 @@ def dispatch_queue(session: Session, query: IssueQuery, rules: WorkflowRules, *,
 def queue_map(entries: Sequence[QueueEntry], layers: LayerSet, *, static_url: Callable[[str], str],
               tiles: Sequence[TileSource] = (), shift: str = "none",
               label: Callable[[QueueEntry], str] = lambda e: f"#{e.issue.id}",
-              translate: Callable[[str], str] = lambda s: s) -> MapParts:
+              translate: Callable[[str], str] = lambda s: s, script_nonce: str | None = None) -> MapParts:
     """A small map of the queue: street outlines and one dot per issue, coloured by its reason."""
     minx, miny, maxx, maxy = layers.districts.total_bounds
     m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], tiles=None, control_scale=True,
@@ -160,10 +160,7 @@ def queue_map(entries: Sequence[QueueEntry], layers: LayerSet, *, static_url: Ca
     else:
         m.fit_bounds([[miny, minx], [maxy, maxx]])
     localize_assets(m, static_url)
-    figure = m.get_root()
-    figure.render()
-    return MapParts(header=figure.header.render(), body=figure.html.render(), script=figure.script.render(),
-                    names={"map": m.get_name()})
+    return map_parts(m, {"map": m.get_name()}, script_nonce)
 
 
 def _tooltip_text(text: str) -> str:

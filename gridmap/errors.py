@@ -68,3 +68,28 @@ class PayloadTooLarge(GridmapError):
 
     status = 413
     code = "payload_too_large"
+
+
+class Unauthenticated(GridmapError):
+    """No valid credentials: log in or send an API token (401)."""
+
+    status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(GridmapError):
+    """Valid credentials, but the role or scope does not allow this (403)."""
+
+    status = 403
+    code = "forbidden"
+
+
+class TooManyRequests(GridmapError):
+    """A rate limit was exceeded; ``retry_after`` says after how many seconds to try again (429)."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

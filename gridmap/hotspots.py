@@ -22,6 +22,11 @@ likewise for z < 0, else ``none``. When every count is equal (S = 0) no cell is 
 later reports of that category within the radius of an anchor join it (no chaining).
 
 **Change.** The same counts and classes for the previous period of equal length.
+
+**Scopes** (#8). Every query counts only the issues inside the asking principal's ``access``. For
+a principal limited to some areas (a grid manager, a grid worker) the statistic is computed over
+the cells of its areas only: n, X̄ and S are theirs, and neighbours outside the areas are left
+out, so the classes say where issues concentrate *within* those areas.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import shapely
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from gridmap.auth import AccessScope
 from gridmap.indicators import Period
 from gridmap.layers import LayerSet
 from gridmap.storage.models import Issue
@@ -125,10 +131,10 @@ def gi_star_table(codes: Sequence[str], counts: Sequence[float], neighbours: Seq
     ]
 
 
-def cell_counts(session: Session, period: Period, category: str | None = None) -> dict[str, int]:
-    """Issues reported in the period per cell code (category: an item or class code prefix)."""
+def cell_counts(session: Session, period: Period, category: str | None = None, *, access: AccessScope) -> dict[str, int]:
+    """Issues in ``access`` reported in the period per cell code (category: an item or class code prefix)."""
     statement = (select(Issue.cell_code, func.count())
-                 .where(Issue.reported_at >= period.start, Issue.reported_at < period.end)
+                 .where(Issue.reported_at >= period.start, Issue.reported_at < period.end, *access.issue_conditions())
                  .group_by(Issue.cell_code))
     if category:
         statement = statement.where(Issue.category.startswith(category, autoescape=True))
@@ -147,18 +153,28 @@ def _neighbours_of(layers: LayerSet) -> list[list[int]]:
     return cached[1]
 
 
-def hotspot_cells(session: Session, layers: LayerSet, period: Period, *, category: str | None = None) -> list[dict[str, Any]]:
-    """Every cell of the layer set with ``{code, count, gi_z, p, p_fdr, class}`` for the period (map layer)."""
+def hotspot_cells(session: Session, layers: LayerSet, period: Period, *, access: AccessScope,
+                  category: str | None = None) -> list[dict[str, Any]]:
+    """Every cell of the layer set in ``access`` with ``{code, count, gi_z, p, p_fdr, class}`` for the period."""
     codes = [str(code) for code in layers.cells["code"]]
-    counted = cell_counts(session, period, category)
-    return gi_star_table(codes, [counted.get(code, 0) for code in codes], _neighbours_of(layers))
+    neighbours = _neighbours_of(layers)
+    if access.areas is not None:  # the statistic over the scope's cells alone: its own mean, spread and neighbours
+        keep = [i for i, code in enumerate(codes) if access.covers_cell(code)]
+        position = {old: new for new, old in enumerate(keep)}
+        codes = [codes[i] for i in keep]
+        neighbours = [[position[j] for j in neighbours[i] if j in position] for i in keep]
+    counted = cell_counts(session, period, category, access=access)
+    return gi_star_table(codes, [counted.get(code, 0) for code in codes], neighbours)
 
 
-def repeat_locations(session: Session, period: Period, *, category: str | None = None,
+def repeat_locations(session: Session, period: Period, *, access: AccessScope, category: str | None = None,
                      radius_m: float = REPEAT_RADIUS_M, min_count: int = REPEAT_MIN_COUNT) -> list[dict[str, Any]]:
-    """Spots where the same category was reported ``min_count`` or more times within ``radius_m``, most first."""
+    """Spots where the same category was reported ``min_count`` or more times within ``radius_m``, most first.
+
+    Only issues in ``access`` count; a spot carries no reporter data (ids, category, place, times).
+    """
     statement = (select(Issue.id, Issue.category, Issue.lon, Issue.lat, Issue.cell_code, Issue.reported_at)
-                 .where(Issue.reported_at >= period.start, Issue.reported_at < period.end)
+                 .where(Issue.reported_at >= period.start, Issue.reported_at < period.end, *access.issue_conditions())
                  .order_by(Issue.reported_at, Issue.id))
     if category:
         statement = statement.where(Issue.category.startswith(category, autoescape=True))
@@ -189,12 +205,13 @@ def _distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
 
 
-def hotspot_report(session: Session, layers: LayerSet, period: Period, *, category: str | None = None,
-                   radius_m: float = REPEAT_RADIUS_M, min_count: int = REPEAT_MIN_COUNT) -> dict[str, Any]:
-    """Cells with this and the previous period's counts and classes, the ranked hot list and repeat spots."""
+def hotspot_report(session: Session, layers: LayerSet, period: Period, *, access: AccessScope,
+                   category: str | None = None, radius_m: float = REPEAT_RADIUS_M,
+                   min_count: int = REPEAT_MIN_COUNT) -> dict[str, Any]:
+    """Cells in ``access`` with this and the previous period's counts and classes, the hot list and repeat spots."""
     previous = period.previous()
-    current = hotspot_cells(session, layers, period, category=category)
-    before = {row["code"]: row for row in hotspot_cells(session, layers, previous, category=category)}
+    current = hotspot_cells(session, layers, period, access=access, category=category)
+    before = {row["code"]: row for row in hotspot_cells(session, layers, previous, access=access, category=category)}
     names = dict(zip(layers.cells["code"], layers.cells["name"]))
     cells = []
     for row in current:
@@ -214,7 +231,8 @@ def hotspot_report(session: Session, layers: LayerSet, period: Period, *, catego
         "coldspots": sorted((c for c in cells if c["class"].startswith("cold")), key=lambda c: (c["gi_z"], c["code"])),
         "repeat_radius_m": radius_m,
         "repeat_min_count": min_count,
-        "repeats": repeat_locations(session, period, category=category, radius_m=radius_m, min_count=min_count),
+        "repeats": repeat_locations(session, period, access=access, category=category, radius_m=radius_m,
+                                    min_count=min_count),
     }
 
 

@@ -17,6 +17,14 @@
   the household lived in that day. Issues raised at a visit are created through
   :class:`gridmap.intake.Intake` with source ``visit`` (at the household's location unless
   given their own) and linked to the visit; existing issues may be linked by id.
+- **Scopes** (#8): reads take the asking principal's ``access``; a household is inside it when
+  its current address (or its last one, if it left) lies in a cell of the scope, a visit when the
+  cell it was stamped with does. Outside, a household or visit does not exist for that principal
+  (NotFound, the same message as for a missing one). Writes take ``access`` too: a household
+  registered or moved to a cell outside it, a visit in such a cell or an issue raised there is
+  refused with :class:`gridmap.errors.Forbidden` before anything is written; an import with one
+  such row writes nothing. :func:`mask_household` hides name and phone from roles without
+  ``personal:read``.
 """
 
 from __future__ import annotations
@@ -36,10 +44,11 @@ import shapely
 from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
-from gridmap.coverage import next_visit_due
+from gridmap.auth import UNLIMITED, AccessScope, mask_name, mask_phone
+from gridmap.coverage import check_area_code, next_visit_due, refuse_outside
 from gridmap.crs import InputCRS, parse_crs
-from gridmap.errors import Conflict, GridmapError, InvalidInput, NotFound, OutsideCells
-from gridmap.intake import ImportReport, RowError, parse_datetime
+from gridmap.errors import Conflict, Forbidden, GridmapError, InvalidInput, NotFound, OutsideCells
+from gridmap.intake import ImportReport, RowError, parse_datetime, range_message
 from gridmap.sla import read_csv_records
 from gridmap.storage.coverage import Household, HouseholdKind, HouseholdLocation, Visit, VisitIssue
 from gridmap.storage.models import Issue
@@ -306,7 +315,10 @@ class HouseholdRegistry:
             lon, lat, index = self.areas.locate_indices(xs, ys, crs)
             for i, x, y, cell in zip(with_point, lon, lat, index):
                 spec = specs[i]
-                if not (-180 <= x <= 180 and -90 <= y <= 90) or cell < 0:
+                if not (-180 <= x <= 180 and -90 <= y <= 90):  # swapped, projected metres…: say which
+                    messages[i] = range_message(spec["x"], spec["y"])
+                    continue
+                if cell < 0:
                     messages[i] = (f"({spec['x']:g}, {spec['y']:g}) lies outside every grid cell; check the coordinates, "
                                    "their order (lon, lat) and the CRS")
                     continue
@@ -398,9 +410,14 @@ class HouseholdRegistry:
 
     def import_households(self, records: Sequence[Mapping[str, Any]], row_numbers: Sequence[int] | None = None, *,
                           crs: InputCRS | str | None = None, skip_bad_rows: bool = False, dry_run: bool = False,
-                          now: datetime | None = None) -> CoverageImportReport:
-        """Register (or update and move) households in one transaction; bad rows by number, nothing half-written."""
+                          now: datetime | None = None, access: AccessScope = UNLIMITED) -> CoverageImportReport:
+        """Register (or update and move) households in one transaction; bad rows by number, nothing half-written.
+
+        A row in a cell outside ``access``, or updating a household outside it, refuses the whole
+        import (Forbidden), ``skip_bad_rows`` or not.
+        """
         prepared, errors = self.prepare_households(records, crs=crs, row_numbers=row_numbers, now=now)
+        refuse_outside(access, ((f"row {number}", spec["cell_code"]) for number, spec in prepared), "households")
         report = CoverageImportReport(rows=len(records), imported=0, errors=errors, dry_run=dry_run)
         if errors and not skip_bad_rows:
             return report
@@ -408,7 +425,7 @@ class HouseholdRegistry:
         try:
             with self.db.session() as session:
                 self.sync_kinds(session)
-                ids, moved, db_errors = self._write_households(session, prepared, now=now)
+                ids, moved, db_errors = self._write_households(session, prepared, now=now, access=access)
                 report.errors = sorted(report.errors + db_errors, key=lambda e: e.row)
                 report.ids, report.moved, report.imported = ids, moved, len(prepared) - len(db_errors)
                 if (db_errors and not skip_bad_rows) or dry_run:
@@ -419,8 +436,8 @@ class HouseholdRegistry:
                 report.imported = report.moved = 0
         return report
 
-    def _write_households(self, session: Session, prepared: Sequence[tuple[int, dict[str, Any]]], *, now: datetime
-                          ) -> tuple[list[int], int, list[RowError]]:
+    def _write_households(self, session: Session, prepared: Sequence[tuple[int, dict[str, Any]]], *, now: datetime,
+                          access: AccessScope = UNLIMITED) -> tuple[list[int], int, list[RowError]]:
         """Insert new households in batches, update known ones (moves included); return ids, moves, row errors."""
         external = sorted({spec["external_id"] for _, spec in prepared if spec["external_id"]})
         known: dict[str, int] = {}
@@ -428,6 +445,11 @@ class HouseholdRegistry:
             chunk = external[start:start + 500]
             known.update(session.execute(select(Household.external_id, Household.id)
                                          .where(Household.external_id.in_(chunk))).all())
+        if access.areas is not None and known:  # updating a household elsewhere is writing outside the scope
+            current = latest_cells(session, list(known.values()))
+            refuse_outside(access, ((f"row {number} (external_id {spec['external_id']}, registered already)",
+                                     current.get(known[spec["external_id"]]))
+                                    for number, spec in prepared if spec["external_id"] in known), "households")
         ids: list[int] = []
         errors: list[RowError] = []
         moved = 0
@@ -512,12 +534,13 @@ class HouseholdRegistry:
         session.flush()
 
     def create_household(self, record: Mapping[str, Any], *, crs: InputCRS | str | None = None,
-                         now: datetime | None = None) -> dict[str, Any]:
-        """Register one household (API); InvalidInput/OutsideCells/Conflict say what is wrong."""
+                         now: datetime | None = None, access: AccessScope = UNLIMITED) -> dict[str, Any]:
+        """Register one household (API); InvalidInput/OutsideCells/Conflict/Forbidden say what is wrong."""
         prepared, errors = self.prepare_households([record], crs=crs, now=now)
         if errors:
             _raise_row_error(errors[0].message)
         (_, spec), = prepared
+        refuse_outside(access, [("the address", spec["cell_code"])], "the household lies")
         now = now or datetime.now(timezone.utc)
         with self.db.session() as session:
             self.sync_kinds(session)
@@ -525,11 +548,11 @@ class HouseholdRegistry:
                 raise Conflict(f"a household with external_id {spec['external_id']} is already registered; "
                                "to record a move, POST to its /move")
             (household_id,) = self.insert_households(session, [spec], now=now)
-            return household_detail(session, household_id, as_of=self.today(now))
+            return household_detail(session, household_id, as_of=self.today(now), access=access)
 
     def move_household(self, household_id: int, record: Mapping[str, Any], *, crs: InputCRS | str | None = None,
-                       now: datetime | None = None) -> dict[str, Any]:
-        """Record that a household moved to a new address (``moved_on``, default today)."""
+                       now: datetime | None = None, access: AccessScope = UNLIMITED) -> dict[str, Any]:
+        """Record that a household in ``access`` moved to a new address in it (``moved_on``, default today)."""
         today = self.today(now)
         try:
             spec = self._location_spec(record)
@@ -543,32 +566,34 @@ class HouseholdRegistry:
         if message:
             _raise_row_error(message)
         with self.db.session() as session:
-            current = _current_location(session, _household_or_404(session, household_id).id)
+            current = _current_location(session, _household_or_404(session, household_id, access).id)
             if current is None:
                 raise Conflict(f"household {household_id} has left the registry")
+            refuse_outside(access, [("the new address", spec["cell_code"])], "the new address lies")
             spec["address"] = spec["address"] or current.address
             try:
                 self._move(session, current, spec, moved_on)
             except ValueError as exc:
                 raise Conflict(str(exc)) from None
-            return household_detail(session, household_id, as_of=today)
+            return household_detail(session, household_id, as_of=today, access=access)
 
-    def household_leaves(self, household_id: int, left_on: Any = None, *, now: datetime | None = None) -> dict[str, Any]:
-        """Take a household out of the registry from ``left_on`` (moved out of the district, dissolved)."""
+    def household_leaves(self, household_id: int, left_on: Any = None, *, now: datetime | None = None,
+                         access: AccessScope = UNLIMITED) -> dict[str, Any]:
+        """Take a household in ``access`` out of the registry from ``left_on`` (moved out of the district, dissolved)."""
         today = self.today(now)
         try:
             day = parse_day_value(left_on, "left_on") or today
         except ValueError as exc:
             raise InvalidInput(str(exc)) from None
         with self.db.session() as session:
-            current = _current_location(session, _household_or_404(session, household_id).id)
+            current = _current_location(session, _household_or_404(session, household_id, access).id)
             if current is None:
                 raise Conflict(f"household {household_id} has already left the registry")
             if day <= current.valid_from:
                 raise Conflict(f"left_on {day} must be after {current.valid_from}, when its current address took effect")
             current.valid_to = day
             session.flush()
-            return household_detail(session, household_id, as_of=today)
+            return household_detail(session, household_id, as_of=today, access=access)
 
     # --- visits ------------------------------------------------------------------------------------
 
@@ -605,9 +630,13 @@ class HouseholdRegistry:
                 "issue_ids": _issue_ids(record.get("issue_ids")), "issues": issues}
 
     def _write_visit(self, session: Session, spec: dict[str, Any], *, source: str, actor: str,
-                     crs: InputCRS | str | None, this_import: dict[tuple[int, datetime], int]) -> tuple[int, list[int]]:
-        """Check a validated visit against the database and write it with its issues; ValueError if it cannot be."""
-        household = _find_household(session, spec["household"])
+                     crs: InputCRS | str | None, this_import: dict[tuple[int, datetime], int],
+                     access: AccessScope = UNLIMITED, label: str = "") -> tuple[int, list[int]]:
+        """Check a validated visit against the database and write it with its issues; ValueError if it cannot be.
+
+        Forbidden (the caller's transaction rolls back) when the visit or an issue raised at it lies outside ``access``.
+        """
+        household = _find_household(session, spec["household"], access)
         if household is None:
             raise ValueError(f"no household {spec['household']!r} (give its id or external_id)")
         location = session.scalar(
@@ -622,6 +651,7 @@ class HouseholdRegistry:
             until = f" until {left}" if left else ""
             raise ValueError(f"household {spec['household']} was not in the registry on {spec['visited_on']} "
                              f"(registered from {span[0][0]}{until})")
+        refuse_outside(access, [(label or f"household {spec['household']} on {spec['visited_on']}", location.cell_code)], "the visit lies")
         key = (household.id, spec["visited_at"])
         visit_id = this_import.get(key)
         if visit_id is None:
@@ -629,7 +659,7 @@ class HouseholdRegistry:
                                                              Visit.visited_at == spec["visited_at"]))
             if existing is not None:
                 raise ValueError(f"this visit is already recorded (visit {existing})")
-        missing = [i for i in spec["issue_ids"] if session.get(Issue, i) is None]
+        missing = [i for i in spec["issue_ids"] if not _issue_in_scope(session.get(Issue, i), access)]
         if missing:
             raise ValueError(f"no issue with id {', '.join(map(str, missing))}")
         issue_rows = []
@@ -648,6 +678,8 @@ class HouseholdRegistry:
                 if errors:
                     raise ValueError(f"issue raised at the visit: {errors[0].message}")
                 issue_rows += rows
+        refuse_outside(access, [(label or "an issue raised at the visit", row["cell_code"]) for row in issue_rows],
+                       "issues raised at the visit lie")
         if visit_id is None:
             visit = Visit(household_id=household.id, visitor=spec["visitor"], visited_at=spec["visited_at"],
                           visited_on=spec["visited_on"], cell_code=location.cell_code, notes=spec["notes"],
@@ -665,8 +697,9 @@ class HouseholdRegistry:
         return visit_id, new_issue_ids
 
     def record_visit(self, record: Mapping[str, Any], *, source: str = "api", actor: str = "api",
-                     crs: InputCRS | str | None = None, now: datetime | None = None) -> dict[str, Any]:
-        """Record one visit (API or form) with the issues raised at it; return the stored visit."""
+                     crs: InputCRS | str | None = None, now: datetime | None = None,
+                     access: AccessScope = UNLIMITED) -> dict[str, Any]:
+        """Record one visit (API or form) to a household in ``access`` with the issues raised at it; return the stored visit."""
         now = now or datetime.now(timezone.utc)
         try:
             spec = self._validate_visit(record, now)
@@ -674,21 +707,27 @@ class HouseholdRegistry:
             raise InvalidInput(str(getattr(exc, "message", exc))) from None
         with self.db.session() as session:
             self.sync_kinds(session)
-            if _find_household(session, spec["household"]) is None:
+            if _find_household(session, spec["household"], access) is None:
                 raise NotFound(f"no household {spec['household']!r} (give its id or external_id)")
             try:
-                visit_id, _ = self._write_visit(session, spec, source=source, actor=actor, crs=crs, this_import={})
+                visit_id, _ = self._write_visit(session, spec, source=source, actor=actor, crs=crs, this_import={},
+                                                access=access)
             except ValueError as exc:
                 message = str(exc)
                 if "already recorded" in message:
                     raise Conflict(message) from None
                 _raise_row_error(message)
-            return visit_detail(session, visit_id)
+            return visit_detail(session, visit_id, access=access)
 
     def import_visits(self, records: Sequence[Mapping[str, Any]], row_numbers: Sequence[int] | None = None, *,
                       crs: InputCRS | str | None = None, skip_bad_rows: bool = False, dry_run: bool = False,
-                      actor: str = "import", now: datetime | None = None) -> CoverageImportReport:
-        """Import visits in one transaction; rows with the same household and time are one visit with several issues."""
+                      actor: str = "import", now: datetime | None = None,
+                      access: AccessScope = UNLIMITED) -> CoverageImportReport:
+        """Import visits in one transaction; rows with the same household and time are one visit with several issues.
+
+        Households outside ``access`` are not found (a bad row); a visit or an issue in a cell outside
+        it refuses the whole import (Forbidden).
+        """
         now = now or datetime.now(timezone.utc)
         numbers = list(row_numbers) if row_numbers is not None else list(range(1, len(records) + 1))
         report = CoverageImportReport(rows=len(records), imported=0, dry_run=dry_run)
@@ -707,7 +746,8 @@ class HouseholdRegistry:
                 for number, spec in specs:
                     try:  # every check comes before the first write, so a bad row leaves nothing behind
                         visit_id, issue_ids = self._write_visit(session, spec, source="import", actor=actor,
-                                                                crs=crs, this_import=this_import)
+                                                                crs=crs, this_import=this_import, access=access,
+                                                                label=f"row {number}")
                     except ValueError as exc:
                         report.errors.append(RowError(number, str(exc)))
                         continue
@@ -728,6 +768,10 @@ class HouseholdRegistry:
 # --- reading back -------------------------------------------------------------------------------------------
 
 
+def _issue_in_scope(issue: Issue | None, access: AccessScope) -> bool:
+    return issue is not None and access.covers_issue(issue)
+
+
 def _location_fields(spec: Mapping[str, Any]) -> dict[str, Any]:
     return {key: spec[key] for key in ("address", "lon", "lat", "located_by", "cell_code", "community_code",
                                        "street_code", "district_code")}
@@ -744,20 +788,50 @@ def _current_location(session: Session, household_id: int) -> HouseholdLocation 
                                                           HouseholdLocation.valid_to.is_(None)))
 
 
-def _find_household(session: Session, reference: Any) -> Household | None:
-    """A household by external_id, else by numeric id."""
+def _find_household(session: Session, reference: Any, access: AccessScope = UNLIMITED) -> Household | None:
+    """A household by external_id, else by numeric id; None when there is none in ``access``."""
     text = str(reference).strip()
     household = session.scalar(select(Household).where(Household.external_id == text))
     if household is None and text.isdigit():
         household = session.get(Household, int(text))
+    if household is None or not household_in_scope(session, household.id, access):
+        return None
     return household
 
 
-def _household_or_404(session: Session, household_id: int) -> Household:
+def _household_or_404(session: Session, household_id: int, access: AccessScope = UNLIMITED) -> Household:
     household = session.get(Household, household_id)
-    if household is None:
-        raise NotFound(f"no household with id {household_id}")
+    if household is None or not household_in_scope(session, household_id, access):
+        raise NotFound(f"no household with id {household_id}")  # the same words outside the scope: nothing revealed
     return household
+
+
+def latest_cells(session: Session, household_ids: Sequence[int]) -> dict[int, str]:
+    """household id → the cell of its current address, or of its last one if it left the registry."""
+    cells: dict[int, str] = {}
+    ids = sorted(set(household_ids))
+    for start in range(0, len(ids), 500):
+        statement = (select(HouseholdLocation.household_id, HouseholdLocation.cell_code)
+                     .where(HouseholdLocation.household_id.in_(ids[start:start + 500]))
+                     .order_by(HouseholdLocation.household_id, HouseholdLocation.valid_from))
+        cells.update(session.execute(statement).all())  # the latest address wins
+    return cells
+
+
+def household_in_scope(session: Session, household_id: int, access: AccessScope) -> bool:
+    """Whether a household's current address (or its last, if it left) lies in a cell of ``access``."""
+    if access.areas is None:
+        return True
+    return access.covers_cell(latest_cells(session, [household_id]).get(household_id))
+
+
+def mask_household(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A household's dict with its name and phone masked, for roles without ``personal:read``."""
+    masked = dict(row)
+    for key, mask in (("name", mask_name), ("phone", mask_phone)):
+        if key in masked:
+            masked[key] = mask(masked[key])
+    return masked
 
 
 def _location_dict(location: HouseholdLocation) -> dict[str, Any]:
@@ -768,9 +842,9 @@ def _location_dict(location: HouseholdLocation) -> dict[str, Any]:
             "street_code": location.street_code, "district_code": location.district_code}
 
 
-def visit_detail(session: Session, visit_id: int) -> dict[str, Any]:
-    """A stored visit as a dict (household, visitor, time, cell, notes, linked issue ids)."""
-    visit = session.get(Visit, visit_id)
+def visit_detail(session: Session, visit_id: int, *, access: AccessScope) -> dict[str, Any]:
+    """A stored visit in a cell of ``access`` as a dict (household, visitor, time, cell, notes, linked issue ids)."""
+    visit = session.scalar(select(Visit).where(Visit.id == visit_id, access.cell_condition(Visit.cell_code)))
     if visit is None:
         raise NotFound(f"no visit with id {visit_id}")
     issue_ids = sorted(session.scalars(select(VisitIssue.issue_id).where(VisitIssue.visit_id == visit_id)))
@@ -779,9 +853,10 @@ def visit_detail(session: Session, visit_id: int) -> dict[str, Any]:
             "cell_code": visit.cell_code, "notes": visit.notes, "source": visit.source, "issue_ids": issue_ids}
 
 
-def household_detail(session: Session, household_id: int, *, as_of: date, visits: int = 50) -> dict[str, Any]:
-    """A household with its address history, its latest visits and when the next visit is due."""
-    household = _household_or_404(session, household_id)
+def household_detail(session: Session, household_id: int, *, as_of: date, access: AccessScope,
+                     visits: int = 50) -> dict[str, Any]:
+    """A household in ``access`` with its address history (all of it), its latest visits and when the next is due."""
+    household = _household_or_404(session, household_id, access)
     locations = session.scalars(select(HouseholdLocation).where(HouseholdLocation.household_id == household_id)
                                 .order_by(HouseholdLocation.valid_from)).all()
     kind = session.get(HouseholdKind, household.kind)
@@ -804,13 +879,16 @@ def household_detail(session: Session, household_id: int, *, as_of: date, visits
         "last_visit": last_visit.isoformat() if last_visit else None,
         "next_visit_due": due.isoformat() if due else None,
         "overdue": bool(due and due < as_of),
-        "visits": [visit_detail(session, visit_id) for visit_id in recent],
+        "visits": [visit_detail(session, visit_id, access=UNLIMITED) for visit_id in recent],  # the household's own
     }
 
 
-def list_households(session: Session, *, as_of: date, area: str | None = None, kind: str | None = None,
-                    limit: int = 100, offset: int = 0) -> dict[str, Any]:
-    """Households in the registry on ``as_of``, optionally in one area (any level's code) or of one kind."""
+def list_households(session: Session, *, as_of: date, access: AccessScope, area: str | None = None,
+                    kind: str | None = None, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+    """Households in the registry on ``as_of`` in cells of ``access``, optionally in one area or of one kind.
+
+    ``area`` (any level's code) must have a part in ``access`` (else Forbidden).
+    """
     if not 1 <= limit <= 1000:
         raise InvalidInput(f"limit must be 1–1000, got {limit}")
     if offset < 0:
@@ -818,9 +896,9 @@ def list_households(session: Session, *, as_of: date, area: str | None = None, k
     conditions = [HouseholdLocation.valid_from <= as_of,
                   or_(HouseholdLocation.valid_to.is_(None), HouseholdLocation.valid_to > as_of)]
     if area:
-        if not area.isdigit() or len(area) not in (6, 9, 12, 15):
-            raise InvalidInput(f"area {area!r} must be a 6, 9, 12 or 15-digit area code")
+        check_area_code(area, access)
         conditions.append(HouseholdLocation.cell_code.startswith(area, autoescape=True))
+    conditions.append(access.cell_condition(HouseholdLocation.cell_code))
     if kind:
         conditions.append(Household.kind == kind)
     base = (select(Household, HouseholdLocation).join(HouseholdLocation, HouseholdLocation.household_id == Household.id)

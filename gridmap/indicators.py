@@ -15,6 +15,10 @@ Cohorts (which issues an indicator looks at):
 
 Rates are fractions (0.955 = 95.5%) and ``None`` when the denominator is 0. docs/indicators.md
 works every formula through an example.
+
+Scopes (#8): every function that loads issues takes the asking principal's ``access``
+(:class:`gridmap.auth.AccessScope`) and counts only the issues inside it; the ``total`` row is
+then the total of the scope, and area rows list only the areas the scope shows.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from gridmap.auth import AccessScope
 from gridmap.dates import EARLIEST_DAY, LATEST_DAY, parse_day
 from gridmap.errors import InvalidInput
 from gridmap.storage.models import Area, Issue
@@ -232,14 +237,14 @@ _COLUMNS = (
 )
 
 
-def load_issues(session: Session, period: Period, category: str | None = None) -> list[Any]:
-    """The rows any indicator of the period may count: reported, due or closed inside it."""
+def load_issues(session: Session, period: Period, category: str | None = None, *, access: AccessScope) -> list[Any]:
+    """The rows in ``access`` any indicator of the period may count: reported, due or closed inside it."""
     touches = or_(
         (Issue.reported_at >= period.start) & (Issue.reported_at < period.end),
         (Issue.deadline >= period.start) & (Issue.deadline < period.end),
         (Issue.closed_at >= period.start) & (Issue.closed_at < period.end),
     )
-    statement = select(*_COLUMNS).where(touches)
+    statement = select(*_COLUMNS).where(touches, *access.issue_conditions())
     if category:
         statement = statement.where(Issue.category.startswith(category, autoescape=True))
     return list(session.execute(statement.order_by(Issue.id)))
@@ -264,17 +269,18 @@ def check_options(group_by: str, level: str, due_rule: str) -> None:
         raise InvalidInput(f"unknown due rule {due_rule!r}; use one of {', '.join(DUE_RULES)}")
 
 
-def indicators(session: Session, period: Period, *, group_by: str = "area", level: str = "districts",
-               due_rule: str = DEFAULT_DUE_RULE, category: str | None = None) -> dict[str, Any]:
-    """Every indicator per group for the period, plus a ``total`` row over all issues."""
+def indicators(session: Session, period: Period, *, access: AccessScope, group_by: str = "area",
+               level: str = "districts", due_rule: str = DEFAULT_DUE_RULE, category: str | None = None) -> dict[str, Any]:
+    """Every indicator per group for the period, plus a ``total`` row over all issues in ``access``."""
     check_options(group_by, level, due_rule)
-    issues = load_issues(session, period, category)
+    issues = load_issues(session, period, category, access=access)
     groups: dict[str | None, list[Any]] = {}
     for issue in issues:
         groups.setdefault(group_key(issue, group_by, level), []).append(issue)
     rows = []
     if group_by == "area":
-        names = dict(session.execute(select(Area.code, Area.name).where(Area.level == level)).all())
+        names = {code: name for code, name in session.execute(select(Area.code, Area.name).where(Area.level == level))
+                 if access.shows_area(code)}
         for code in sorted(set(names) | {key for key in groups if key}):
             rows.append({"key": code, "name": names.get(code, code),
                          **tally(groups.get(code, []), period, due_rule).as_dict()})

@@ -26,6 +26,7 @@ from sqlalchemy import insert
 from gridmap.areas import AreaIndex
 from gridmap.categories import CategoryTree
 from gridmap.crs import InputCRS, parse_crs
+from gridmap.dates import CLOCK_SKEW, EARLIEST_DAY, LATEST_DAY
 from gridmap.dispatch import Routing
 from gridmap.duplicates import DuplicateRule, flag_duplicates
 from gridmap.errors import GridmapError, InvalidInput, OutsideCells
@@ -100,6 +101,8 @@ def parse_datetime(value: Any, tz: tzinfo) -> datetime:
                     continue
             else:
                 raise ValueError(f"{text!r} is not a date-time; use ISO 8601 such as 2025-06-01T08:30:00+08:00") from None
+    if not EARLIEST_DAY <= moment.date() <= LATEST_DAY:  # beyond, time zone arithmetic overflows
+        raise ValueError(f"{moment.isoformat()} is out of range: give a time between {EARLIEST_DAY} and {LATEST_DAY}")
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
@@ -173,7 +176,7 @@ class Intake:
         prepared = []
         for row, number, x, y, index, raw_x, raw_y in zip(rows, kept, lon, lat, cell, xs, ys):
             if not (-180 <= x <= 180 and -90 <= y <= 90):
-                errors.append(RowError(number, _range_message(raw_x, raw_y)))
+                errors.append(RowError(number, range_message(raw_x, raw_y)))
                 continue
             if index < 0:
                 errors.append(RowError(number, f"({raw_x:g}, {raw_y:g}) lies outside every grid cell; check the coordinates, their order (lon, lat) and the CRS"))
@@ -217,6 +220,8 @@ class Intake:
             reported_at = parse_datetime(record.get("reported_at") if _text(record.get("reported_at")) else "", self.tz)
         except ValueError as exc:
             raise ValueError(f"reported_at {exc}") from None
+        if reported_at > datetime.now(timezone.utc) + CLOCK_SKEW:
+            raise ValueError(f"reported_at {reported_at.isoformat()} is in the future")
         row: dict[str, Any] = {
             "category": category.code,
             "description": description,
@@ -303,8 +308,12 @@ class Intake:
         return ids
 
     def create(self, db: Database, record: Mapping[str, Any], *, crs: InputCRS | str | None = None,
-               actor: str = "api", default_source: str = "web") -> Issue:
-        """Validate, locate and store one issue; raise InvalidInput or OutsideCells if it cannot be."""
+               actor: str = "api", default_source: str = "web",
+               also: Callable[[Any, int], None] | None = None) -> Issue:
+        """Validate, locate and store one issue; raise InvalidInput or OutsideCells if it cannot be.
+
+        ``also(session, issue_id)`` runs in the same transaction (e.g. to record an idempotency key).
+        """
         rows, errors = self.prepare([record], crs=crs, default_source=default_source)
         if errors:
             message = errors[0].message
@@ -313,6 +322,8 @@ class Intake:
             raise InvalidInput(message)
         with db.session() as session:
             (issue_id,) = self.write(session, rows, actor=actor)
+            if also is not None:
+                also(session, issue_id)
             return session.get(Issue, issue_id)
 
     def import_records(
@@ -342,7 +353,8 @@ class Intake:
         return report
 
 
-def _range_message(x: float, y: float) -> str:
+def range_message(x: float, y: float) -> str:
+    """What is wrong with coordinates that are not lon/lat degrees in range: swapped, projected metres…."""
     from gridmap.crs import check_lonlat
 
     try:
@@ -409,7 +421,8 @@ def decode_text(raw: bytes, path: Path, encoding: str | None) -> str:
             return raw.decode(candidate)
         except (UnicodeDecodeError, LookupError):
             continue
-    raise InvalidInput(f"{path}: cannot be read as {' or '.join(candidates)}; save it as UTF-8 (or pass --encoding)")
+    raise InvalidInput(f"{path}: cannot be read as {' or '.join(candidates)}; save it as UTF-8, or name its encoding "
+                       "(--encoding; the `encoding` field of an upload)")
 
 
 def _read_csv(path: Path, encoding: str | None, required: Sequence[str] = REQUIRED_COLUMNS) -> tuple[list[dict[str, Any]], list[int]]:
@@ -426,6 +439,9 @@ def _read_csv(path: Path, encoding: str | None, required: Sequence[str] = REQUIR
             continue
         if None in record:
             raise InvalidInput(f"{path}: line {reader.line_num} has more fields than the header")
+        if None in record.values():  # a short row: csv fills the missing fields with None
+            given = sum(value is not None for value in record.values())
+            record = {**record, "__error__": f"has {given} fields, the header {len(header)}"}
         records.append(record)
         numbers.append(reader.line_num)
     return records, numbers
@@ -459,6 +475,8 @@ def _read_geojson_points(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
         raise InvalidInput(f"{path}: broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     except UnicodeDecodeError:
         raise InvalidInput(f"{path}: not UTF-8; GeoJSON must be UTF-8") from None
+    except (ValueError, RecursionError) as exc:  # a number of thousands of digits, arrays nested thousands deep
+        raise InvalidInput(f"{path}: not usable JSON: {str(exc)[:100]}") from None
     if not isinstance(collection, dict) or collection.get("type") != "FeatureCollection":
         raise InvalidInput(f"{path}: not a GeoJSON FeatureCollection")
     records, numbers = [], []

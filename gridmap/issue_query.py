@@ -13,6 +13,7 @@ from sqlalchemy import and_, func, not_, select
 from sqlalchemy.orm import Session, selectinload
 
 from gridmap.aggregate import IssueFilter, metric_condition
+from gridmap.auth import AccessScope, mask_name, mask_phone
 from gridmap.categories import CategoryTree
 from gridmap.errors import InvalidInput
 from gridmap.storage.models import MAX_ROW_ID, Issue, IssueTransition
@@ -62,11 +63,12 @@ class IssueQuery:
     sort: str = "-reported_at"
 
     @classmethod
-    def parse(cls, args: Mapping[str, str], *, categories: CategoryTree, timezone_name: str) -> IssueQuery:
+    def parse(cls, args: Mapping[str, str], *, categories: CategoryTree, timezone_name: str,
+              access: AccessScope) -> IssueQuery:
         """A query from query-string values (``area``, ``status``, ``category``, ``source``, ``bbox``,
         ``from``, ``to``, ``overdue``, ``department``, ``assignee``, ``limit``, ``offset``, ``sort``)."""
         period = IssueFilter.parse(date_from=args.get("from"), date_to=args.get("to"), category=args.get("category"),
-                                   categories=categories, timezone_name=timezone_name)
+                                   categories=categories, timezone_name=timezone_name, access=access)
         area = (args.get("area") or "").strip() or None
         if area is not None and not (area.isdigit() and len(area) in AREA_COLUMNS):
             raise InvalidInput(f"area {area!r} is not an area code: give 6 (district), 9 (street), 12 (community) or 15 (cell) digits")
@@ -191,8 +193,9 @@ def issue_as_dict(
     timezone_name: str = "Asia/Shanghai",
     now: datetime | None = None,
     detail: bool = False,
+    personal: bool = True,
 ) -> dict[str, Any]:
-    """The issue as the API shows it; ``detail`` adds the reporter, history and escalations."""
+    """The issue as the API shows it; ``detail`` adds the reporter (masked unless ``personal``), history, escalations."""
     tz = ZoneInfo(timezone_name)
     now = now or datetime.now(timezone.utc)
     try:
@@ -239,7 +242,8 @@ def issue_as_dict(
     }
     if detail:
         body.update(
-            reporter={"name": issue.reporter_name, "phone": issue.reporter_phone},
+            reporter=({"name": issue.reporter_name, "phone": issue.reporter_phone} if personal else
+                      {"name": mask_name(issue.reporter_name), "phone": mask_phone(issue.reporter_phone)}),
             suspended_at=_time(issue.suspended_at, tz),
             paused_seconds=issue.paused_seconds or 0.0,
             transitions=transitions_as_dicts(issue.transitions, timezone_name),

@@ -122,6 +122,8 @@ def read_layer(path: Path, level: str, crs: str | InputCRS | None = None) -> tup
         collection = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{path}: broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except (ValueError, RecursionError) as exc:  # a number of thousands of digits, arrays nested thousands deep
+        raise InvalidInput(f"{path}: not usable JSON: {str(exc)[:100]}") from None
     if not isinstance(collection, dict) or collection.get("type") != "FeatureCollection":
         raise InvalidInput(f"{path}: not a GeoJSON FeatureCollection (top-level \"type\" must be \"FeatureCollection\")")
     features = collection.get("features")

@@ -39,6 +39,7 @@ from gridmap import workflow
 from gridmap.categories import CategoryTree
 from gridmap.errors import InvalidInput
 from gridmap.intake import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, STAGES, decode_text, parse_datetime
+from gridmap.auth import AccessScope, mask_name, mask_phone
 from gridmap.issue_query import IssueQuery
 from gridmap.maps import labels
 from gridmap.storage.models import Area, Issue, IssueTransition, UTCDateTime
@@ -194,18 +195,23 @@ class LedgerFilter:
     any level, statuses, sources), with statuses and sources also accepted by their Chinese labels."""
 
     query: IssueQuery
+    personal: bool = True  # False: reporter names and phones are masked (#8)
 
     @classmethod
     def parse(cls, *, area: str | None = None, date_from: str | None = None, date_to: str | None = None,
               status: str | None = None, category: str | None = None, source: str | None = None,
-              categories: CategoryTree, timezone_name: str) -> LedgerFilter:
-        """Build a filter from text (query string or CLI), refusing what cannot be right."""
+              categories: CategoryTree, timezone_name: str, access: AccessScope,
+              personal: bool = True) -> LedgerFilter:
+        """Build a filter from text (query string or CLI), refusing what cannot be right.
+
+        ``access``: the rows the asking principal may see; ``personal``: whether it sees reporters' contacts.
+        """
         args = {
             "area": area, "from": date_from, "to": date_to, "category": category,
             "status": _codes(status, STATUS_LABELS), "source": _codes(source, SOURCE_LABELS),
         }
         return cls(IssueQuery.parse({k: v for k, v in args.items() if v}, categories=categories,
-                                    timezone_name=timezone_name))
+                                    timezone_name=timezone_name, access=access), personal)
 
     @property
     def area(self) -> str | None:
@@ -259,11 +265,16 @@ def is_overdue(issue: Issue, as_of: datetime) -> bool:
     return issue.status in OPEN_STATUSES - CLOCK_STOPPED_STATUSES and issue.deadline < as_of
 
 
+#: Personal columns and how they are masked for roles without personal:read (#8).
+MASKED_COLUMNS = {"reporter_name": mask_name, "reporter_phone": mask_phone}
+
+
 class _Exporter:
     """Turns issues into ledger rows of typed values (datetimes local and naive, labels applied)."""
 
-    def __init__(self, gm: Gridmap, session: Session, lang: str, as_of: datetime | None) -> None:
+    def __init__(self, gm: Gridmap, session: Session, lang: str, as_of: datetime | None, *, personal: bool = True) -> None:
         self.gm = gm
+        self.personal = personal
         self.lang = parse_lang(lang)
         self.tz = ZoneInfo(gm.timezone)
         self.as_of = as_of or datetime.now(timezone.utc)
@@ -299,6 +310,8 @@ class _Exporter:
         values = []
         for column in self.columns:
             value = derived[column.key] if column.key in derived else getattr(issue, column.key)
+            if not self.personal and column.key in MASKED_COLUMNS:
+                value = MASKED_COLUMNS[column.key](value)
             if column.key in self.datetime_keys:
                 value = _floor_second(value, self.tz)
             elif column.key == "photos":
@@ -384,7 +397,7 @@ def iter_ledger_csv(gm: Gridmap, ledger_filter: LedgerFilter, *, lang: str = "zh
 
     def chunks() -> Iterator[str]:
         with gm.db.sessions() as session:
-            exporter = _Exporter(gm, session, lang, as_of)
+            exporter = _Exporter(gm, session, lang, as_of, personal=ledger_filter.personal)
             buffer = io.StringIO()
             writer = csv.writer(buffer, lineterminator="\r\n")
             writer.writerow([c.header(lang) for c in exporter.columns] + [HISTORY_COLUMN.header(lang)])
@@ -410,7 +423,7 @@ def write_ledger_xlsx(gm: Gridmap, ledger_filter: LedgerFilter, out: BinaryIO | 
     lang = parse_lang(lang)
     with gm.db.sessions() as session:
         ledger_filter.check_area(session)
-        exporter = _Exporter(gm, session, lang, as_of)
+        exporter = _Exporter(gm, session, lang, as_of, personal=ledger_filter.personal)
         workbook = Workbook(write_only=True)
         main = workbook.create_sheet(MAIN_SHEET[lang])
         history = workbook.create_sheet(HISTORY_SHEET[lang])

@@ -181,13 +181,15 @@ class CellLocator:
             yield start, min(start + self._chunk_size, size)
 
     def _locate_chunk(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        # Points beyond the grid (and NaN, which fmax/fmin drop) land in its outer ring of empty buckets.
-        col = x - self._x0
-        col *= self._sx
+        # Points beyond the grid (and NaN, which fmax/fmin drop) land in its outer ring of empty buckets;
+        # huge coordinates (1e308) overflow to ±inf on the way, which the clamping handles the same.
+        with np.errstate(over="ignore", invalid="ignore"):
+            col = x - self._x0
+            col *= self._sx
+            row = y - self._y0
+            row *= self._sy
         np.fmax(col, 0, out=col)
         np.fmin(col, self._nx - 1, out=col)
-        row = y - self._y0
-        row *= self._sy
         np.fmax(row, 0, out=row)
         np.fmin(row, self._ny - 1, out=row)
         bucket = row.astype(np.int64)

@@ -26,6 +26,7 @@ from shapely.geometry import box, mapping
 from sqlalchemy import func, select
 
 from gridmap.aggregate import IssueFilter, area_counts
+from gridmap.auth import AccessScope
 from gridmap.errors import InvalidInput, NotFound
 from gridmap.issue_query import STATUS_GROUPS, parse_integer
 from gridmap.layers import LEVELS
@@ -193,16 +194,16 @@ def _check_parameters(name: str, values: Mapping[str, Any]) -> None:
 # --- features --------------------------------------------------------------------------------
 
 
-def _area_properties(gm: Any, name: str, session) -> dict[str, dict[str, Any]]:
+def _area_properties(gm: Any, name: str, session, access: AccessScope) -> dict[str, dict[str, Any]]:
     """Extra properties of the cells: issue counts now and coverage of the current month."""
     if name != "cells":
         return {}
     from gridmap.coverage import cell_coverage
 
-    counts = {row["code"]: row for row in area_counts(session, "cells", IssueFilter(timezone=gm.timezone))}
+    counts = {row["code"]: row for row in area_counts(session, "cells", IssueFilter(timezone=gm.timezone, access=access))}
     today = datetime.now(ZoneInfo(gm.timezone)).date()
     coverage = {row["code"]: row for row in cell_coverage(
-        session, today.replace(day=1), today, as_of=today,
+        session, today.replace(day=1), today, as_of=today, access=access,
         min_patrol_minutes=float(gm.settings["patrol_min_minutes"]), stale_days=int(gm.settings["patrol_stale_days"]))}
     extra = {}
     for code in gm.areas.layers.cells["code"]:
@@ -270,12 +271,12 @@ def issue_feature(issue: Issue, gm: Any) -> dict[str, Any]:
     }
 
 
-def _issue_conditions(gm: Any, values: Mapping[str, Any], bbox, period) -> list[Any]:
-    conditions: list[Any] = []
+def _issue_conditions(gm: Any, values: Mapping[str, Any], bbox, period, access: AccessScope) -> list[Any]:
+    conditions: list[Any] = list(access.issue_conditions())
     category = values.get("category")
     if category not in (None, ""):
         conditions += IssueFilter.parse(date_from=None, date_to=None, category=category, categories=gm.categories,
-                                        timezone_name=gm.timezone).conditions()
+                                        timezone_name=gm.timezone, access=access).conditions()
     statuses: list[str] = []
     for part in str(values.get("status") or "").split(","):
         part = part.strip()
@@ -301,8 +302,12 @@ def _issue_conditions(gm: Any, values: Mapping[str, Any], bbox, period) -> list[
     return conditions
 
 
-def items(gm: Any, base: str, name: str, values: Mapping[str, Any], *, now: datetime | None = None) -> dict[str, Any]:
-    """A page of a collection's features with numberMatched, numberReturned and next/prev links."""
+def items(gm: Any, base: str, name: str, values: Mapping[str, Any], *, access: AccessScope,
+          now: datetime | None = None) -> dict[str, Any]:
+    """A page of a collection's features with numberMatched, numberReturned and next/prev links.
+
+    ``access``: the issues the caller may see (anonymous callers see the public, unmasked-free view of all).
+    """
     if name not in COLLECTIONS:
         raise NotFound(f"no collection {name!r}; the collections are {', '.join(COLLECTIONS)}")
     _check_parameters(name, values)
@@ -312,7 +317,7 @@ def items(gm: Any, base: str, name: str, values: Mapping[str, Any], *, now: date
     offset = parse_integer(values.get("offset"), "offset", 0, 0, MAX_ROW_ID)
     with gm.db.sessions() as session:
         if name == "issues":
-            conditions = _issue_conditions(gm, values, bbox, period)
+            conditions = _issue_conditions(gm, values, bbox, period, access)
             matched = int(session.scalar(select(func.count()).select_from(Issue).where(*conditions)) or 0)
             rows = session.scalars(select(Issue).where(*conditions).order_by(Issue.id).limit(limit).offset(offset)).all()
             features = [issue_feature(issue, gm) for issue in rows]
@@ -322,7 +327,7 @@ def items(gm: Any, base: str, name: str, values: Mapping[str, Any], *, now: date
             keep = np.arange(len(frame)) if bbox is None else np.flatnonzero(shapely.intersects(geometries, box(*bbox)))
             matched = len(keep)
             page = keep[offset:offset + limit]
-            extra = _area_properties(gm, name, session) if len(page) else {}
+            extra = _area_properties(gm, name, session, access) if len(page) else {}
             subset = frame.iloc[page]
             features = [_area_feature(row, geometry, name, extra)
                         for row, geometry in zip(subset.to_dict("records"), subset.geometry.values)]
@@ -349,8 +354,8 @@ def items(gm: Any, base: str, name: str, values: Mapping[str, Any], *, now: date
     }
 
 
-def item(gm: Any, base: str, name: str, feature_id: str) -> dict[str, Any]:
-    """One feature by id, or NotFound."""
+def item(gm: Any, base: str, name: str, feature_id: str, *, access: AccessScope) -> dict[str, Any]:
+    """One feature by id, or NotFound (also for an issue outside ``access``)."""
     if name not in COLLECTIONS:
         raise NotFound(f"no collection {name!r}; the collections are {', '.join(COLLECTIONS)}")
     href = f"{base}/collections/{name}"
@@ -359,7 +364,7 @@ def item(gm: Any, base: str, name: str, feature_id: str) -> dict[str, Any]:
         if feature_id.isdigit() and int(feature_id) <= MAX_ID:
             with gm.db.sessions() as session:
                 issue = session.get(Issue, int(feature_id))
-        if issue is None:
+        if issue is None or not access.covers_issue(issue):
             raise NotFound(f"no issue has the id {feature_id!r}")
         feature = issue_feature(issue, gm)
     else:
@@ -371,7 +376,7 @@ def item(gm: Any, base: str, name: str, feature_id: str) -> dict[str, Any]:
         extra = {}
         if name == "cells":
             with gm.db.sessions() as session:
-                extra = _area_properties(gm, name, session)
+                extra = _area_properties(gm, name, session, access)
         feature = _area_feature(row.to_dict(), row.geometry, name, extra)
     feature["links"] = [
         {"href": f"{href}/items/{feature_id}", "rel": "self", "type": GEOJSON, "title": "This feature"},

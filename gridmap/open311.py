@@ -33,10 +33,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gridmap.categories import Category, CategoryKind, CategoryTree
-from gridmap.errors import GridmapError, InvalidInput, NotFound
+from gridmap.errors import Conflict, Forbidden, GridmapError, InvalidInput, NotFound
+from gridmap.idempotency import request_hash
+from gridmap.storage.security import IdempotencyKey
 from gridmap.intake import parse_datetime
 from gridmap.storage.interop import ApiKey, Open311Token
 from gridmap.storage.models import MAX_ROW_ID, Issue
@@ -53,13 +56,6 @@ MAX_DESCRIPTION = 4000
 #: Largest request id the databases can hold (a 32-bit INTEGER on PostgreSQL); larger ones cannot exist.
 MAX_ID = MAX_ROW_ID
 COMPONENT_ID = re.compile(r"\d{16}")
-
-
-class Forbidden(GridmapError):
-    """A missing or unknown API key (403)."""
-
-    status = 403
-    code = "forbidden"
 
 
 # --- API keys --------------------------------------------------------------------------------
@@ -332,8 +328,17 @@ def request_record(values: Mapping[str, Any], categories: CategoryTree, *, now: 
         raise InvalidInput("a location is required: send lat and long (WGS84)")
     if has_lat != has_long:
         raise InvalidInput("lat and long must be sent together")
-    lat = _coordinate(values, "lat", -90, 90)
     lon = _coordinate(values, "long", -180, 180)
+    try:
+        lat = _coordinate(values, "lat", -90, 90)
+    except InvalidInput as exc:
+        try:
+            number = float(param(values, "lat") or "nan")
+        except ValueError:
+            raise exc from None
+        if abs(lon) <= 90 and 90 < abs(number) <= 180:
+            raise InvalidInput(f"{exc.message}; lat and long look swapped (lat is the one from -90 to 90)") from None
+        raise
     description = param(values, "description") or category.name_zh
     if len(description) > MAX_DESCRIPTION:
         raise InvalidInput(f"description is longer than {MAX_DESCRIPTION} characters")
@@ -366,8 +371,25 @@ def request_record(values: Mapping[str, Any], categories: CategoryTree, *, now: 
     return record, param(values, "email")
 
 
-def post_request(gm: Any, values: Mapping[str, Any], *, now: datetime | None = None) -> dict[str, Any]:
-    """POST requests: check the key, take the issue through the intake, answer id, token and notice."""
+def _earlier_request(gm: Any, client: str, key: str, fingerprint: str) -> dict[str, Any] | None:
+    """The answer of the request first made with this retry key, or None."""
+    with gm.db.sessions() as session:
+        found = session.scalar(select(IdempotencyKey).where(IdempotencyKey.principal == client, IdempotencyKey.key == key))
+        if found is None:
+            return None
+        if found.request_hash != fingerprint:
+            raise Conflict(f"Idempotency-Key {key!r} was used before for a different request: use a new key")
+        token = session.scalar(select(Open311Token.token).where(Open311Token.issue_id == found.issue_id))
+    return {"service_request_id": str(found.issue_id), "token": token, "service_notice": None, "account_id": None}
+
+
+def post_request(gm: Any, values: Mapping[str, Any], *, now: datetime | None = None,
+                 idempotency_key: str | None = None) -> dict[str, Any]:
+    """POST requests: check the key, take the issue through the intake, answer id, token and notice.
+
+    With an ``idempotency_key`` (the Idempotency-Key header), a retry of the same request by the same
+    client answers with the request made the first time instead of making another.
+    """
     now = now or datetime.now(timezone.utc)
     with gm.db.sessions() as session:
         key = check_api_key(session, param(values, "api_key"))
@@ -376,12 +398,28 @@ def post_request(gm: Any, values: Mapping[str, Any], *, now: datetime | None = N
     rows, errors = gm.intake.prepare([record], default_source="open311")
     if errors:  # the spec knows 400, not 422, for a point outside every cell
         raise InvalidInput(errors[0].message)
+    client = f"open311:{key_name}"
+    fingerprint = request_hash({k: v for k, v in values.items() if k != "api_key"})
+    if idempotency_key is not None:
+        earlier = _earlier_request(gm, client, idempotency_key, fingerprint)
+        if earlier is not None:
+            return earlier
     token = secrets.token_hex(16)
-    with gm.db.session() as session:  # the issue and its token in one transaction
-        (issue_id,) = gm.intake.write(session, rows, actor=f"open311:{key_name}")
-        session.add(Open311Token(token=token, issue_id=issue_id, api_key_id=key_id, created_at=now))
-        issue = session.get(Issue, issue_id)
-        deadline, duplicate = issue.deadline, issue.possible_duplicate_of
+    try:
+        with gm.db.session() as session:  # the issue, its token and the retry key in one transaction
+            (issue_id,) = gm.intake.write(session, rows, actor=client)
+            session.add(Open311Token(token=token, issue_id=issue_id, api_key_id=key_id, created_at=now))
+            if idempotency_key is not None:
+                session.add(IdempotencyKey(principal=client, key=idempotency_key, request_hash=fingerprint,
+                                           issue_id=issue_id, created_at=now))
+            session.flush()
+            issue = session.get(Issue, issue_id)
+            deadline, duplicate = issue.deadline, issue.possible_duplicate_of
+    except IntegrityError:  # a concurrent retry with the same key won
+        earlier = None if idempotency_key is None else _earlier_request(gm, client, idempotency_key, fingerprint)
+        if earlier is None:
+            raise
+        return earlier
     tz = ZoneInfo(gm.timezone)
     notices = []
     if deadline is not None:

@@ -20,6 +20,10 @@ pieces in the same cell make one **segment** (entered, left, seconds, metres). R
   outside is refused;
 - a segment belongs to the local day it was entered (a patrol over midnight credits each day
   with its own part); the track's day is the day it started.
+
+Scopes (#8): an import by a principal limited to some areas is refused whole (Forbidden) when a
+track has a segment in a cell outside them; a stored track is visible to such a principal when
+one of its segments lies in its areas, and then lists only those segments.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ import shapely
 from sqlalchemy import insert, select, tuple_
 from sqlalchemy.orm import Session
 
+from gridmap.auth import UNLIMITED, AccessScope
+from gridmap.coverage import refuse_outside
 from gridmap.crs import WGS84, InputCRS, metric_crs_for, parse_crs, to_wgs84
 from gridmap.errors import InvalidInput, NotFound
 from gridmap.intake import RowError, parse_datetime
@@ -137,10 +143,14 @@ def read_geojson_tracks(data: bytes | str | Mapping[str, Any], *, timezone_name:
             raise InvalidInput(f"{what}: broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
         except UnicodeDecodeError:
             raise InvalidInput(f"{what}: not UTF-8; GeoJSON must be UTF-8") from None
+        except (ValueError, RecursionError) as exc:  # a number of thousands of digits, arrays nested thousands deep
+            raise InvalidInput(f"{what}: not usable JSON: {str(exc)[:100]}") from None
     if isinstance(collection, Mapping) and collection.get("type") == "Feature":
         collection = {"type": "FeatureCollection", "features": [collection]}
     if not isinstance(collection, Mapping) or collection.get("type") != "FeatureCollection":
         raise InvalidInput(f"{what}: not a GeoJSON FeatureCollection")
+    if not isinstance(collection.get("features"), list) or not collection["features"]:
+        raise InvalidInput(f"{what}: \"features\" must list the tracks: LineStrings with properties.times, or timed Points")
     tracks: list[TrackInput] = []
     groups: dict[tuple[str | None, date], TrackInput] = {}
     for number, feature in enumerate(collection.get("features") or [], start=1):
@@ -523,10 +533,17 @@ def import_tracks(
     skip_bad_rows: bool = False,
     dry_run: bool = False,
     max_gap: float = MAX_GAP_SECONDS,
+    access: AccessScope = UNLIMITED,
 ) -> PatrolImportReport:
-    """Split and store tracks in one transaction: all of them, or (``skip_bad_rows``) the good ones."""
+    """Split and store tracks in one transaction: all of them, or (``skip_bad_rows``) the good ones.
+
+    A segment in a cell outside ``access`` refuses the whole import (Forbidden), ``skip_bad_rows`` or not.
+    """
     results, errors, warnings = prepare_tracks(areas, tracks, worker=worker, crs=crs, timezone_name=timezone_name,
                                                max_gap=max_gap)
+    refuse_outside(access, [(f"track {result.number}", cell) for result in results
+                            for cell in sorted({segment["cell_code"] for segment in result.segments})],
+                   "patrol tracks pass through cells")
     report = PatrolImportReport(rows=len(tracks), imported=0, errors=errors, warnings=warnings, dry_run=dry_run)
     seen: dict[tuple[str, datetime], int] = {}
     unique = []
@@ -596,9 +613,13 @@ def write_tracks(session: Session, results: Sequence[TrackResult], *, source: st
     return ids
 
 
-def track_detail(session: Session, track_id: int) -> dict[str, Any]:
-    """A stored track with its segments, for the API."""
-    track = session.get(PatrolTrack, track_id)
+def track_detail(session: Session, track_id: int, *, access: AccessScope) -> dict[str, Any]:
+    """A stored track with a segment in ``access``, with its segments there, for the API."""
+    statement = select(PatrolTrack).where(PatrolTrack.id == track_id)
+    if access.areas is not None:
+        statement = statement.where(select(PatrolSegment.id).where(
+            PatrolSegment.track_id == PatrolTrack.id, access.cell_condition(PatrolSegment.cell_code)).exists())
+    track = session.scalar(statement)
     if track is None:
         raise NotFound(f"no patrol track with id {track_id}")
     return {
@@ -609,7 +630,7 @@ def track_detail(session: Session, track_id: int) -> dict[str, Any]:
         "source": track.source,
         "segments": [{"cell_code": s.cell_code, "day": s.day.isoformat(), "entered_at": s.entered_at.isoformat(),
                       "left_at": s.left_at.isoformat(), "seconds": round(s.seconds, 1), "length_m": round(s.length_m, 1)}
-                     for s in track.segments],
+                     for s in track.segments if access.covers_cell(s.cell_code)],
         "geometry": {"type": "LineString", "coordinates": [[p[0], p[1]] for p in track.points]},
         "times": [datetime.fromtimestamp(p[2], timezone.utc).isoformat() for p in track.points],
     }

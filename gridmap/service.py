@@ -75,6 +75,29 @@ class Gridmap:
         self.db.migrate()
         return self.db.load_layer_set(self.areas.layers)
 
+    def secret_key(self) -> str:
+        """The key that signs session cookies: the ``secret_key`` setting, else one made once and kept in the database."""
+        if self.settings.get("secret_key"):
+            return str(self.settings["secret_key"])
+        import secrets
+
+        from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+        from gridmap.storage.models import Meta
+
+        try:
+            stored = self.db.meta("secret_key")
+        except SQLAlchemyError:  # not initialised: sessions cannot outlive this process anyway
+            return secrets.token_urlsafe(48)
+        if stored:
+            return stored
+        try:
+            with self.db.session() as session:
+                session.add(Meta(key="secret_key", value=secrets.token_urlsafe(48)))
+        except IntegrityError:  # another process made it first
+            pass
+        return str(self.db.meta("secret_key"))
+
     def close(self) -> None:
         """Release database connections."""
         self.db.dispose()

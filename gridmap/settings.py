@@ -43,6 +43,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("categories", None, "CSV file of the category tree; default the bundled gridmap/data/categories.csv."),
     Setting("holidays", None, "CSV holiday calendar (holidays and make-up workdays); default the bundled gridmap/data/holidays.csv."),
     Setting("timezone", "Asia/Shanghai", "Local time zone: dates without an offset are read in it, pages show it."),
+    Setting("secret_key", None, "Key that signs login session cookies; default a random key made once and kept in the database."),
+    Setting("session_hours", 12.0, "A login session ends after this many hours.", float),
     Setting("max_upload_bytes", 20 * 1024 * 1024, "Largest accepted request or upload body, in bytes.", _bytes),
     Setting(
         "tiles",
@@ -64,6 +66,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("duplicate_distance_m", 50.0, "Likely duplicate at intake: same category within this many metres…", float),
     Setting("duplicate_hours", 24.0, "…and reported within this many hours after the other issue.", float),
     Setting("suggestion_workload_m", 500.0, "Assignment suggestions: one open issue in hand weighs like this many metres of distance.", float),
+    # Abuse: rate limit and security headers (#8)
+    Setting("intake_rate_limit", "30/minute", "Anonymous intake (Open311 POST) per client IP: COUNT/PERIOD (second, minute, hour, day) or off."),
+    Setting("intake_key_rate_limit", "600/minute", "Anonymous intake (Open311 POST) per api_key, over all its clients: COUNT/PERIOD or off."),
+    Setting("hsts_max_age", 0, "Strict-Transport-Security max-age in seconds; 0 (the default, for plain-HTTP intranets) sends none.", int),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

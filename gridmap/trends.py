@@ -4,7 +4,8 @@ Buckets are calendar weeks (Monday–Sunday) or calendar months in the service's
 to the requested period, so the first and last bucket may be partial. Counts are issues *reported*
 in a bucket; indicators per bucket follow gridmap.indicators with the bucket as the period.
 Charts are drawn server-side as inline SVG: :func:`line_chart` turns series into coordinates and
-the template draws them (labels stay autoescaped).
+the template draws them (labels stay autoescaped). Like the indicators, every count takes the
+asking principal's ``access`` and counts only the issues inside it (#8).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gridmap.auth import AccessScope
 from gridmap.categories import CategoryTree, load_categories
 from gridmap.errors import InvalidInput
 from gridmap.indicators import AREA_LEVELS, DEFAULT_DUE_RULE, INDICATORS, Period, RATES, load_issues, tally
@@ -57,17 +59,18 @@ def _month_end(day: date) -> date:
     return following - timedelta(days=1)
 
 
-def trend_counts(session: Session, period: Period, interval: str = "week", *, by: str = "category",
-                 level: str = "districts", top: int = 8, categories: CategoryTree | None = None,
+def trend_counts(session: Session, period: Period, interval: str = "week", *, access: AccessScope,
+                 by: str = "category", level: str = "districts", top: int = 8, categories: CategoryTree | None = None,
                  category: str | None = None) -> dict[str, Any]:
-    """Issues reported per bucket by category class (``E05``) or area, the ``top`` largest series first."""
+    """Issues in ``access`` reported per bucket by category class (``E05``) or area, the ``top`` largest series first."""
     if by not in BY:
         raise InvalidInput(f"unknown by {by!r}; use one of {', '.join(BY)}")
     if level not in AREA_LEVELS:
         raise InvalidInput(f"unknown level {level!r}; use one of {', '.join(AREA_LEVELS)}")
     parts = buckets(period, interval)
     column = Issue.category if by == "category" else AREA_LEVELS[level]
-    statement = select(Issue.reported_at, column).where(Issue.reported_at >= period.start, Issue.reported_at < period.end)
+    statement = select(Issue.reported_at, column).where(Issue.reported_at >= period.start, Issue.reported_at < period.end,
+                                                        *access.issue_conditions())
     if category:
         statement = statement.where(Issue.category.startswith(category, autoescape=True))
     rows = session.execute(statement).all()
@@ -95,15 +98,15 @@ def _names(session: Session, by: str, level: str, categories: CategoryTree | Non
     return {c.code: c.name_zh for c in (categories or load_categories()).majors()}
 
 
-def trend_indicators(session: Session, period: Period, interval: str = "month", *,
+def trend_indicators(session: Session, period: Period, interval: str = "month", *, access: AccessScope,
                      names: tuple[str, ...] = TREND_INDICATORS, due_rule: str = DEFAULT_DUE_RULE,
                      category: str | None = None) -> dict[str, Any]:
-    """Indicators (rates and counts of gridmap.indicators) per bucket over all areas."""
+    """Indicators (rates and counts of gridmap.indicators) per bucket over the issues in ``access``."""
     unknown = [name for name in names if name not in INDICATORS]
     if unknown:
         raise InvalidInput(f"unknown indicator(s) {', '.join(unknown)}; use some of {', '.join(INDICATORS)}")
     parts = buckets(period, interval)
-    issues = load_issues(session, period, category)
+    issues = load_issues(session, period, category, access=access)
     rows = [tally([i for i in issues if _touches(i, part)], part, due_rule).as_dict() for _, part in parts]
     return {
         "period": period.as_dict(), "interval": interval, "due": due_rule,

@@ -36,6 +36,13 @@ def validate_layer_set(layers: LayerSet) -> list[Problem]:
         return [Problem("districts", "-", "the layer set is empty")]
     metric = choose_metric_crs(frames[0])
     projected = {level: layers.level(level).to_crs(metric) for level in LEVELS}
+    for level in LEVELS:  # a feature a hemisphere away from the others does not project into their UTM zone
+        for row in projected[level].itertuples(index=False):
+            if not np.isfinite(shapely.get_coordinates(row.geometry)).all():
+                problems.append(Problem(level, row.code, f"lies too far from the rest of the layer set to be measured in "
+                                                         f"its UTM zone ({metric.to_string()}); a layer set covers one district"))
+    if problems:
+        return problems
     for level in LEVELS[1:]:
         problems += _check_inside_parent(projected[level], projected[PARENT_LEVEL[level]], level)
         problems += _check_overlaps(projected[level], level)
@@ -60,6 +67,10 @@ def _check_features(frame: gpd.GeoDataFrame, level: str) -> list[Problem]:
             problems.append(Problem(level, label, "has no `name` property"))
         minx, miny, maxx, maxy = row.geometry.bounds
         if min(minx, maxx) < -180 or max(minx, maxx) > 180 or min(miny, maxy) < -90 or max(miny, maxy) > 90:
+            if -90 <= minx <= maxx <= 90 and -180 <= miny <= maxy <= 180:
+                problems.append(Problem(level, label, f"coordinates out of lon/lat range (e.g. {minx:.1f}, {miny:.1f}): "
+                                                      "longitude and latitude look swapped; GeoJSON gives lon first, then lat"))
+                continue
             problems.append(
                 Problem(
                     level,

@@ -49,6 +49,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gridmap.categories import CategoryTree, load_categories
+from gridmap.dates import CLOCK_SKEW
 from gridmap.errors import Conflict, InvalidInput, NotFound
 from gridmap.sla import TimeLimitKind, WorkingCalendar, deadline, parse_time_limit_kind
 from gridmap.storage.models import Issue, IssueTransition
@@ -316,6 +317,8 @@ def _moment(value: datetime | None) -> datetime:
         return datetime.now(timezone.utc)
     if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInput(f"the time of an action must be a timezone-aware datetime, got {value!r}")
+    if value > datetime.now(timezone.utc) + CLOCK_SKEW:  # a step in the future would block every later one
+        raise InvalidInput(f"the time of an action, {value.isoformat()}, is in the future; leave it out to act now")
     return value
 
 

@@ -19,10 +19,26 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
+#: The user every browser test logs in as (made by live_server), unless it logs in itself.
+BROWSER_USER = ("浏览器管理员", "browser-test-passphrase")
+
+
 @contextmanager
 def live_server(app):
-    """Serve ``app`` with waitress on 127.0.0.1 and a free port; yield the base URL."""
+    """Serve ``app`` with waitress on 127.0.0.1 and a free port; yield the base URL.
+
+    An admin user BROWSER_USER is made first, for ``chromium_page(login_to=base)``.
+    """
+    from sqlalchemy import select
     from waitress.server import create_server
+
+    from gridmap.auth import add_user
+    from gridmap.storage.security import User
+
+    gm = app.extensions["gridmap"]
+    with gm.db.session() as session:
+        if session.scalar(select(User.id).where(User.name == BROWSER_USER[0])) is None:
+            add_user(session, BROWSER_USER[0], "admin", (), BROWSER_USER[1])
 
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -55,9 +71,23 @@ class PageWatch:
             route.abort()
 
 
+def log_in(page, base: str, name: str, password: str) -> None:
+    """Log in through the login form, as a person would."""
+    page.goto(base + "/login", wait_until="load")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", password)
+    with page.expect_navigation():
+        page.click("form.login-form button[type=submit]")
+    if "/login" in page.url:
+        raise AssertionError(f"login as {name} failed: {page.url}")
+
+
 @contextmanager
-def chromium_page(locale: str = "zh-CN"):
-    """A fresh headless Chromium page (Playwright driving Debian's /usr/bin/chromium)."""
+def chromium_page(locale: str = "zh-CN", login_to: str | None = None):
+    """A fresh headless Chromium page (Playwright driving Debian's /usr/bin/chromium).
+
+    ``login_to``: the live server's base URL; the page logs in there as BROWSER_USER first.
+    """
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
@@ -67,7 +97,10 @@ def chromium_page(locale: str = "zh-CN"):
         try:
             context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 800})
             page = context.new_page()
-            yield page, PageWatch(page)
+            watch = PageWatch(page)
+            if login_to is not None:
+                log_in(page, login_to, *BROWSER_USER)
+            yield page, watch
             context.close()
         finally:
             browser.close()

@@ -123,9 +123,50 @@ def app(settings, gm):
     application.extensions["gridmap"].close()
 
 
+def make_token(gm, role: str, scopes: tuple[str, ...] = (), name: str | None = None) -> str:
+    """A new API token of ``role`` limited to ``scopes``; returns the secret."""
+    from gridmap.auth import add_token
+
+    with gm.db.session() as session:
+        return add_token(session, name or f"test-{role}-{uuid.uuid4().hex[:8]}", role, tuple(scopes))
+
+
+def make_user(gm, name: str, role: str, scopes: tuple[str, ...] = (), password: str = "correct horse") -> str:
+    """A new user of ``role``; returns the password."""
+    from gridmap.auth import add_user
+
+    with gm.db.session() as session:
+        add_user(session, name, role, tuple(scopes), password)
+    return password
+
+
+def admin_client(app):
+    """A new test client of ``app`` that acts as an administrator (a bearer token on every request)."""
+    test_client = app.test_client()
+    test_client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {make_token(app.extensions['gridmap'], 'admin')}"
+    return test_client
+
+
 @pytest.fixture
 def client(app):
+    """A test client that acts as an administrator."""
+    return admin_client(app)
+
+
+@pytest.fixture
+def anon_client(app):
+    """A test client with no credentials."""
     return app.test_client()
+
+
+@pytest.fixture
+def client_as(app, gm):
+    """``client_as(role, *scopes)``: a test client acting with a token of that role and scope."""
+    def make(role: str, *scopes: str):
+        test_client = app.test_client()
+        test_client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {make_token(gm, role, scopes)}"
+        return test_client
+    return make
 
 
 @pytest.fixture

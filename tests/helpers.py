@@ -27,3 +27,19 @@ def write_csv(path: Path, rows: list[dict], encoding: str = "utf-8") -> Path:
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    import re
+
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "the page has no CSRF token"
+    return match.group(1)
+
+
+def log_in(client, name: str, password: str, next_url: str = ""):
+    """Log a Flask test client in through the login form; return the answer."""
+    page = client.get("/login")
+    return client.post("/login", data={"name": name, "password": password, "next": next_url,
+                                       "csrf_token": csrf_of(page.get_data(as_text=True))})

@@ -14,7 +14,7 @@ def test_overview_map_loads_offline_and_shows_cell_figures(app, gm, mini_geodata
     lon, lat = cell_point(mini_geodata, "460204001001001")
     gm.intake.import_records(gm.db, [{"lon": lon, "lat": lat, "category": "E0505", "description": "乱停车",
                                       "reported_at": "2025-05-01 08:00"}] * 3)
-    with live_server(app) as base, chromium_page() as (page, watch):
+    with live_server(app) as base, chromium_page(login_to=base) as (page, watch):
         page.goto(base + "/", wait_until="networkidle")
         cells = page.locator("path.leaflet-interactive")
         assert cells.count() >= 74

@@ -27,6 +27,7 @@ import pytest
 from sqlalchemy import select
 
 from conftest import UTM, X0, Y0
+from gridmap.auth import UNLIMITED
 from gridmap.coverage import (
     add_months, area_coverage, cell_coverage, format_share, ledger_line, next_visit_due, stale_cells, worklists,
 )
@@ -146,7 +147,7 @@ def test_shares_round_down_so_only_complete_coverage_reads_100(part, whole, text
 
 def test_june_per_cell_counts_a_moved_household_in_its_new_cell_and_ignores_visits_outside_the_period(gm, scenario):
     with gm.db.sessions() as session:
-        cells = by_code(cell_coverage(session, *JUNE, min_patrol_minutes=3))
+        cells = by_code(cell_coverage(session, *JUNE, access=UNLIMITED, min_patrol_minutes=3))
     keys = ("households", "visited", "visit_coverage", "overdue_households")
     assert figures(cells[A], *keys) == (2, 1, 0.5, 1)  # H1 visited; H2 visited in May only, overdue since 06-20
     assert figures(cells[B], *keys) == (2, 1, 0.5, 0)  # H3 not visited (due 07-01); H4 moved in, visited in A on 06-05
@@ -169,7 +170,7 @@ def test_june_per_cell_counts_a_moved_household_in_its_new_cell_and_ignores_visi
 ])
 def test_other_periods_count_households_where_they_lived_then(gm, scenario, period, as_of, cell, expected):
     with gm.db.sessions() as session:
-        row = by_code(cell_coverage(session, *period, as_of=as_of))[cell]
+        row = by_code(cell_coverage(session, *period, access=UNLIMITED, as_of=as_of))[cell]
     assert figures(row, "households", "visited", "overdue_households") == expected
 
 
@@ -185,8 +186,8 @@ def test_the_move_is_kept_as_address_history_and_the_visit_stamped_with_the_old_
 
 def test_community_street_and_district_add_up_their_cells(gm, scenario):
     with gm.db.sessions() as session:
-        community = by_code(area_coverage(session, "communities", *JUNE, min_patrol_minutes=3))[COMMUNITY]
-        district = area_coverage(session, "districts", *JUNE, min_patrol_minutes=3)[0]
+        community = by_code(area_coverage(session, "communities", *JUNE, access=UNLIMITED, min_patrol_minutes=3))[COMMUNITY]
+        district = area_coverage(session, "districts", *JUNE, access=UNLIMITED, min_patrol_minutes=3)[0]
     assert figures(community, "cells", "households", "visited", "overdue_households") == (24, 5, 2, 1)
     assert ledger_line(community) == "5 households, 40.0% visited"
     # Cell-days: 24 cells × 30 days; patrolled A twice, B twice, C once.
@@ -233,7 +234,7 @@ def test_a_track_entirely_outside_the_district_is_refused(gm):
 ])
 def test_patrol_days_need_the_minimum_time_in_the_cell_on_the_day(gm, scenario, minutes, expected):
     with gm.db.sessions() as session:
-        cells = by_code(cell_coverage(session, *JUNE, min_patrol_minutes=minutes))
+        cells = by_code(cell_coverage(session, *JUNE, access=UNLIMITED, min_patrol_minutes=minutes))
     assert {code: (cells[code]["patrol_days"], cells[code]["last_patrol"]) for code in expected} == expected
     assert cells[B]["days"] == 30
     assert cells[B]["patrol_coverage"] == expected[B][0] / 30
@@ -241,8 +242,8 @@ def test_patrol_days_need_the_minimum_time_in_the_cell_on_the_day(gm, scenario, 
 
 def test_cells_not_patrolled_for_seven_days(gm, scenario):
     with gm.db.sessions() as session:
-        cells = by_code(cell_coverage(session, *JUNE, min_patrol_minutes=3, stale_days=7))
-        stale = stale_cells(session, as_of=date(2026, 6, 30), stale_days=7, min_patrol_minutes=3,
+        cells = by_code(cell_coverage(session, *JUNE, access=UNLIMITED, min_patrol_minutes=3, stale_days=7))
+        stale = stale_cells(session, as_of=date(2026, 6, 30), access=UNLIMITED, stale_days=7, min_patrol_minutes=3,
                             cells=[A, B, C, D])
     assert figures(cells[A], "days_since_patrol", "stale") == (20, True)
     assert figures(cells[B], "days_since_patrol", "stale") == (2, False)
@@ -252,7 +253,7 @@ def test_cells_not_patrolled_for_seven_days(gm, scenario):
 
 def test_a_period_in_progress_counts_only_the_days_up_to_as_of(gm, scenario):
     with gm.db.sessions() as session:
-        row = by_code(cell_coverage(session, *JUNE, as_of=date(2026, 6, 10), min_patrol_minutes=3))[A]
+        row = by_code(cell_coverage(session, *JUNE, access=UNLIMITED, as_of=date(2026, 6, 10), min_patrol_minutes=3))[A]
     # 1–10 June: patrolled on 06-01 and 06-10; H4 has not moved yet; H4 (06-05) and H1 (06-10) visited.
     assert figures(row, "patrol_days", "days", "households", "visited") == (2, 10, 3, 2)
 
@@ -262,7 +263,7 @@ def test_a_period_in_progress_counts_only_the_days_up_to_as_of(gm, scenario):
 
 def test_work_lists_derive_cells_from_patrols_when_no_grid_worker_is_assigned(gm, scenario):
     with gm.db.sessions() as session:
-        (entry,) = worklists(session, as_of=date(2026, 6, 30), stale_days=7, min_patrol_minutes=3)
+        (entry,) = worklists(session, as_of=date(2026, 6, 30), access=UNLIMITED, stale_days=7, min_patrol_minutes=3)
     assert (entry["worker"], entry["source"], entry["cells"]) == ("张伟", "derived", [A, B, C])
     # Due by the end of June: H2 (overdue since 06-20); H3 and H4 are due in July.
     assert [(h["external_id"], h["due"], h["overdue"]) for h in entry["households_due"]] == [("H2", "2026-06-20", True)]
@@ -275,7 +276,7 @@ def test_work_lists_use_the_assigned_grid_workers(gm, scenario):
     with gm.db.session() as session:
         store_workers(session, [Worker("李娜", "13800000001", (A, B)), Worker("王芳", None, (C, D))])
     with gm.db.sessions() as session:
-        lists = {entry["worker"]: entry for entry in worklists(session, as_of=date(2026, 7, 31), min_patrol_minutes=3)}
+        lists = {entry["worker"]: entry for entry in worklists(session, as_of=date(2026, 7, 31), access=UNLIMITED, min_patrol_minutes=3)}
     assert {name: entry["source"] for name, entry in lists.items()} == {"李娜": "assigned", "王芳": "assigned"}
     assert [h["external_id"] for h in lists["李娜"]["households_due"]] == ["H2", "H3", "H4"]  # due 06-20, 07-01, 07-05
     assert [h["external_id"] for h in lists["王芳"]["households_due"]] == []  # H5 visited 07-02, H6 due in December

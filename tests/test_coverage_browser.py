@@ -11,7 +11,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_a_visit_recorded_with_the_form_shows_on_the_household_page(app, scenario):  # noqa: F811
-    with live_server(app) as base, chromium_page() as (page, watch):
+    with live_server(app) as base, chromium_page(login_to=base) as (page, watch):
         page.goto(base + "/coverage/visits/new?household=H3", wait_until="networkidle")
         page.fill("#visitor", "张伟")
         page.fill("#visited_at", "2026-06-12T15:30")
@@ -28,7 +28,7 @@ def test_a_visit_recorded_with_the_form_shows_on_the_household_page(app, scenari
 
 
 def test_the_summary_and_a_work_list_render_offline(app, scenario):  # noqa: F811
-    with live_server(app) as base, chromium_page() as (page, watch):
+    with live_server(app) as base, chromium_page(login_to=base) as (page, watch):
         page.goto(base + "/coverage/?from=2026-06-01&to=2026-06-30", wait_until="networkidle")
         assert "6 户，入户走访率 33.3%" in page.locator("#ledger").inner_text()
         assert page.locator("#communities tbody tr").count() == 4

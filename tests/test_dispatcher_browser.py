@@ -14,7 +14,7 @@ pytestmark = pytest.mark.browser
 def test_assign_an_issue_from_the_queue_and_see_it_leave(app, gm, mini_geodata):
     ids = build_queue_issues(gm, mini_geodata)
     waiting = ids["to_dispatch"]
-    with live_server(app) as base, chromium_page() as (page, watch):
+    with live_server(app) as base, chromium_page(login_to=base) as (page, watch):
         page.goto(base + "/dispatch", wait_until="networkidle")
         rows = page.locator("#queue-table tbody tr")
         assert rows.count() == 4

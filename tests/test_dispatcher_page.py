@@ -10,13 +10,15 @@ import pytest
 from markupsafe import escape
 from sqlalchemy import func, select
 
+from gridmap.auth import UNLIMITED
 from gridmap.dispatch import Worker, store_workers
 from gridmap.dispatch_queue import dispatch_queue, warning_horizon
 from gridmap.issue_query import IssueQuery
 from gridmap.maps.assets import external_urls
 from gridmap.storage.models import Issue, IssueTransition
 from gridmap.workflow import apply_action
-from helpers import cell_point
+from conftest import make_user
+from helpers import cell_point, csrf_of, log_in
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 CELL_A, CELL_B = "460204001001001", "460204101001003"
@@ -124,8 +126,12 @@ def transitions(gm) -> int:
         return session.scalar(select(func.count()).select_from(IssueTransition))
 
 
-def test_assigning_redirects_to_the_queue_and_the_issue_leaves_it(client, gm, ids):
-    with post(client, ids["to_dispatch"], action="dispatch", pick=f"assignee:{WORKER}", actor="调度员李",
+def test_assigning_redirects_to_the_queue_and_the_issue_leaves_it(anon_client, gm, ids):
+    make_user(gm, "调度员李", "dispatcher")
+    client = anon_client
+    log_in(client, "调度员李", "correct horse")
+    token = csrf_of(client.get("/dispatch").get_data(as_text=True))
+    with post(client, ids["to_dispatch"], action="dispatch", pick=f"assignee:{WORKER}", csrf_token=token,
               filters="area=460204001001") as response:
         assert response.status_code == 303
         assert response.headers["Location"].startswith("/dispatch?area=460204001001&done=")
@@ -139,14 +145,14 @@ def test_assigning_redirects_to_the_queue_and_the_issue_leaves_it(client, gm, id
     assert f"案件 #{ids['to_dispatch']}：派遣 已完成" in html
 
 
-def test_a_typed_department_wins_over_the_pick_and_no_actor_means_the_desk(client, gm, ids):
+def test_a_typed_department_wins_over_the_pick_and_the_actor_is_the_caller(client, gm, ids):
     with post(client, ids["to_dispatch"], action="dispatch", pick=f"assignee:{WORKER}", department="城管执法队",
               assignee="") as response:
         assert response.status_code == 303
     with gm.db.sessions() as session:
         issue = session.get(Issue, ids["to_dispatch"])
         assert (issue.department, issue.assignee) == ("城管执法队", WORKER)
-        assert issue.transitions[-1].actor == "调度台"
+        assert issue.transitions[-1].actor.startswith("token:test-admin")
 
 
 @pytest.mark.parametrize(("story", "form", "status", "message"), [
@@ -196,7 +202,7 @@ def test_the_page_is_in_english_on_request(client, ids):
 
 
 def test_queue_core_counts_every_reason_and_limits_the_list(gm, ids):
-    query = IssueQuery.parse({}, categories=gm.categories, timezone_name=gm.timezone)
+    query = IssueQuery.parse({}, categories=gm.categories, timezone_name=gm.timezone, access=UNLIMITED)
     with gm.db.sessions() as session:
         queue = dispatch_queue(session, query, gm.workflow_rules, now=NOW, limit=2)
     assert queue.total == 4 and [e.issue.id for e in queue.entries] == [ids["overdue"], ids["warning"]]

@@ -13,6 +13,7 @@ import re
 import pytest
 
 from map_issues import CELL_X, XSS_ADDRESS, XSS_DESCRIPTION, load_map_issues
+from conftest import admin_client
 
 HOSTILE_NAME = '<b onmouseover="alert(3)">梅村</b></script><script>alert(4)</script>'
 
@@ -42,7 +43,7 @@ def hostile_client(settings, hostile_geodata):
     load_map_issues(core, hostile_geodata)
     core.close()
     app = create_app(overrides)
-    yield app.test_client()
+    yield admin_client(app)
     app.extensions["gridmap"].close()
 
 

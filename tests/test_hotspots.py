@@ -11,6 +11,7 @@ from esda.getisord import G_Local
 from libpysal.weights import W, Queen, lat2W
 
 from analytics_data import add, cell_codes, issue_row
+from gridmap.auth import UNLIMITED
 from gridmap.hotspots import (
     benjamini_hochberg, classify, getis_ord_gi_star, gi_star_table, hotspot_cells, hotspot_report, queen_neighbours,
     repeat_locations, two_sided_p,
@@ -101,7 +102,7 @@ def test_hotspot_cells_for_the_map_on_stored_issues(gm):
     issues += [issue_row(gm, cell=code, reported="2025-06-07 09:00") for code in codes]  # one everywhere
     add(gm, issues)
     with gm.db.sessions() as session:
-        rows = hotspot_cells(session, gm.areas.layers, JUNE)
+        rows = hotspot_cells(session, gm.areas.layers, JUNE, access=UNLIMITED)
     assert [r["code"] for r in rows] == codes
     assert set(rows[0]) == {"code", "count", "gi_z", "p", "p_fdr", "class"}
     by_code = {r["code"]: r for r in rows}
@@ -118,7 +119,7 @@ def test_the_report_compares_with_the_previous_period_and_ranks_hot_cells(gm, cl
     add(gm, [issue_row(gm, cell=codes[i], reported="2025-06-05 09:00") for i in block for _ in range(10)]
         + [issue_row(gm, cell=codes[far], reported="2025-05-20 09:00") for _ in range(4)])  # May: the previous period
     with gm.db.sessions() as session:
-        report = hotspot_report(session, gm.areas.layers, JUNE)
+        report = hotspot_report(session, gm.areas.layers, JUNE, access=UNLIMITED)
     assert report["previous_period"] == {"from": "2025-05-02", "to": "2025-05-31"}
     first = {c["code"]: c for c in report["cells"]}[codes[far]]
     assert (first["count"], first["previous_count"], first["change"]) == (0, 4, -4)
@@ -146,8 +147,8 @@ def test_repeat_locations_are_the_same_category_within_30_m_three_times_or_more(
     ]
     add(gm, rows)
     with gm.db.sessions() as session:
-        spots = repeat_locations(session, JUNE)
-        assert len(repeat_locations(session, JUNE, min_count=2)) == 2
+        spots = repeat_locations(session, JUNE, access=UNLIMITED)
+        assert len(repeat_locations(session, JUNE, access=UNLIMITED, min_count=2)) == 2
     assert len(spots) == 1
     assert (spots[0]["category"], spots[0]["count"], spots[0]["cell_code"]) == ("E0505", 3, cell)
     assert spots[0]["issue_ids"] == [rows[0].id, rows[1].id, rows[2].id]

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from conftest import BACKEND
 from gridmap.cli import main
+from gridmap.auth import UNLIMITED
 from gridmap.ledger import LedgerFilter, export_ledger, import_ledger, iter_ledger_csv
 from gridmap.storage.models import Issue, IssueTransition
 from gridmap.workflow import WorkflowRules, apply_action
@@ -133,7 +134,7 @@ def second_gm(request, settings, tmp_path):
 
 
 def everything(gm) -> LedgerFilter:
-    return LedgerFilter.parse(categories=gm.categories, timezone_name=gm.timezone)
+    return LedgerFilter.parse(categories=gm.categories, timezone_name=gm.timezone, access=UNLIMITED)
 
 
 def count_issues(gm) -> int:
@@ -190,7 +191,7 @@ def test_round_trip_through_the_cli_without_keeping_ids_remaps_duplicates(gm, se
 
 
 def read_csv_export(gm, **filters) -> list[dict]:
-    ledger_filter = LedgerFilter.parse(categories=gm.categories, timezone_name=gm.timezone, **filters)
+    ledger_filter = LedgerFilter.parse(categories=gm.categories, timezone_name=gm.timezone, access=UNLIMITED, **filters)
     text = "".join(iter_ledger_csv(gm, ledger_filter))
     assert text.startswith("\ufeff")  # Excel opens UTF-8 with a BOM correctly
     return list(csv.DictReader(io.StringIO(text[1:])))
@@ -268,7 +269,7 @@ def test_filters(gm, points, filters, expected):
 ])
 def test_bad_filters_are_refused(gm, filters, message):
     with pytest.raises(Exception) as caught:
-        ledger_filter = LedgerFilter.parse(categories=gm.categories, timezone_name=gm.timezone, **filters)
+        ledger_filter = LedgerFilter.parse(categories=gm.categories, timezone_name=gm.timezone, access=UNLIMITED, **filters)
         "".join(iter_ledger_csv(gm, ledger_filter))
     assert message in str(caught.value)
 

@@ -56,7 +56,7 @@ def fill_of(page, code: str) -> str:
 
 def test_the_overview_draws_every_cell_and_a_click_shows_the_cells_figures(app, loaded, mini_geodata):
     lon, lat = away_from_issues(mini_geodata, CELL_A)
-    with live_server(app) as base, chromium_page() as (page, watch):
+    with live_server(app) as base, chromium_page(login_to=base) as (page, watch):
         open_map(page, base + "/")
         assert page.locator("path.leaflet-interactive").count() == 74
         assert page.locator(".leaflet-control-scale").count() == 1
@@ -75,7 +75,7 @@ def test_the_overview_draws_every_cell_and_a_click_shows_the_cells_figures(app, 
 
 
 def test_changing_a_filter_changes_the_map_and_the_url(app, loaded):
-    with live_server(app) as base, chromium_page() as (page, watch):
+    with live_server(app) as base, chromium_page(login_to=base) as (page, watch):
         open_map(page, base + "/")
         assert page.locator("#total").inner_text() == "7"
         before = fill_of(page, CELL_A)
@@ -102,7 +102,7 @@ def test_changing_a_filter_changes_the_map_and_the_url(app, loaded):
 
 def test_drill_down_from_district_to_street_to_community(app, loaded, mini_geodata):
     lon, lat = away_from_issues(mini_geodata, CELL_A)
-    with live_server(app) as base, chromium_page() as (page, watch):
+    with live_server(app) as base, chromium_page(login_to=base) as (page, watch):
         open_map(page, base + "/?category=E05")
         page.click("#children a:has-text('河西街道')")
         page.wait_for_url(re.compile(r"\?area=460204001&category=E05$"))
@@ -120,7 +120,7 @@ def test_drill_down_from_district_to_street_to_community(app, loaded, mini_geoda
 
 
 def test_the_language_switch(app, loaded):
-    with live_server(app) as base, chromium_page() as (page, watch):
+    with live_server(app) as base, chromium_page(login_to=base) as (page, watch):
         open_map(page, base + "/?area=460204001")
         page.click("#lang-switch")
         page.wait_for_url(re.compile(r"lang=en"))
@@ -140,7 +140,7 @@ def test_the_language_switch(app, loaded):
 
 def test_markers_at_close_zoom_show_hostile_text_as_text(app, loaded, mini_geodata):
     dialogs: list[str] = []
-    with live_server(app) as base, chromium_page() as (page, watch):
+    with live_server(app) as base, chromium_page(login_to=base) as (page, watch):
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
         open_map(page, base + f"/?area={CELL_X}")
         assert page.evaluate("window.gridmapMap.map.getZoom()") >= 16  # markers from zoom 16 on
@@ -161,7 +161,7 @@ def test_markers_at_close_zoom_show_hostile_text_as_text(app, loaded, mini_geoda
 
 
 def test_the_time_view_steps_through_weeks(app, loaded):
-    with live_server(app) as base, chromium_page() as (page, watch):
+    with live_server(app) as base, chromium_page(login_to=base) as (page, watch):
         open_map(page, base + "/")
         page.evaluate("""() => {
             const slider = document.getElementById('week-slider');
@@ -184,7 +184,7 @@ def test_a_large_area_fetches_cacheable_gzip_layers_and_draws_on_canvas(app, loa
     with app.app_context():
         map_service().embed_max_features = 0
     lon, lat = away_from_issues(mini_geodata, CELL_A)
-    with live_server(app) as base, chromium_page() as (page, watch):
+    with live_server(app) as base, chromium_page(login_to=base) as (page, watch):
         responses = []
         page.on("response", lambda r: responses.append((r.url, r.status, r.headers.get("content-encoding"),
                                                         r.headers.get("cache-control"))))
@@ -205,7 +205,7 @@ def test_a_large_area_fetches_cacheable_gzip_layers_and_draws_on_canvas(app, loa
 
 
 def test_the_manager_view(app, loaded):
-    with live_server(app) as base, chromium_page() as (page, watch):
+    with live_server(app) as base, chromium_page(login_to=base) as (page, watch):
         open_map(page, base + "/manager?area=460204001001,460204001002")
         assert page.locator("path.leaflet-interactive").count() == 48
         items = page.locator("#issues li")
@@ -225,7 +225,7 @@ def test_the_manager_view(app, loaded):
 def test_the_coverage_layer(app, gm, loaded, mini_geodata):
     start, end = load_households(gm)
     lon, lat = away_from_issues(mini_geodata, CELL_A)
-    with live_server(app) as base, chromium_page() as (page, watch):
+    with live_server(app) as base, chromium_page(login_to=base) as (page, watch):
         open_map(page, base + f"/?area=460204001001&from={start}&to={end}")
         before = page.locator("path.leaflet-interactive").count()
         page.locator(".leaflet-control-layers label:has-text('走访覆盖率') input").check()

@@ -20,6 +20,7 @@ from gridmap.maps.display import DISPLAY_DECIMALS, decode_ring, encode_geometry,
 from gridmap.maps.scope import AreaCatalogue, AreaScope
 from gridmap.maps.tiles import display_shift, tile_sources
 from map_issues import CELL_A, CELL_B, CELL_C, load_households, load_map_issues
+from conftest import admin_client
 
 DISTRICT = "460204"
 STREET = "460204001"
@@ -79,8 +80,8 @@ def test_on_amap_tiles_every_vertex_is_shifted_to_gcj02(settings, gm, mini_geoda
 
     app = create_app({**settings, "tiles": "amap"})
     try:
-        with app.test_client() as client:
-            plain = get_json(app.test_client(), "/api/v1/maps/areas/cells")  # same geometry, its shift says gcj02
+        with admin_client(app) as client:
+            plain = get_json(admin_client(app), "/api/v1/maps/areas/cells")  # same geometry, its shift says gcj02
         assert plain["shift"] == "gcj02"
         feature = next(f for f in plain["features"] if f["code"] == CELL_A)
         shown = decode_ring(feature["g"][0][0])[0]
@@ -140,7 +141,7 @@ def test_the_page_draws_the_configured_basemap(settings, gm):
 
     app = create_app({**settings, "tiles": "tianditu", "tianditu_key": "abc123"})
     try:
-        with app.test_client().get("/") as response:
+        with admin_client(app).get("/") as response:
             html = response.get_data(as_text=True)
         assert "tianditu.gov.cn/vec_w" in html and "tianditu.gov.cn/cva_w" in html
         assert len(page_config(html)["names"]["tiles"]) == 2
@@ -302,7 +303,7 @@ def test_above_map_max_cells_the_district_is_coloured_by_community(settings, gm,
 
     app = create_app({**settings, "map_max_cells": 30})
     try:
-        client = app.test_client()
+        client = admin_client(app)
         assert page_config(client.get("/").get_data(as_text=True))["level"] == "communities"
         config = page_config(client.get(f"/?area={COMMUNITY}").get_data(as_text=True))  # 24 cells: drawn
         assert config["level"] == "cells"

@@ -32,7 +32,7 @@ def planner_data(gm):
 
 
 def test_the_planner_page_sorts_exports_and_shows_hot_cells(app, planner_data):
-    with live_server(app) as base, chromium_page() as (page, watch):
+    with live_server(app) as base, chromium_page(login_to=base) as (page, watch):
         page.goto(base + "/planner/?from=2025-06-01&to=2025-06-30&group_by=department&interval=week",
                   wait_until="networkidle")
         rows = page.locator("#indicators tbody tr")

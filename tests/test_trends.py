@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 
 from analytics_data import add, cell_codes, closed_case, issue_row
+from gridmap.auth import UNLIMITED
 from gridmap.errors import InvalidInput
 from gridmap.indicators import Period
 from gridmap.trends import buckets, line_chart, trend_counts, trend_indicators
@@ -40,8 +41,8 @@ def test_counts_by_category_class_and_by_area(gm):
              issue_row(gm, category="E0102", reported="2025-07-10 09:00")])  # after the period
     period = Period(date(2025, 6, 1), date(2025, 6, 30))
     with gm.db.sessions() as session:
-        by_category = trend_counts(session, period, "week", categories=gm.categories)
-        by_street = trend_counts(session, period, "month", by="area", level="streets")
+        by_category = trend_counts(session, period, "week", access=UNLIMITED, categories=gm.categories)
+        by_street = trend_counts(session, period, "month", access=UNLIMITED, by="area", level="streets")
     assert by_category["buckets"] == ["2025-W22", "2025-W23", "2025-W24", "2025-W25", "2025-W26", "2025-W27"]
     series = {s["key"]: s for s in by_category["series"]}
     assert series["E05"]["values"] == [0, 2, 0, 0, 0, 0] and series["E05"]["name"] == "街面秩序"
@@ -49,7 +50,7 @@ def test_counts_by_category_class_and_by_area(gm):
     assert by_category["total"] == [0, 2, 1, 0, 0, 0]
     assert {s["key"]: s["values"] for s in by_street["series"]} == {"460204001": [2], "460204101": [1]}
     with gm.db.sessions() as session:
-        only_e05 = trend_counts(session, period, "month", by="area", level="streets", category="E05")
+        only_e05 = trend_counts(session, period, "month", access=UNLIMITED, by="area", level="streets", category="E05")
     assert only_e05["total"] == [2]
 
 
@@ -58,7 +59,7 @@ def test_indicators_per_month(gm):
              closed_case(gm, reported="2025-06-02 09:00", deadline="2025-06-09 18:00", closed=None),
              closed_case(gm, reported="2025-07-02 09:00", deadline="2025-07-09 18:00", closed="2025-07-05 10:00")])
     with gm.db.sessions() as session:
-        result = trend_indicators(session, Period(date(2025, 5, 1), date(2025, 7, 31)), "month")
+        result = trend_indicators(session, Period(date(2025, 5, 1), date(2025, 7, 31)), "month", access=UNLIMITED)
     assert result["buckets"] == ["2025-05", "2025-06", "2025-07"]
     closure = next(s for s in result["series"] if s["key"] == "closure_rate")
     assert closure["values"] == [None, 0.5, 1.0]  # May: nothing due, no rate

@@ -7,6 +7,8 @@ year, and the "now" figures are taken on ``min(to, today)``.
 
 The layer colours each area by its visit coverage (入户走访率) when the areas shown have
 households, else by its patrol coverage (巡查覆盖率), and says so.
+
+The figures count only the cells of the filter's ``access`` (the asking principal's scope, #8).
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def _rows(session: Session, settings, issue_filter: MapFilter, level: str) -> li
         return None
     date_from, date_to, as_of = coverage_period(issue_filter)
     rows = module.area_coverage(
-        session, level, date_from, date_to, as_of=as_of,
+        session, level, date_from, date_to, access=issue_filter.access, as_of=as_of,
         min_patrol_minutes=float(settings.get("patrol_min_minutes") or module.DEFAULT_MIN_PATROL_MINUTES),
         stale_days=int(settings.get("patrol_stale_days") or module.DEFAULT_STALE_DAYS),
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gridmap.aggregate import IssueFilter
+from gridmap.auth import AccessScope
 from gridmap.categories import CategoryTree
 from gridmap.errors import InvalidInput
 from gridmap.maps.labels import METRICS
@@ -48,15 +49,16 @@ def _choices(text: str | None, allowed: tuple[str, ...], name: str) -> tuple[str
 
 
 def parse_map_filter(args: Mapping[str, str], *, categories: CategoryTree, timezone_name: str,
-                     scope: AreaScope | None) -> MapFilter:
+                     scope: AreaScope | None, access: AccessScope) -> MapFilter:
     """The filter of a map URL's query (``from``, ``to``, ``category``, ``status``, ``source``)."""
     base = IssueFilter.parse(date_from=args.get("from"), date_to=args.get("to"), category=args.get("category"),
-                             categories=categories, timezone_name=timezone_name)
+                             categories=categories, timezone_name=timezone_name, access=access)
     return MapFilter(
         date_from=base.date_from,
         date_to=base.date_to,
         category=base.category,
         timezone=base.timezone,
+        access=access,
         statuses=_choices(args.get("status"), STATUSES, "status"),
         sources=_choices(args.get("source"), SOURCES, "source"),
         scope=scope,

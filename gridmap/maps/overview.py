@@ -11,6 +11,7 @@ every asset is the app's own (:func:`gridmap.maps.assets.localize_assets`).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,8 +47,13 @@ def render_map(
     tiles: Sequence[TileSource] = (),
     heat_points: Sequence[Sequence[float]] = (),
     translate: Callable[[str], str] = lambda s: s,
+    script_nonce: str | None = None,
 ) -> MapParts:
-    """Render the map fitted to ``bounds`` (minx, miny, maxx, maxy in display lon/lat)."""
+    """Render the map fitted to ``bounds`` (minx, miny, maxx, maxy in display lon/lat).
+
+    ``script_nonce`` goes on the inline scripts of the header; the page puts the same nonce on the
+    ``<script>`` element it writes around ``script`` (see :func:`map_parts`).
+    """
     minx, miny, maxx, maxy = bounds
     # maxZoom as a map option: without tiles nothing else sets it, and MarkerCluster needs it.
     m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], tiles=None, control_scale=True,
@@ -74,9 +80,27 @@ def render_map(
     names["cluster"] = cluster.get_name()
 
     localize_assets(m, static_url)
+    return map_parts(m, names, script_nonce)
+
+
+def map_parts(m: folium.Map, names: dict[str, Any], script_nonce: str | None = None) -> MapParts:
+    """Render a folium map into the parts a page places; ``script_nonce`` on the header's inline scripts.
+
+    The header is folium's own markup (asset links, style blocks, its global switches script);
+    every drawn thing, and so every piece of data, is in ``script``, which the page wraps in a
+    ``<script>`` element carrying the nonce. The body gets no nonce: nothing in it is ours to vouch for.
+    """
     figure = m.get_root()
     figure.render()
-    return MapParts(header=figure.header.render(), body=figure.html.render(), script=figure.script.render(), names=names)
+    header = figure.header.render()
+    if script_nonce is not None:
+        if not _NONCE.fullmatch(script_nonce):
+            raise ValueError(f"a CSP nonce is base64 characters, got {script_nonce!r}")
+        header = header.replace("<script>", f'<script nonce="{script_nonce}">')
+    return MapParts(header=header, body=figure.html.render(), script=figure.script.render(), names=names)
+
+
+_NONCE = re.compile(r"[A-Za-z0-9+/_=-]+")
 
 
 class _HeatMapAssets(JSCSSMixin, MacroElement):

@@ -17,6 +17,8 @@ from gridmap.maps.filters import parse_map_filter, parse_metric
 from gridmap.maps.scope import AreaCatalogue, AreaScope
 from gridmap.maps.tiles import TileSource, display_shift, tile_sources
 from gridmap.service import Gridmap
+from gridmap.auth import AccessScope
+from gridmap.errors import Forbidden
 
 #: Up to this many features a page embeds its geometry and data; above, the browser fetches them.
 EMBED_MAX_FEATURES = 2000
@@ -51,15 +53,25 @@ class MapService:
     def max_cells(self) -> int:
         return int(self.gm.settings.get("map_max_cells") or 20000)
 
-    def scope(self, text: str | None, *, default_all: bool = True) -> AreaScope:
-        """The areas named by an ``area`` parameter (all districts when empty and ``default_all``)."""
-        return AreaScope.parse(text, self.catalogue, default_all=default_all)
+    def scope(self, text: str | None, *, access: AccessScope, default_all: bool = True) -> AreaScope:
+        """The areas named by an ``area`` parameter, which must lie in ``access``.
 
-    def query(self, args: Mapping[str, str], scope: AreaScope, *, default_metric: str = "total",
+        When empty: the principal's own areas, else all districts (``default_all``) or InvalidInput.
+        """
+        if not (text or "").strip() and access.areas is not None:
+            return AreaScope.of(access.areas)
+        scope = AreaScope.parse(text, self.catalogue, default_all=default_all)
+        outside = [code for code in scope.codes if not access.covers_cell(code)]
+        if outside:
+            raise Forbidden(f"area {', '.join(outside)} is outside your areas ({', '.join(access.areas or ())})")
+        return scope
+
+    def query(self, args: Mapping[str, str], scope: AreaScope, *, access: AccessScope, default_metric: str = "total",
               level: str | None = None) -> MapQuery:
-        """The map query of a URL's parameters inside ``scope``."""
+        """The map query of a URL's parameters inside ``scope``, counting only the rows ``access`` allows."""
         metric = parse_metric(args.get("metric"), default_metric)
-        issue_filter = parse_map_filter(args, categories=self.gm.categories, timezone_name=self.gm.timezone, scope=scope)
+        issue_filter = parse_map_filter(args, categories=self.gm.categories, timezone_name=self.gm.timezone, scope=scope,
+                                        access=access)
         if level is None:
             level = level_for(self.catalogue, scope, self.max_cells)
         return MapQuery(scope=scope, level=level, metric=metric, issue_filter=issue_filter)

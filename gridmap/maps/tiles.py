@@ -7,7 +7,9 @@ WGS84 at map scale, so nothing moves. The data itself always stays WGS84.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from gridmap.errors import InvalidInput
 from gridmap.maps.labels import N_
@@ -62,3 +64,14 @@ def tile_sources(tiles: str | None, tianditu_key: str | None = None) -> list[Til
 def display_shift(tiles: str | None) -> str:
     """How overlays must be shifted to sit on the basemap: ``gcj02`` on AMap, else ``none``."""
     return "gcj02" if (tiles or "").strip().lower() == "amap" else "none"
+
+
+def tile_origins(sources: Sequence[TileSource]) -> tuple[str, ...]:
+    """The origins (``https://host``) browsers fetch the tiles of ``sources`` from, each once, in order."""
+    origins: list[str] = []
+    for source in sources:
+        hosts = [source.url.replace("{s}", s) for s in source.subdomains] if "{s}" in source.url else [source.url]
+        for url in hosts:
+            parts = urlsplit(url)
+            origins.append(f"{parts.scheme}://{parts.netloc}")
+    return tuple(dict.fromkeys(origins))

@@ -7,5 +7,6 @@ from gridmap.storage.coverage import (  # noqa: F401  (#5 tables)
     Household, HouseholdKind, HouseholdLocation, PatrolSegment, PatrolTrack, Visit, VisitIssue,
 )
 from gridmap.storage.interop import ApiKey, Open311Token  # noqa: F401  (#7 tables)
+from gridmap.storage.security import ApiToken, AuditEntry, IdempotencyKey, User  # noqa: F401  (#8 tables)
 
 __all__ = ["Area", "Base", "Database", "Issue", "IssueTransition", "Meta", "connect"]

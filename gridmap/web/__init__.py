@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Mapping
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from flask_babel import Babel
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
@@ -54,6 +55,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS)
     app.config["BABEL_DEFAULT_LOCALE"] = LANGUAGES[0]
     Babel(app, locale_selector=select_locale)
+    app.secret_key = core.secret_key()
+    app.permanent_session_lifetime = timedelta(hours=float(core.settings["session_hours"]))
+    from gridmap.web.auth import check_every_view_declares_access, install_auth
+
+    install_auth(app)  # who is asking, and may they: before every view (#8)
 
     from gridmap.web import api, pages
 
@@ -85,7 +91,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(open311_api.blueprint, url_prefix="/open311/v2")  # Open311 GeoReport v2, #7
     app.register_blueprint(ogc_api.blueprint, url_prefix="/ogc")  # OGC API - Features, #7
     app.register_blueprint(export_api.blueprint, url_prefix="/api/v1")  # GeoJSON exports, #7
+    from gridmap.web import admin
+
+    app.register_blueprint(admin.blueprint)  # audit log for admins, #8
+    from gridmap.web.headers import install_security_headers
+
+    install_security_headers(app)  # CSP with a per-request nonce, nosniff, frame and referrer rules on every response, #8
     _register_error_handlers(app)
+    check_every_view_declares_access(app)
     return app
 
 
@@ -97,8 +110,13 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(GridmapError)
     def gridmap_error(error: GridmapError):
         if _wants_json():
-            return jsonify(error.to_dict()), error.status
-        return render_template("error.html", status=error.status, message=error.message), error.status
+            response = jsonify(error.to_dict())
+        else:
+            response = make_response(render_template("error.html", status=error.status, message=error.message))
+        response.status_code = error.status
+        if error.status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="gridmap"'
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

@@ -2,6 +2,7 @@
 
 Periods: ``from``/``to`` are local days, both included; default the last 30 days up to today.
 Definitions: gridmap.indicators, gridmap.hotspots, gridmap.trends (and docs/indicators.md).
+Every figure counts only the issues in the caller's scope (:func:`gridmap.web.auth.scope`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from gridmap.hotspots import REPEAT_MIN_COUNT, REPEAT_RADIUS_M, hotspot_report
 from gridmap.indicators import DEFAULT_DUE_RULE, DUE_RULES, GROUPS, AREA_LEVELS, Period, indicators, write_indicators_xlsx
 from gridmap.service import Gridmap
 from gridmap.trends import BY, INTERVALS, TREND_INDICATORS, trend_counts, trend_indicators
+from gridmap.web.auth import requires, scope
 
 blueprint = Blueprint("analytics_api", __name__)
 
@@ -78,16 +80,18 @@ def compute_indicators() -> dict[str, Any]:
     """The indicator table the query string asks for."""
     period, options = period_arg(), indicator_options()
     with core().db.sessions() as session:
-        return indicators(session, period, **options)
+        return indicators(session, period, access=scope(), **options)
 
 
 @blueprint.get("/indicators")
+@requires("aggregates:read")
 def get_indicators():
     """Indicators per area, department or worker for a period."""
     return jsonify(compute_indicators())
 
 
 @blueprint.get("/indicators.xlsx")
+@requires("aggregates:read")
 def get_indicators_xlsx():
     """The same table as an XLSX download."""
     result = compute_indicators()
@@ -105,10 +109,12 @@ def compute_hotspots() -> dict[str, Any]:
     radius = number_arg("radius_m", REPEAT_RADIUS_M, 1)
     min_count = int(number_arg("min_count", REPEAT_MIN_COUNT, 2))
     with gm.db.sessions() as session:
-        return hotspot_report(session, gm.areas.layers, period, category=category, radius_m=radius, min_count=min_count)
+        return hotspot_report(session, gm.areas.layers, period, access=scope(), category=category, radius_m=radius,
+                              min_count=min_count)
 
 
 @blueprint.get("/hotspots")
+@requires("aggregates:read")
 def get_hotspots():
     """Gi* classes of every cell, the ranked hot list, repeat locations, change against the previous period."""
     return jsonify(compute_hotspots())
@@ -124,13 +130,15 @@ def compute_trends() -> dict[str, Any]:
     due_rule = choice_arg("due", DUE_RULES, DEFAULT_DUE_RULE)
     with gm.db.sessions() as session:
         return {
-            "counts": trend_counts(session, period, interval, by=by, level=level, categories=gm.categories,
-                                   category=category),
-            "indicators": trend_indicators(session, period, interval, due_rule=due_rule, category=category),
+            "counts": trend_counts(session, period, interval, access=scope(), by=by, level=level,
+                                   categories=gm.categories, category=category),
+            "indicators": trend_indicators(session, period, interval, access=scope(), due_rule=due_rule,
+                                           category=category),
         }
 
 
 @blueprint.get("/trends")
+@requires("aggregates:read")
 def get_trends():
     """Issue counts by category class or area, and indicators, per week or month."""
     return jsonify(compute_trends())

@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from gridmap.aggregate import IssueFilter, area_counts
 from gridmap.service import Gridmap
+from gridmap.web.auth import requires, scope
 
 blueprint = Blueprint("api", __name__)
 
@@ -23,10 +24,12 @@ def issue_filter_from_request() -> IssueFilter:
         category=request.args.get("category"),
         categories=gm.categories,
         timezone_name=gm.timezone,
+        access=scope(),
     )
 
 
 @blueprint.get("/stats/<any(cells, communities, streets, districts):level>")
+@requires("aggregates:read")
 def stats(level: str):
     """Issue counts (total, open, overdue, closed) per area of one level."""
     issue_filter = issue_filter_from_request()

@@ -2,6 +2,10 @@
 
 Periods: ``from``/``to`` are local days (both included; default the year so far), ``as_of`` the
 day the "now" figures are taken on (default ``min(to, today)``). Definitions: :mod:`gridmap.coverage`.
+
+Every view passes the caller's scope (:func:`gridmap.web.auth.scope`) to the core, which counts,
+lists and writes only inside it; households' names and phones are masked for roles without
+``personal:read`` (:func:`personal`).
 """
 
 from __future__ import annotations
@@ -15,16 +19,18 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, jsonify, request, send_file
 
-from gridmap.coverage import LEVELS, area_coverage, stale_cells, worklists, write_coverage_xlsx
+from gridmap.coverage import LEVELS, area_coverage, check_area_code, stale_cells, worklists, write_coverage_xlsx
 from gridmap.dates import parse_day
 from gridmap.errors import InvalidInput
 from gridmap.households import (
-    HOUSEHOLD_REQUIRED, VISIT_REQUIRED, HouseholdRegistry, household_detail, list_households, visit_detail,
+    HOUSEHOLD_REQUIRED, VISIT_REQUIRED, HouseholdRegistry, household_detail, list_households, mask_household,
+    visit_detail,
 )
 from gridmap.intake import read_record_file
 from gridmap.patrols import import_tracks, read_track_data, track_detail
 from gridmap.service import Gridmap
-from gridmap.web.parsing import json_body
+from gridmap.web.parsing import check_body_size, json_body
+from gridmap.web.auth import principal, requires, scope
 
 blueprint = Blueprint("coverage_api", __name__)
 
@@ -49,6 +55,18 @@ def registry() -> HouseholdRegistry:
 def today() -> date:
     """Today in the service's time zone."""
     return datetime.now(timezone.utc).astimezone(ZoneInfo(core().timezone)).date()
+
+
+def personal(household: dict[str, Any]) -> dict[str, Any]:
+    """A household as the caller may see it: name and phone masked without ``personal:read``."""
+    return household if principal().sees_personal_data else mask_household(household)
+
+
+def personal_worklists(lists: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Work lists with each due household's name masked without ``personal:read``."""
+    if principal().sees_personal_data:
+        return lists
+    return [{**entry, "households_due": [mask_household(row) for row in entry["households_due"]]} for entry in lists]
 
 
 # --- request parsing -------------------------------------------------------------------------------
@@ -86,6 +104,7 @@ def flag(name: str) -> bool:
 
 def uploaded() -> tuple[bytes, str]:
     """The uploaded file (multipart field ``file``, or the raw body with ``?filename=``) and its name."""
+    check_body_size()
     upload = request.files.get("file")
     if upload is not None:
         return upload.read(), upload.filename or ""
@@ -102,7 +121,10 @@ def _read_table(data: bytes, filename: str, required: tuple[str, ...]) -> tuple[
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"upload{suffix}"
         path.write_bytes(data)
-        return read_record_file(path, encoding=request.values.get("encoding") or None, required=required)
+        try:
+            return read_record_file(path, encoding=request.values.get("encoding") or None, required=required)
+        except InvalidInput as exc:  # name the upload, not the temporary file
+            raise InvalidInput(exc.message.replace(str(path), filename or "the upload"), details=exc.details) from None
 
 
 def _import_answer(report, what: str):
@@ -116,6 +138,7 @@ def _import_answer(report, what: str):
 
 
 @blueprint.get("/coverage/<any(cells, communities, streets, districts):level>")
+@requires("coverage:read")
 def coverage(level: str):
     """Coverage per area of one level for a period."""
     gm = core()
@@ -123,28 +146,31 @@ def coverage(level: str):
     stale_days = int_arg("stale_days", gm.settings["patrol_stale_days"], minimum=1)
     minutes = float(gm.settings["patrol_min_minutes"])
     with gm.db.sessions() as session:
-        rows = area_coverage(session, level, date_from, date_to, as_of=as_of, min_patrol_minutes=minutes,
-                             stale_days=stale_days)
+        rows = area_coverage(session, level, date_from, date_to, access=scope(), as_of=as_of,
+                             min_patrol_minutes=minutes, stale_days=stale_days)
     return jsonify({"from": date_from.isoformat(), "to": date_to.isoformat(), "as_of": as_of.isoformat(),
                     "min_patrol_minutes": minutes, "stale_days": stale_days, level: rows})
 
 
 @blueprint.get("/coverage/stale-cells")
+@requires("coverage:read")
 def stale():
     """Cells not patrolled on any of the last N days (``days``, default the setting) up to ``as_of``."""
     gm = core()
     as_of = parse_day(request.args.get("as_of"), "as_of") or today()
     days = int_arg("days", gm.settings["patrol_stale_days"], minimum=1)
     area = request.args.get("area") or ""
-    if area and (not area.isdigit() or len(area) not in (6, 9, 12, 15)):
-        raise InvalidInput(f"area {area!r} must be a 6, 9, 12 or 15-digit area code")
+    if area:
+        check_area_code(area, scope())
     with gm.db.sessions() as session:
-        rows = stale_cells(session, as_of=as_of, stale_days=days, min_patrol_minutes=float(gm.settings["patrol_min_minutes"]))
+        rows = stale_cells(session, as_of=as_of, access=scope(), stale_days=days,
+                           min_patrol_minutes=float(gm.settings["patrol_min_minutes"]))
     rows = [row for row in rows if row["code"].startswith(area)]
     return jsonify({"as_of": as_of.isoformat(), "days": days, "cells": rows})
 
 
 @blueprint.get("/coverage/export.xlsx")
+@requires("coverage:read")
 def export_xlsx():
     """Coverage per district, street, community and cell as an XLSX workbook."""
     gm = core()
@@ -152,7 +178,7 @@ def export_xlsx():
     stale_days = int_arg("stale_days", gm.settings["patrol_stale_days"], minimum=1)
     out = io.BytesIO()
     with gm.db.sessions() as session:
-        write_coverage_xlsx(session, out, date_from, date_to, as_of=as_of, stale_days=stale_days,
+        write_coverage_xlsx(session, out, date_from, date_to, access=scope(), as_of=as_of, stale_days=stale_days,
                             min_patrol_minutes=float(gm.settings["patrol_min_minutes"]))
     out.seek(0)
     return send_file(out, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -160,18 +186,20 @@ def export_xlsx():
 
 
 @blueprint.get("/coverage/worklists")
+@requires("households:read")
 def worklist():
     """Per grid worker: households due this month and stale cells (``worker`` picks one)."""
     gm = core()
     as_of = parse_day(request.args.get("as_of"), "as_of") or today()
     with gm.db.sessions() as session:
-        lists = worklists(session, as_of=as_of, worker=request.args.get("worker") or None,
+        lists = worklists(session, as_of=as_of, access=scope(), worker=request.args.get("worker") or None,
                           stale_days=int_arg("stale_days", gm.settings["patrol_stale_days"], minimum=1),
                           min_patrol_minutes=float(gm.settings["patrol_min_minutes"]))
-    return jsonify({"as_of": as_of.isoformat(), "worklists": lists})
+    return jsonify({"as_of": as_of.isoformat(), "worklists": personal_worklists(lists)})
 
 
 @blueprint.get("/coverage/kinds")
+@requires("coverage:read")
 def kinds():
     """The household kinds and their visit intervals (the kinds file)."""
     return jsonify({"kinds": [kind.as_dict() for kind in registry().kinds]})
@@ -181,87 +209,98 @@ def kinds():
 
 
 @blueprint.get("/coverage/households")
+@requires("households:read")
 def households():
     """Households in the registry on ``as_of`` (default today), by area and kind, paginated."""
     as_of = parse_day(request.args.get("as_of"), "as_of") or today()
     with core().db.sessions() as session:
-        page = list_households(session, as_of=as_of, area=request.args.get("area") or None,
+        page = list_households(session, as_of=as_of, access=scope(), area=request.args.get("area") or None,
                                kind=request.args.get("kind") or None, limit=int_arg("limit", 100, minimum=1, maximum=1000),
                                offset=int_arg("offset", 0, maximum=10**9))
+    page["households"] = [personal(row) for row in page["households"]]
     return jsonify({"as_of": as_of.isoformat(), **page})
 
 
 @blueprint.post("/coverage/households")
+@requires("households:write")
 def create_household():
     """Register one household."""
     body = json_body(HOUSEHOLD_FIELDS)
-    return jsonify(registry().create_household(body, crs=body.get("crs"))), 201
+    return jsonify(personal(registry().create_household(body, crs=body.get("crs"), access=scope()))), 201
 
 
 @blueprint.post("/coverage/households/import")
+@requires("households:write")
 def import_households():
     """Import households from an uploaded CSV, XLSX or GeoJSON file (one transaction)."""
     data, filename = uploaded()
     records, numbers = _read_table(data, filename, HOUSEHOLD_REQUIRED)
     report = registry().import_households(records, numbers, crs=request.values.get("crs") or None,
-                                          skip_bad_rows=flag("skip_bad_rows"), dry_run=flag("dry_run"))
+                                          skip_bad_rows=flag("skip_bad_rows"), dry_run=flag("dry_run"), access=scope())
     return _import_answer(report, "row(s)")
 
 
 @blueprint.get("/coverage/households/<id:household_id>")
+@requires("households:read")
 def household(household_id: int):
     """A household with its address history, latest visits and next visit due."""
     with core().db.sessions() as session:
-        return jsonify(household_detail(session, household_id, as_of=today()))
+        return jsonify(personal(household_detail(session, household_id, as_of=today(), access=scope())))
 
 
 @blueprint.post("/coverage/households/<id:household_id>/move")
+@requires("households:write")
 def move_household(household_id: int):
     """Record a move to a new address from ``moved_on`` (default today)."""
     body = json_body(MOVE_FIELDS)
-    return jsonify(registry().move_household(household_id, body, crs=body.get("crs")))
+    return jsonify(personal(registry().move_household(household_id, body, crs=body.get("crs"), access=scope())))
 
 
 @blueprint.post("/coverage/households/<id:household_id>/leave")
+@requires("households:write")
 def household_leaves(household_id: int):
     """Take a household out of the registry from ``left_on`` (default today)."""
     body = json_body(LEAVE_FIELDS) if request.get_data(cache=True).strip() else {}
-    return jsonify(registry().household_leaves(household_id, body.get("left_on")))
+    return jsonify(personal(registry().household_leaves(household_id, body.get("left_on"), access=scope())))
 
 
 # --- visits -----------------------------------------------------------------------------------------------
 
 
 @blueprint.post("/coverage/visits")
+@requires("visits:write")
 def create_visit():
     """Record a visit, with the issues raised at it (created with source ``visit``) or linked by id."""
     body = json_body(VISIT_FIELDS)
     actor = f"visit:{str(body.get('visitor') or '')[:80]}"
-    return jsonify(registry().record_visit(body, source="api", actor=actor, crs=body.get("crs"))), 201
+    return jsonify(registry().record_visit(body, source="api", actor=actor, crs=body.get("crs"), access=scope())), 201
 
 
 @blueprint.post("/coverage/visits/import")
+@requires("visits:write")
 def import_visits():
     """Import visits from an uploaded CSV or XLSX file (one transaction)."""
     data, filename = uploaded()
     records, numbers = _read_table(data, filename, VISIT_REQUIRED)
     report = registry().import_visits(records, numbers, crs=request.values.get("crs") or None,
                                       skip_bad_rows=flag("skip_bad_rows"), dry_run=flag("dry_run"),
-                                      actor=f"import:{filename[:80]}")
+                                      actor=f"import:{filename[:80]}", access=scope())
     return _import_answer(report, "row(s)")
 
 
 @blueprint.get("/coverage/visits/<id:visit_id>")
+@requires("households:read")
 def visit(visit_id: int):
     """One visit with the ids of the issues raised at it."""
     with core().db.sessions() as session:
-        return jsonify(visit_detail(session, visit_id))
+        return jsonify(visit_detail(session, visit_id, access=scope()))
 
 
 # --- patrols ----------------------------------------------------------------------------------------------
 
 
 @blueprint.post("/coverage/patrols")
+@requires("patrols:write")
 def import_patrols():
     """Import patrol tracks from an uploaded GPX or GeoJSON file: split into cells, outside parts reported."""
     gm = core()
@@ -269,15 +308,17 @@ def import_patrols():
     tracks = read_track_data(data, filename=filename, timezone_name=gm.timezone)
     report = import_tracks(gm.db, gm.areas, tracks, worker=request.values.get("worker") or None,
                            crs=request.values.get("crs") or None, timezone_name=gm.timezone,
-                           source=filename or "api", skip_bad_rows=flag("skip_bad_rows"), dry_run=flag("dry_run"))
+                           source=filename or "api", skip_bad_rows=flag("skip_bad_rows"), dry_run=flag("dry_run"),
+                           access=scope())
     return _import_answer(report, "track(s)")
 
 
 @blueprint.get("/coverage/patrols/<id:track_id>")
+@requires("households:read")
 def patrol(track_id: int):
     """A stored patrol track: its points, times and cell segments."""
     with core().db.sessions() as session:
-        return jsonify(track_detail(session, track_id))
+        return jsonify(track_detail(session, track_id, access=scope()))
 
 
 # --- OpenAPI ----------------------------------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""HTML pages of coverage: the summary per community, the visit form, a household, grid workers' work lists."""
+"""HTML pages of coverage: the summary per community, the visit form, a household, grid workers' work lists.
+
+Like the API, every page reads and writes inside the caller's scope and masks households' names
+and phones for roles without ``personal:read``.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,8 @@ from gridmap.coverage import area_coverage, format_share, worklists
 from gridmap.errors import GridmapError, InvalidInput
 from gridmap.households import household_detail
 from gridmap.storage.models import Area
-from gridmap.web.coverage_api import core, int_arg, period_from_request, registry, today
+from gridmap.web.coverage_api import core, int_arg, period_from_request, personal, personal_worklists, registry, today
+from gridmap.web.auth import requires, scope
 
 blueprint = Blueprint("coverage_pages", __name__)
 
@@ -33,10 +38,14 @@ def local_time_filter(value: str) -> str:
 
 
 def _names(session, level: str) -> dict[str, str]:
-    return dict(session.execute(select(Area.code, Area.name).where(Area.level == level)).all())
+    """Names of the areas of a level that the caller's scope shows."""
+    access = scope()
+    return {code: name for code, name in session.execute(select(Area.code, Area.name).where(Area.level == level))
+            if access.shows_area(code)}
 
 
 @blueprint.get("/coverage/")
+@requires("coverage:read")
 def summary():
     """Coverage per community for a period, with the district's ledger line."""
     gm = core()
@@ -44,10 +53,10 @@ def summary():
     stale_days = int_arg("stale_days", gm.settings["patrol_stale_days"], minimum=1)
     minutes = float(gm.settings["patrol_min_minutes"])
     with gm.db.sessions() as session:
-        rows = area_coverage(session, "communities", date_from, date_to, as_of=as_of, min_patrol_minutes=minutes,
-                             stale_days=stale_days)
-        districts = area_coverage(session, "districts", date_from, date_to, as_of=as_of, min_patrol_minutes=minutes,
-                                  stale_days=stale_days)
+        rows = area_coverage(session, "communities", date_from, date_to, access=scope(), as_of=as_of,
+                             min_patrol_minutes=minutes, stale_days=stale_days)
+        districts = area_coverage(session, "districts", date_from, date_to, access=scope(), as_of=as_of,
+                                  min_patrol_minutes=minutes, stale_days=stale_days)
         streets = _names(session, "streets")
     period = {"from": date_from.isoformat(), "to": date_to.isoformat(), "as_of": as_of.isoformat()}
     export = url_for("coverage_api.export_xlsx", **period, stale_days=stale_days)
@@ -56,6 +65,7 @@ def summary():
 
 
 @blueprint.route("/coverage/visits/new", methods=["GET", "POST"])
+@requires("visits:write")
 def visit_form():
     """The visit form: a household, who visited when, notes, and an issue raised at the visit."""
     gm = core()
@@ -67,7 +77,7 @@ def visit_form():
     if values["issue_category"] or values["issue_description"].strip():
         record["issues"] = [{"category": values["issue_category"], "description": values["issue_description"]}]
     try:
-        visit = registry().record_visit(record, source="form", actor=f"visit:{values['visitor'][:80]}")
+        visit = registry().record_visit(record, source="form", actor=f"visit:{values['visitor'][:80]}", access=scope())
     except GridmapError as exc:
         return render_template("coverage/visit_form.html", values=values, error=exc.message,
                                categories=gm.categories.leaves()), exc.status
@@ -75,34 +85,39 @@ def visit_form():
 
 
 @blueprint.get("/coverage/households/<id:household_id>")
+@requires("households:read")
 def household(household_id: int):
     """A household: kind, address history, visits and the issues raised at them."""
     with core().db.sessions() as session:
-        detail = household_detail(session, household_id, as_of=today())
+        detail = personal(household_detail(session, household_id, as_of=today(), access=scope()))
     recorded = request.args.get("visit", type=int)
     return render_template("coverage/household.html", household=detail, recorded=recorded)
 
 
 @blueprint.get("/coverage/worklists")
+@requires("households:read")
 def worklist_index():
     """The grid workers with how many households are due and cells stale."""
     gm = core()
     as_of = _as_of()
     with gm.db.sessions() as session:
-        lists = worklists(session, as_of=as_of, stale_days=int_arg("stale_days", gm.settings["patrol_stale_days"], minimum=1),
+        lists = worklists(session, as_of=as_of, access=scope(),
+                          stale_days=int_arg("stale_days", gm.settings["patrol_stale_days"], minimum=1),
                           min_patrol_minutes=float(gm.settings["patrol_min_minutes"]))
-    return render_template("coverage/worklists.html", lists=lists, as_of=as_of.isoformat())
+    return render_template("coverage/worklists.html", lists=personal_worklists(lists), as_of=as_of.isoformat())
 
 
 @blueprint.get("/coverage/worklists/<path:worker>")
+@requires("households:read")
 def worklist(worker: str):
     """One grid worker's work list: households due this month, cells not patrolled lately."""
     gm = core()
     as_of = _as_of()
     stale_days = int_arg("stale_days", gm.settings["patrol_stale_days"], minimum=1)
     with gm.db.sessions() as session:
-        (entry,) = worklists(session, as_of=as_of, worker=worker, stale_days=stale_days,
-                             min_patrol_minutes=float(gm.settings["patrol_min_minutes"]))
+        (entry,) = personal_worklists(worklists(session, as_of=as_of, access=scope(), worker=worker,
+                                                stale_days=stale_days,
+                                                min_patrol_minutes=float(gm.settings["patrol_min_minutes"])))
         cells = _names(session, "cells")
     return render_template("coverage/worklist.html", entry=entry, cell_names=cells, stale_days=stale_days)
 

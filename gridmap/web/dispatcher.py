@@ -6,9 +6,9 @@
 redirects back to the queue (303), or shows the queue again with the error and its 4xx status,
 nothing changed.
 
-No login yet: the actor is the name typed on the page (remembered by the browser), else 调度台.
-Login and CSRF tokens come with #8: the token goes into every action form (the ``action_form``
-macro of ``templates/dispatcher/queue.html``) and is checked at the top of :func:`act`.
+The actor of every action is the logged-in user; every action form carries the session's CSRF
+token (the ``action_form`` macro of ``templates/dispatcher/queue.html``), checked before any
+view runs (:mod:`gridmap.web.auth`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from gridmap.dispatch import suggest_assignees
 from gridmap.dispatch_queue import DEFAULT_LIMIT, REASON_COLOURS, REASONS, Queue, dispatch_queue, queue_map
-from gridmap.errors import GridmapError, InvalidInput
+from gridmap.errors import Forbidden, GridmapError, InvalidInput, NotFound
 from gridmap.issue_query import IssueQuery, parse_integer
 from gridmap.maps.labels import N_, SOURCE_LABELS, STATUS_LABELS
 from gridmap.maps.tiles import display_shift, tile_sources
@@ -43,6 +43,8 @@ from gridmap.workflow import (
     apply_action,
     load_issue,
 )
+from gridmap.web.auth import principal, requires, scope
+from gridmap.web.headers import csp_nonce
 
 blueprint = Blueprint("dispatcher", __name__)
 
@@ -56,8 +58,6 @@ ACTION_TEXTS = {
     "resume": N_("恢复"), "reopen": N_("重启"), "merge": N_("合并"),
 }
 REASON_TEXTS = {"overdue": N_("已超期"), "warning": N_("即将超期"), "to_dispatch": N_("待派遣"), "to_register": N_("待立案")}
-#: Who the transitions name when the page was not told (until logins, #8).
-DEFAULT_ACTOR = "调度台"
 SUGGESTIONS_SHOWN = 5
 
 
@@ -68,7 +68,7 @@ def _filters(source: Any) -> dict[str, str]:
 
 def _query(filters: dict[str, str]) -> IssueQuery:
     gm = core()
-    return IssueQuery.parse(filters, categories=gm.categories, timezone_name=gm.timezone)
+    return IssueQuery.parse(filters, categories=gm.categories, timezone_name=gm.timezone, access=scope())
 
 
 def _english() -> bool:
@@ -76,6 +76,7 @@ def _english() -> bool:
 
 
 @blueprint.get("/dispatch")
+@requires("issues:assign")
 def queue():
     """The queue: unregistered, undispatched, due-soon and overdue issues by deadline, with a map."""
     filters = _filters(request.args)
@@ -85,6 +86,7 @@ def queue():
 
 
 @blueprint.post("/dispatch/issues/<id:issue_id>")
+@requires("issues:assign")
 def act(issue_id: int):
     """Apply one workflow action from a queue form; back to the queue, or the queue with the error."""
     gm = core()
@@ -94,10 +96,14 @@ def act(issue_id: int):
     try:
         if action not in ACTIONS:
             raise InvalidInput(f"unknown action {action!r}: use one of {', '.join(ACTIONS)}")
+        if not principal().may_take(action):
+            raise Forbidden(f"role {principal().role} may not {action} issues")
         params = _action_params(action, form)
         with gm.db.session() as session:  # rolled back when the workflow refuses
             issue = load_issue(session, issue_id)
-            apply_action(session, issue, action, actor=(form.get("actor") or "").strip() or DEFAULT_ACTOR,
+            if not scope().covers_issue(issue):
+                raise NotFound(f"no issue has the id {issue_id} in your areas")
+            apply_action(session, issue, action, actor=principal().label,
                          comment=form.get("comment"), rules=gm.workflow_rules, **params)
     except GridmapError as error:
         return _render_queue(filters, error=error, error_issue=issue_id), error.status
@@ -165,7 +171,7 @@ def _render_queue(filters: dict[str, str], *, limit: int = DEFAULT_LIMIT, notice
         tiles=tile_sources(gm.settings.get("tiles"), gm.settings.get("tianditu_key")),
         shift=display_shift(gm.settings.get("tiles")),
         label=lambda e: f"#{e.issue.id} {category_name(e.issue.category)} · {_(REASON_TEXTS[e.reason])}",
-        translate=_,
+        translate=_, script_nonce=csp_nonce(),
     )
     layers = gm.areas.layers
     streets = [(row.code, row.name, [(c.code, c.name) for c in layers.communities.itertuples() if c.parent_code == row.code])

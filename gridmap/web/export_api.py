@@ -11,6 +11,7 @@ from gridmap.issue_query import IssueQuery
 from gridmap.layers import LEVELS, feature_collection
 from gridmap.ogc import issue_feature
 from gridmap.service import Gridmap
+from gridmap.web.auth import public, requires, scope
 
 blueprint = Blueprint("export_api", __name__)
 GEOJSON = "application/geo+json"
@@ -28,17 +29,19 @@ def _download(body: dict[str, Any], filename: str) -> Response:
 
 
 @blueprint.get("/export/<any(districts, streets, communities, cells):layer>.geojson")
+@public
 def export_layer(layer: str):
     """One level of the active layer set as RFC 7946 GeoJSON."""
     return _download(feature_collection(core().areas.layers.level(layer), layer), f"{layer}.geojson")
 
 
 @blueprint.get("/export/issues.geojson")
+@requires("issues:read")
 def export_issues():
     """Every issue matching the filters (as /issues takes them), as points without personal data."""
     gm = core()
     args = {key: value for key, value in request.args.items() if key in ISSUE_FILTERS}
-    query = IssueQuery.parse(args, categories=gm.categories, timezone_name=gm.timezone)
+    query = IssueQuery.parse(args, categories=gm.categories, timezone_name=gm.timezone, access=scope())
     with gm.db.sessions() as session:
         features, offset = [], 0
         while True:  # every match, a thousand at a time

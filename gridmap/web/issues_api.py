@@ -1,6 +1,6 @@
 """JSON API of issues under /api/v1: intake, search, detail, transitions, suggestions, bulk assignment.
 
-There are no user accounts yet: the client names the ``actor`` of a change (default ``api``).
+The actor of every change is the caller: the logged-in user or the API token's name (#8).
 """
 
 from __future__ import annotations
@@ -18,19 +18,21 @@ from gridmap.dispatch import suggest_assignees
 from gridmap.duplicates import duplicate_distance_m
 from gridmap.web import MAX_ID
 from gridmap.web.parsing import json_body
-from gridmap.errors import InvalidInput, NotFound
+from gridmap.errors import Forbidden, InvalidInput, NotFound
 from gridmap.intake import parse_datetime
 from gridmap.issue_query import MAX_LIMIT, IssueQuery, issue_as_dict, parse_integer, transitions_as_dicts
 from gridmap.service import Gridmap
 from gridmap.storage.models import Issue
 from gridmap.workflow import ACTION_PARAMS, ACTIONS, SOURCES, apply_action, apply_to_issues, load_issue
+from gridmap.web.auth import principal, requires, scope
+from gridmap.idempotency import check_key, create_once
 
 blueprint = Blueprint("issues_api", __name__)
 
 NEW_ISSUE_FIELDS = ("category", "description", "lon", "lat", "crs", "address", "source", "reporter", "photos",
-                    "reported_at", "external_id", "actor")
-TRANSITION_FIELDS = ("action", "actor", "comment", "at", *dict.fromkeys(p for params in ACTION_PARAMS.values() for p in params))
-ASSIGN_FIELDS = ("ids", "department", "assignee", "comment", "actor", "at")
+                    "reported_at", "external_id", "client_request_id")
+TRANSITION_FIELDS = ("action", "comment", "at", *dict.fromkeys(p for params in ACTION_PARAMS.values() for p in params))
+ASSIGN_FIELDS = ("ids", "department", "assignee", "comment", "at")
 
 
 def core() -> Gridmap:
@@ -57,9 +59,15 @@ def _number(body: dict[str, Any], name: str) -> float:
     value = body.get(name)
     if value is None:
         raise InvalidInput(f"{name} is required: a number (WGS84 degrees unless crs says otherwise)")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidInput(f"{name} must be a number, got {_json_type(value)}")
-    return float(value)
+    try:
+        number = float(value)  # OverflowError: a JSON integer of hundreds of digits
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):  # Python's JSON reader also takes NaN and Infinity
+        raise InvalidInput(f"{name} must be a finite number of degrees (or of the crs's units), got {str(value)[:20]}")
+    return number
 
 
 def _integer(body: dict[str, Any], name: str) -> int | None:
@@ -86,8 +94,9 @@ def _moment(body: dict[str, Any], name: str) -> datetime | None:
         raise InvalidInput(f"{name} {exc}") from None
 
 
-def _actor(body: dict[str, Any]) -> str:
-    return (_string(body, "actor") or "").strip() or "api"
+def _actor() -> str:
+    """Who acts: the logged-in user or the token's name (never a name the client types)."""
+    return principal().label
 
 
 # --- endpoints -------------------------------------------------------------------------------
@@ -95,19 +104,33 @@ def _actor(body: dict[str, Any]) -> str:
 
 def _issue_json(issue: Issue, *, detail: bool = False) -> dict[str, Any]:
     gm = core()
-    return issue_as_dict(issue, rules=gm.workflow_rules, timezone_name=gm.timezone, detail=detail)
+    return issue_as_dict(issue, rules=gm.workflow_rules, timezone_name=gm.timezone, detail=detail,
+                         personal=principal().sees_personal_data)
 
 
 def _load_full(session, issue_id: int) -> Issue:
     issue = session.scalar(
         select(Issue).where(Issue.id == issue_id).options(selectinload(Issue.transitions), selectinload(Issue.escalations))
     )
-    if issue is None:
-        raise NotFound(f"no issue has the id {issue_id}")
+    if issue is None or not scope().covers_issue(issue):
+        raise NotFound(f"no issue has the id {issue_id} in your areas")
     return issue
 
 
+def _check_may_take(action: str) -> None:
+    if not principal().may_take(action):
+        raise Forbidden(f"role {principal().role} may not {action} issues")
+
+
+def _in_scope(session, issue_id: int) -> None:
+    """Used inside the intake transaction: a new issue must lie in the reporter's own areas."""
+    issue = session.get(Issue, issue_id)
+    if not scope().covers_cell(issue.cell_code):
+        raise Forbidden(f"the location is in cell {issue.cell_code}, outside your areas; nothing was stored")
+
+
 @blueprint.post("/issues")
+@requires("issues:create")
 def create_issue():
     """Report a new issue: locate it, stamp its area codes, route it, flag a likely duplicate."""
     gm = core()
@@ -137,9 +160,20 @@ def create_issue():
         "external_id": _string(body, "external_id"),
         "reported_at": _moment(body, "reported_at") or datetime.now(timezone.utc),
     }
-    created = gm.intake.create(gm.db, record, crs=None if crs is None else str(crs), actor=_actor(body))
+    key = check_key(request.headers.get("Idempotency-Key") or body.get("client_request_id"))
+
+    def create(also):
+        def check_and_remember(session, issue_id: int) -> None:
+            _in_scope(session, issue_id)
+            if also is not None:
+                also(session, issue_id)
+        return gm.intake.create(gm.db, record, crs=None if crs is None else str(crs), actor=_actor(),
+                                also=check_and_remember)
+
+    issue_id, replayed = create_once(gm.db, create, principal=principal().label, key=key,
+                                     body={k: v for k, v in body.items() if k != "client_request_id"})
     with gm.db.sessions() as session:
-        issue = _load_full(session, created.id)
+        issue = _load_full(session, issue_id)
         answer = _issue_json(issue, detail=True)
         answer["duplicate_candidate"] = None
         if issue.possible_duplicate_of is not None:
@@ -151,16 +185,19 @@ def create_issue():
                 "distance_m": round(duplicate_distance_m(issue, original), 1),
             }
     response = jsonify(answer)
-    response.status_code = 201
+    response.status_code = 200 if replayed else 201
     response.headers["Location"] = url_for("issues_api.get_issue", issue_id=issue.id)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
     return response
 
 
 @blueprint.get("/issues")
+@requires("issues:read")
 def list_issues():
     """Issues matching the filters, newest first, one page at a time, with the total."""
     gm = core()
-    query = IssueQuery.parse(request.args, categories=gm.categories, timezone_name=gm.timezone)
+    query = IssueQuery.parse(request.args, categories=gm.categories, timezone_name=gm.timezone, access=scope())
     with gm.db.sessions() as session:
         total, issues = query.run(session)
         items = [_issue_json(issue) for issue in issues]
@@ -168,6 +205,7 @@ def list_issues():
 
 
 @blueprint.get("/issues/<id:issue_id>")
+@requires("issues:read")
 def get_issue(issue_id: int):
     """One issue with its reporter, transition history and escalations."""
     with core().db.sessions() as session:
@@ -175,6 +213,7 @@ def get_issue(issue_id: int):
 
 
 @blueprint.post("/issues/<id:issue_id>/transitions")
+@requires("issues:act")
 def post_transition(issue_id: int):
     """Apply a workflow action; 409 naming the allowed actions when the status does not allow it."""
     gm = core()
@@ -182,10 +221,13 @@ def post_transition(issue_id: int):
     action = _string(body, "action", required=True).strip()
     if action not in ACTIONS:
         raise InvalidInput(f"unknown action {action!r}: use one of {', '.join(ACTIONS)}")
-    params = {name: value for name, value in body.items() if name not in ("action", "actor", "comment", "at")}
+    _check_may_take(action)
+    params = {name: value for name, value in body.items() if name not in ("action", "comment", "at")}
     with gm.db.session() as session:
         issue = load_issue(session, issue_id)
-        transition = apply_action(session, issue, action, actor=_actor(body), comment=_string(body, "comment"),
+        if not scope().covers_issue(issue):
+            raise NotFound(f"no issue has the id {issue_id} in your areas")
+        transition = apply_action(session, issue, action, actor=_actor(), comment=_string(body, "comment"),
                                   at=_moment(body, "at"), rules=gm.workflow_rules, **params)
         answer = {"transition": transitions_as_dicts([transition], gm.timezone)[0], "issue": _issue_json(issue)}
     response = jsonify(answer)
@@ -194,18 +236,22 @@ def post_transition(issue_id: int):
 
 
 @blueprint.get("/issues/<id:issue_id>/suggestions")
+@requires("issues:assign")
 def get_suggestions(issue_id: int):
     """Who to dispatch the issue to, best first, with the figures of the ranking."""
     gm = core()
     limit = parse_integer(request.args.get("limit"), "limit", 10, 1, MAX_LIMIT)
     with gm.db.sessions() as session:
         issue = load_issue(session, issue_id, for_update=False)
+        if not scope().covers_issue(issue):
+            raise NotFound(f"no issue has the id {issue_id} in your areas")
         suggestions = suggest_assignees(session, issue, layers=gm.areas.layers, routing=gm.routing,
                                         workload_m=float(gm.settings["suggestion_workload_m"]), limit=limit)
     return jsonify({"issue": issue_id, "suggestions": [s.as_dict() for s in suggestions]})
 
 
 @blueprint.post("/issues/assign")
+@requires("issues:assign")
 def assign_issues():
     """Dispatch several registered issues to one department and/or assignee, all or nothing."""
     gm = core()
@@ -216,7 +262,11 @@ def assign_issues():
     if not all(1 <= i <= MAX_ID for i in ids):
         raise InvalidInput(f"issue ids run from 1 to {MAX_ID}")
     with gm.db.session() as session:
-        transitions = apply_to_issues(session, ids, "dispatch", actor=_actor(body), comment=_string(body, "comment"),
+        outside = [issue.id for issue in session.scalars(select(Issue).where(Issue.id.in_(ids)))
+                   if not scope().covers_issue(issue)]
+        if outside:
+            raise NotFound(f"no issue has the id {outside[0]} in your areas; nothing was assigned")
+        transitions = apply_to_issues(session, ids, "dispatch", actor=_actor(), comment=_string(body, "comment"),
                                       at=_moment(body, "at"), rules=gm.workflow_rules,
                                       department=_string(body, "department"), assignee=_string(body, "assignee"))
         records = transitions_as_dicts(transitions, gm.timezone)
@@ -354,7 +404,8 @@ OPENAPI_COMPONENTS: dict[str, Any] = {
                 "photos": {"type": "array", "items": {"type": "string"}},
                 "reported_at": {"type": "string", "format": "date-time", "description": "Default now."},
                 "external_id": {"type": "string"},
-                "actor": {"type": "string", "default": "api"},
+                "client_request_id": {"type": "string", "maxLength": 200,
+                                      "description": "Retry key (or the Idempotency-Key header): a retried POST returns the issue made the first time (200)."},
             },
         },
         "Issue": {
@@ -446,7 +497,6 @@ OPENAPI_COMPONENTS: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {
                 "action": {"type": "string", "enum": list(ACTIONS)},
-                "actor": {"type": "string", "default": "api"},
                 "comment": {"type": "string", "description": "The reason; required for reject, rework, return, extend, suspend, reopen."},
                 "at": {"type": "string", "format": "date-time", "description": "Default now; never before the last step."},
                 "department": {"type": "string", "description": "dispatch"},
@@ -491,7 +541,6 @@ OPENAPI_COMPONENTS: dict[str, Any] = {
                 "department": {"type": "string"},
                 "assignee": {"type": "string"},
                 "comment": {"type": "string"},
-                "actor": {"type": "string", "default": "api"},
                 "at": {"type": "string", "format": "date-time"},
             },
         },

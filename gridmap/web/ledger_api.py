@@ -8,6 +8,7 @@ from flask import Blueprint, Response, request, send_file
 
 from gridmap.ledger import LedgerFilter, iter_ledger_csv, ledger_filename, parse_lang, write_ledger_xlsx
 from gridmap.web.api import core
+from gridmap.web.auth import principal, requires, scope
 
 blueprint = Blueprint("ledger_api", __name__)
 
@@ -26,10 +27,13 @@ def ledger_filter_from_request() -> LedgerFilter:
         source=request.args.get("source"),
         categories=gm.categories,
         timezone_name=gm.timezone,
+        access=scope(),
+        personal=principal().sees_personal_data,
     )
 
 
 @blueprint.get("/ledger.csv")
+@requires("ledger:export")
 def ledger_csv():
     """The ledger as CSV (UTF-8 with BOM), streamed as an attachment."""
     ledger_filter = ledger_filter_from_request()
@@ -41,6 +45,7 @@ def ledger_csv():
 
 
 @blueprint.get("/ledger.xlsx")
+@requires("ledger:export")
 def ledger_xlsx():
     """The ledger as an XLSX workbook (sheets 台账 and 流转记录), as an attachment."""
     ledger_filter = ledger_filter_from_request()

@@ -30,6 +30,7 @@ from gridmap.maps.data import issue_markers, map_data
 from gridmap.maps.overview import dumps
 from gridmap.maps.service import MapService
 from gridmap.web.api import core
+from gridmap.web.auth import requires, scope
 
 blueprint = Blueprint("maps_api", __name__)
 
@@ -91,13 +92,14 @@ def cached_json(body: str | bytes, *, etag: str | None = None, cache_control: st
 
 
 @blueprint.get("/maps/areas/<level>")
+@requires("aggregates:read")
 def area_geometry(level: str):
     """Display geometry of one level, optionally only inside some areas."""
     if level not in LEVELS:
         raise InvalidInput(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
     service = map_service()
     within = request.args.get("within")
-    prefixes = service.scope(within, default_all=False).codes if within else None
+    prefixes = service.scope(within, access=scope(), default_all=False).codes if within else None
     geometry = service.geometry
     version = geometry.version
     etag = hashlib.sha1(f"{version} {level} {','.join(prefixes or ())}".encode()).hexdigest()[:20]
@@ -106,11 +108,12 @@ def area_geometry(level: str):
 
 
 @blueprint.get("/maps/data")
+@requires("aggregates:read")
 def data():
     """Figures, classes, legend, children and heat points of one map view."""
     service = map_service()
-    scope = service.scope(request.args.get("area"))
-    query = service.query(request.args, scope, level=_level_arg())
+    area_scope = service.scope(request.args.get("area"), access=scope())
+    query = service.query(request.args, area_scope, access=scope(), level=_level_arg())
     heat = request.args.get("heat", "1") not in ("0", "false", "no")
     with service.gm.db.sessions() as session:
         households = (coverage_layer.households_per_area(session, service.gm.settings, query.issue_filter)
@@ -145,11 +148,12 @@ def _bbox(text: str | None, shift: str) -> tuple[float, float, float, float]:
 
 
 @blueprint.get("/maps/issues")
+@requires("issues:read")
 def issues():
     """The newest issues in a box that the filter selects, for markers (at most ``limit``, ≤ 2000)."""
     service = map_service()
-    scope = service.scope(request.args.get("area"))
-    query = service.query(request.args, scope)
+    area_scope = service.scope(request.args.get("area"), access=scope())
+    query = service.query(request.args, area_scope, access=scope())
     bbox = _bbox(request.args.get("bbox"), service.shift)
     try:
         limit = int(request.args.get("limit") or 1000)
@@ -163,11 +167,12 @@ def issues():
 
 
 @blueprint.get("/maps/coverage")
+@requires("coverage:read")
 def coverage():
     """Visit and patrol coverage per area of the map's level inside the areas, or why there is none."""
     service = map_service()
-    scope = service.scope(request.args.get("area"))
-    query = service.query(request.args, scope, level=_level_arg())
+    area_scope = service.scope(request.args.get("area"), access=scope())
+    query = service.query(request.args, area_scope, access=scope(), level=_level_arg())
     with service.gm.db.sessions() as session:
         result = coverage_layer.coverage_by_area(session, service.gm.settings, query.issue_filter, query.level,
                                                  translate=gettext)

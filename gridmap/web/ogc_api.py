@@ -15,6 +15,7 @@ from gridmap import ogc
 from gridmap.errors import GridmapError, NotFound
 from gridmap.service import Gridmap
 from gridmap.workflow import STATUSES
+from gridmap.web.auth import public, scope
 
 blueprint = Blueprint("ogc_api", __name__)
 OPENAPI_MEDIA_TYPE = "application/vnd.oai.openapi+json;version=3.0"
@@ -55,6 +56,7 @@ def ogc_http_error(error: HTTPException):
 
 
 @blueprint.get("/")
+@public
 def landing_page():
     """The landing page: JSON for clients, HTML for browsers."""
     page = ogc.landing_page(base_url())
@@ -65,42 +67,49 @@ def landing_page():
 
 
 @blueprint.get("/conformance")
+@public
 def conformance():
     """The conformance classes implemented."""
     return _json(ogc.conformance())
 
 
 @blueprint.get("/api")
+@public
 def api_document():
     """The OpenAPI 3 document of /ogc."""
     return _json(openapi_document(base_url()), OPENAPI_MEDIA_TYPE)
 
 
 @blueprint.get("/collections")
+@public
 def collections():
     """Every collection with its extent."""
     return _json(ogc.collections(core(), base_url()))
 
 
 @blueprint.get("/collections/<name>")
+@public
 def collection(name: str):
     """One collection."""
     return _json(ogc.collection(core(), base_url(), name))
 
 
 @blueprint.get("/collections/<name>/items")
+@public
 def items(name: str):
     """A page of features (GeoJSON)."""
-    return _json(ogc.items(core(), base_url(), name, request.args.to_dict()), ogc.GEOJSON)
+    return _json(ogc.items(core(), base_url(), name, request.args.to_dict(), access=scope()), ogc.GEOJSON)
 
 
 @blueprint.get("/collections/<name>/items/<feature_id>")
+@public
 def item(name: str, feature_id: str):
     """One feature (GeoJSON), or 404."""
-    return _json(ogc.item(core(), base_url(), name, feature_id), ogc.GEOJSON)
+    return _json(ogc.item(core(), base_url(), name, feature_id, access=scope()), ogc.GEOJSON)
 
 
 @blueprint.route("/<path:anything>", methods=["GET", "POST"])
+@public
 def unknown(anything: str):
     """Any other path under /ogc: 404 as an OGC exception."""
     raise NotFound(f"no resource at {request.path}; start at /ogc/")

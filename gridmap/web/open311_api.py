@@ -16,6 +16,10 @@ from werkzeug.exceptions import HTTPException
 from gridmap import open311
 from gridmap.errors import GridmapError, NotFound
 from gridmap.service import Gridmap
+from gridmap.web.parsing import check_body_size
+from gridmap.web.auth import public
+from gridmap.web.limits import limit_anonymous_intake
+from gridmap.idempotency import check_key
 
 blueprint = Blueprint("open311_api", __name__)
 
@@ -59,12 +63,14 @@ def open311_http_error(error: HTTPException):
 
 def _values() -> dict[str, str]:
     """Query string and form values (form wins); files are ignored."""
+    check_body_size()
     values = dict(request.args.items())
     values.update(request.form.items())
     return values
 
 
 @blueprint.get("/discovery.<fmt>")
+@public
 def discovery(fmt: str):
     """Service discovery: where the endpoint is and which formats it speaks."""
     _check_format(fmt)
@@ -72,6 +78,7 @@ def discovery(fmt: str):
 
 
 @blueprint.get("/services.<fmt>")
+@public
 def services(fmt: str):
     """GET services: the leaf categories."""
     _check_format(fmt)
@@ -79,6 +86,7 @@ def services(fmt: str):
 
 
 @blueprint.get("/services/<code>.<fmt>")
+@public
 def service_definition(code: str, fmt: str):
     """GET service definition: the attributes of one service."""
     _check_format(fmt)
@@ -86,6 +94,7 @@ def service_definition(code: str, fmt: str):
 
 
 @blueprint.get("/requests.<fmt>")
+@public
 def get_requests(fmt: str):
     """GET requests: search by ids, service, dates and status."""
     _check_format(fmt)
@@ -98,14 +107,18 @@ def get_requests(fmt: str):
 
 
 @blueprint.post("/requests.<fmt>")
+@public
 def post_request(fmt: str):
     """POST requests: a new service request through the normal intake."""
     _check_format(fmt)
-    body = open311.post_request(core(), _values())
+    values = _values()
+    limit_anonymous_intake(values.get("api_key"))  # 429 + Retry-After beyond the intake rate limits
+    body = open311.post_request(core(), values, idempotency_key=check_key(request.headers.get("Idempotency-Key")))
     return answer("requests", [body], fmt, 201)
 
 
 @blueprint.get("/requests/<request_id>.<fmt>")
+@public
 def get_request(request_id: str, fmt: str):
     """GET a request: an array of one."""
     _check_format(fmt)
@@ -116,6 +129,7 @@ def get_request(request_id: str, fmt: str):
 
 
 @blueprint.get("/tokens/<token>.<fmt>")
+@public
 def get_token(token: str, fmt: str):
     """GET a token: the service request id it stands for."""
     _check_format(fmt)
@@ -125,6 +139,7 @@ def get_token(token: str, fmt: str):
 
 
 @blueprint.route("/<path:anything>", methods=["GET", "POST"])
+@public
 def unknown(anything: str):
     """Any other path under /open311/v2: 404 as the spec's error list."""
     raise NotFound(f"no Open311 resource at {request.path}; see discovery.xml")

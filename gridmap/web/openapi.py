@@ -15,6 +15,7 @@ is a programming error (ValueError).
 from __future__ import annotations
 
 import sys
+from gridmap.web.auth import public
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -45,6 +46,12 @@ def _error_response(description: str) -> dict[str, Any]:
 
 #: Components shared by every module: the error body and the usual error responses.
 BASE_COMPONENTS: dict[str, Any] = {
+    "securitySchemes": {
+        "bearerAuth": {"type": "http", "scheme": "bearer",
+                       "description": "An API token made with `gridmap tokens add NAME --role ROLE`."},
+        "session": {"type": "apiKey", "in": "cookie", "name": "session",
+                    "description": "A login session from /login; POSTs also need the X-CSRF-Token header."},
+    },
     "schemas": {"Error": _ERROR_SCHEMA},
     "responses": {
         "BadRequest": _error_response("Bad input: the message says what to fix."),
@@ -112,12 +119,14 @@ def openapi_document(app: Flask) -> dict[str, Any]:
                            "Errors are JSON {\"error\": {\"code\", \"message\"}} with a 4xx status.",
         },
         "servers": [{"url": "/api/v1"}],
+        "security": [{"bearerAuth": []}, {"session": []}],
         "paths": dict(sorted(paths.items())),
         "components": components,
     }
 
 
 @blueprint.get("/openapi.json")
+@public
 def openapi_json():
     """The OpenAPI 3 document."""
     return jsonify(openapi_document(current_app))

@@ -23,7 +23,9 @@ from gridmap.maps.scope import AreaScope
 from gridmap.maps.service import MapService
 from gridmap.web import LANGUAGES
 from gridmap.web.maps_api import map_service
+from gridmap.web.headers import csp_nonce
 from gridmap.workflow import SOURCES, STATUSES
+from gridmap.web.auth import requires, scope
 
 blueprint = Blueprint("pages", __name__)
 
@@ -37,36 +39,38 @@ LANG_COOKIE_DAYS = 365
 
 
 def manager_scope(service: MapService) -> AreaScope | None:
-    """The areas of "my area": ``?area=CODE[,CODE…]`` for now; #8 replaces this with the user's scope."""
+    """The areas of "my area": the user's own areas, or ``?area=CODE[,CODE…]`` inside them; None: choose."""
     text = request.args.get("area")
-    if not (text or "").strip():
+    if not (text or "").strip() and scope().areas is None:
         return None
-    return service.scope(text, default_all=False)
+    return service.scope(text, access=scope(), default_all=False)
 
 
 @blueprint.get("/")
+@requires("aggregates:read")
 def overview():
     """The district map: drill down district → street → community → cell; filters in the URL."""
     service = map_service()
-    scope = service.scope(request.args.get("area"))
-    query = service.query(_args(), scope)
+    area_scope = service.scope(request.args.get("area"), access=scope())
+    query = service.query(_args(), area_scope, access=scope())
     return _map_page("overview.html", service, query, mode="overview")
 
 
 @blueprint.get("/manager")
+@requires("aggregates:read")
 def manager():
     """A grid manager's area: the map fitted to their communities/cells beside their open issues."""
     service = map_service()
-    scope = manager_scope(service)
-    if scope is None:
+    area_scope = manager_scope(service)
+    if area_scope is None:
         streets = [(street, service.catalogue.children(street.code)) for code in service.catalogue.top
                    for street in service.catalogue.children(code)]
         return render_template("manager_choose.html", streets=streets)
-    query = service.query(_args(), scope, default_metric="open")
+    query = service.query(_args(), area_scope, access=scope(), default_metric="open")
     with service.gm.db.sessions() as session:
         listing = open_issues(session, query.issue_filter, limit=MANAGER_LIST_LIMIT)
     return _map_page("manager.html", service, query, mode="manager", listing=listing,
-                     areas=[service.catalogue.get(code) for code in scope.codes])
+                     areas=[service.catalogue.get(code) for code in area_scope.codes])
 
 
 @blueprint.after_app_request
@@ -122,7 +126,7 @@ def _map_page(template: str, service: MapService, query: MapQuery, *, mode: str,
         summary = data["summary"]
         weeks = issue_weeks(session, service.gm.timezone)
     parts = render_map(service.display_bounds(scope), static_url=lambda path: url_for("static", filename=path),
-                       tiles=service.tiles, heat_points=heat["points"], translate=_)
+                       tiles=service.tiles, heat_points=heat["points"], translate=_, script_nonce=csp_nonce())
 
     geometry = service.geometry
     within = None if scope.codes == catalogue.top else scope.param()

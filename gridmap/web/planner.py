@@ -1,4 +1,8 @@
-"""The planner's page /planner/: indicator tables (sortable, XLSX), hotspots with a cell map, trend charts."""
+"""The planner's page /planner/: indicator tables (sortable, XLSX), hotspots with a cell map, trend charts.
+
+Every figure is the caller's scope's (see gridmap.web.analytics_api); the cell map draws the cells
+the hotspot statistic was computed over, so a grid manager sees their own areas only.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from gridmap.hotspots import CLASS_LABELS
 from gridmap.indicators import AREA_LEVELS, DUE_RULES, GROUPS, INDICATORS, RATES, format_rate
 from gridmap.trends import line_chart
 from gridmap.web.analytics_api import compute_hotspots, compute_indicators, compute_trends, core
+from gridmap.web.auth import requires
 
 blueprint = Blueprint("planner", __name__)
 
@@ -35,14 +40,17 @@ def rate_filter(value: float | None) -> str:
 
 
 def cell_map(layers: Any, cells: list[dict[str, Any]], width: int = 640) -> dict[str, Any]:
-    """SVG paths of every cell coloured by its Gi* class (equirectangular, north up)."""
+    """SVG paths of the given cells coloured by their Gi* class (equirectangular, north up)."""
     frame = layers.cells
+    by_code = {c["code"]: c for c in cells}
+    frame = frame[frame["code"].isin(list(by_code))]
+    if frame.empty:
+        return {"width": width, "height": 20, "shapes": []}
     west, south, east, north = frame.total_bounds
     scale_x = math.cos(math.radians((south + north) / 2))
     span = max((east - west) * scale_x, north - south) or 1.0
     k = (width - 20) / span
     height = int((north - south) * k) + 20
-    by_code = {c["code"]: c for c in cells}
 
     def ring(coords) -> str:
         return "M" + " L".join(f"{(x - west) * scale_x * k + 10:.1f},{(north - y) * k + 10:.1f}" for x, y in coords) + " Z"
@@ -58,6 +66,7 @@ def cell_map(layers: Any, cells: list[dict[str, Any]], width: int = 640) -> dict
 
 
 @blueprint.get("/planner/")
+@requires("aggregates:read")
 def planner():
     """Indicators, hotspots and trends for a period on one page."""
     gm = core()
