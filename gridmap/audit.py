@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Iterator
@@ -37,14 +37,23 @@ ROWS_LOGGED_ONE_BY_ONE = 50
 _actor: ContextVar[tuple[str, str | None]] = ContextVar("gridmap_audit_actor", default=("system", None))
 
 
+def begin_acting(actor: str, context: str | None = None) -> Token:
+    """Attribute changes from now on to ``actor``; hand the result to :func:`end_acting`."""
+    return _actor.set((actor, context))
+
+
+def end_acting(token: Token) -> None:
+    _actor.reset(token)
+
+
 @contextmanager
 def acting_as(actor: str, context: str | None = None) -> Iterator[None]:
     """Attribute every change made inside the block to ``actor`` (``context``: the request or command)."""
-    token = _actor.set((actor, context))
+    token = begin_acting(actor, context)
     try:
         yield
     finally:
-        _actor.reset(token)
+        end_acting(token)
 
 
 def current_actor() -> str:

@@ -122,6 +122,7 @@ def backup_database(db: Database, path: Path | str) -> BackupReport:
         else:
             _copy_snapshot(db, partial)
         _mark(partial)
+        os.chmod(partial, 0o600)  # personal data, password hashes, the session key: for the owner only
         checked = inspect_backup(partial)
         _fsync(partial)
         os.replace(partial, path)

@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session
 from gridmap.auth import UNLIMITED, AccessScope, mask_name, mask_phone
 from gridmap.coverage import check_area_code, next_visit_due, refuse_outside
 from gridmap.crs import InputCRS, parse_crs
-from gridmap.errors import Conflict, Forbidden, GridmapError, InvalidInput, NotFound, OutsideCells
+from gridmap.errors import Conflict, GridmapError, InvalidInput, NotFound, OutsideCells
 from gridmap.intake import ImportReport, RowError, parse_datetime, range_message
 from gridmap.sla import read_csv_records
 from gridmap.storage.coverage import Household, HouseholdKind, HouseholdLocation, Visit, VisitIssue

@@ -36,11 +36,12 @@ def validate_layer_set(layers: LayerSet) -> list[Problem]:
         return [Problem("districts", "-", "the layer set is empty")]
     metric = choose_metric_crs(frames[0])
     projected = {level: layers.level(level).to_crs(metric) for level in LEVELS}
-    for level in LEVELS:  # a feature a hemisphere away from the others does not project into their UTM zone
+    for level in LEVELS:  # a feature far from the layer set's centre does not project into its UTM zone in one piece
         for row in projected[level].itertuples(index=False):
-            if not np.isfinite(shapely.get_coordinates(row.geometry)).all():
-                problems.append(Problem(level, row.code, f"lies too far from the rest of the layer set to be measured in "
-                                                         f"its UTM zone ({metric.to_string()}); a layer set covers one district"))
+            if not (np.isfinite(shapely.get_coordinates(row.geometry)).all() and row.geometry.is_valid):
+                problems.append(Problem(level, row.code, f"is too large or too far from the rest of the layer set to be "
+                                                         f"measured in its UTM zone ({metric.to_string()}); a layer set "
+                                                         "covers one district"))
     if problems:
         return problems
     for level in LEVELS[1:]:

@@ -389,5 +389,6 @@ def test_a_backup_file_is_one_self_contained_marked_sqlite_file(gm, cli_env, tmp
     finally:
         connection.close()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith((".backup", "backup"))) == ["backup.sqlite3"]
+    assert (tmp_path / "backup.sqlite3").stat().st_mode & 0o077 == 0  # readable by its owner only
     shutil.copy(tmp_path / "backup.sqlite3", tmp_path / "copy.sqlite3")
     assert inspect_backup(tmp_path / "copy.sqlite3").rows["areas"] == 81

@@ -69,6 +69,6 @@ def test_every_page_kind_renders_without_a_csp_violation(app, gm, mini_geodata):
         page.goto(base + "/", wait_until="networkidle")
         page.evaluate("""() => { const s = document.createElement("script");
                                  s.textContent = "window.__injected = true"; document.body.append(s); }""")
-        page.wait_for_function("window.__csp.length > 0")
+        page.wait_for_function("() => window.__csp.length > 0")
         assert page.evaluate("window.__injected === undefined")
         assert "script-src" in page.evaluate("window.__csp")[0]

@@ -1,10 +1,11 @@
-"""The dispatcher's page in a real browser, offline: assign an issue from the queue and see it leave."""
+"""The dispatcher's page in a real browser, offline: log in, assign an issue from the queue and see it leave."""
 
 from __future__ import annotations
 
 import pytest
 
-from browser import chromium_page, live_server, screenshot
+from browser import chromium_page, live_server, log_in, screenshot
+from conftest import make_user
 from gridmap.storage.models import Issue
 from test_dispatcher_page import WORKER, build_queue_issues
 
@@ -14,14 +15,18 @@ pytestmark = pytest.mark.browser
 def test_assign_an_issue_from_the_queue_and_see_it_leave(app, gm, mini_geodata):
     ids = build_queue_issues(gm, mini_geodata)
     waiting = ids["to_dispatch"]
-    with live_server(app) as base, chromium_page(login_to=base) as (page, watch):
+    make_user(gm, "调度员李", "dispatcher", password="dispatch desk passphrase")
+    with live_server(app) as base, chromium_page() as (page, watch):
+        page.goto(base + "/dispatch", wait_until="networkidle")
+        assert "/login?next=/dispatch" in page.url  # anonymous visitors are sent to log in
+        log_in(page, base, "调度员李", "dispatch desk passphrase")
         page.goto(base + "/dispatch", wait_until="networkidle")
         rows = page.locator("#queue-table tbody tr")
         assert rows.count() == 4
         assert page.locator(".queue-map path.leaflet-interactive").count() >= 4  # a dot per issue, and the streets
         assert page.locator("#count-to_dispatch strong").inner_text() == "1"
 
-        page.fill("#actor", "调度员李")
+        assert page.locator("#actor").inner_text() == "调度员李"  # the actor is who logged in
         row = page.locator(f"#issue-{waiting}")
         row.locator("summary").click()
         form = row.locator("form.action-dispatch")
@@ -34,7 +39,6 @@ def test_assign_an_issue_from_the_queue_and_see_it_leave(app, gm, mini_geodata):
         assert page.locator("#queue-table tbody tr").count() == 3
         assert f"#{waiting}" in page.locator(".notice").inner_text()
         assert page.locator("#count-to_dispatch strong").inner_text() == "0"
-        assert page.locator("#actor").input_value() == "调度员李"  # remembered for the next action
         screenshot(page, "dispatcher-after-assign")
         assert watch.console_errors == []
         assert watch.failed_requests == []

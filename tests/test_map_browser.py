@@ -14,7 +14,9 @@ from map_issues import CELL_A, CELL_X, XSS_ADDRESS, XSS_DESCRIPTION, load_househ
 
 pytestmark = pytest.mark.browser
 
-READY = "window.gridmapMap && Object.keys(window.gridmapMap.cells).length > 0"
+# Page conditions are arrow functions, not bare expressions: Playwright re-evaluates an expression
+# with eval while it polls, which the pages' Content-Security-Policy (no unsafe-eval) refuses.
+READY = "() => window.gridmapMap && Object.keys(window.gridmapMap.cells).length > 0"
 
 
 @pytest.fixture
@@ -81,21 +83,21 @@ def test_changing_a_filter_changes_the_map_and_the_url(app, loaded):
         before = fill_of(page, CELL_A)
         page.select_option("#category", "E0102")
         page.wait_for_url(re.compile(r"category=E0102"))
-        page.wait_for_function("document.getElementById('total').textContent === '3'")
+        page.wait_for_function("() => document.getElementById('total').textContent === '3'")
         assert fill_of(page, CELL_A) != before  # CELL_A has no E0102 issue: now the zero colour
         page.locator("#source-filter summary").click()
         page.check("#source-filter input[value=hotline]")
         page.wait_for_url(re.compile(r"category=E0102&source=hotline"))
-        page.wait_for_function("document.getElementById('total').textContent === '1'")
+        page.wait_for_function("() => document.getElementById('total').textContent === '1'")
         page.select_option("#metric", "open")
         page.wait_for_url(re.compile(r"metric=open"))
-        page.wait_for_function("document.querySelector('.map-legend h3').textContent.includes('未结')")
+        page.wait_for_function("() => document.querySelector('.map-legend h3').textContent.includes('未结')")
         screenshot(page, "map_filtered")
         page.go_back()
         page.wait_for_url(re.compile(r"category=E0102&source=hotline$"))
         page.go_back()
         page.go_back()
-        page.wait_for_function("document.getElementById('total').textContent === '7'")
+        page.wait_for_function("() => document.getElementById('total').textContent === '7'")
         assert page.input_value("#category") == ""
         assert_clean(watch)
 
@@ -169,12 +171,12 @@ def test_the_time_view_steps_through_weeks(app, loaded):
             slider.dispatchEvent(new Event('change'));
         }""")
         page.wait_for_url(re.compile(r"from=2025-06-02&to=2025-06-08"))
-        page.wait_for_function("document.getElementById('total').textContent === '2'")  # the two issues of 2 June
+        page.wait_for_function("() => document.getElementById('total').textContent === '2'")  # the two issues of 2 June
         assert "2025-06-02" in page.locator("#week-label").inner_text()
         assert page.input_value("#from") == "2025-06-02"
         page.click("#week-all")
-        page.wait_for_function("!location.search.includes('from=')")
-        page.wait_for_function("document.getElementById('total').textContent === '7'")
+        page.wait_for_function("() => !location.search.includes('from=')")
+        page.wait_for_function("() => document.getElementById('total').textContent === '7'")
         assert_clean(watch)
 
 
@@ -189,7 +191,7 @@ def test_a_large_area_fetches_cacheable_gzip_layers_and_draws_on_canvas(app, loa
         page.on("response", lambda r: responses.append((r.url, r.status, r.headers.get("content-encoding"),
                                                         r.headers.get("cache-control"))))
         open_map(page, base + "/")
-        page.wait_for_function("document.querySelector('.map-legend li') !== null")
+        page.wait_for_function("() => document.querySelector('.map-legend li') !== null")
         assert page.locator("canvas.leaflet-zoom-animated").count() >= 1
         cells = [r for r in responses if "/api/v1/maps/areas/cells" in r[0]]
         assert cells and cells[0][1] == 200 and cells[0][2] == "gzip" and "immutable" in cells[0][3]
@@ -229,7 +231,7 @@ def test_the_coverage_layer(app, gm, loaded, mini_geodata):
         open_map(page, base + f"/?area=460204001001&from={start}&to={end}")
         before = page.locator("path.leaflet-interactive").count()
         page.locator(".leaflet-control-layers label:has-text('走访覆盖率') input").check()
-        page.wait_for_function("document.querySelector('.map-legend').textContent.includes('入户走访率')")
+        page.wait_for_function("() => document.querySelector('.map-legend').textContent.includes('入户走访率')")
         assert page.locator("path.leaflet-interactive").count() == before + 24  # one coverage polygon per cell
         page.mouse.move(0, 0)
         x, y = page.evaluate("([lat, lon]) => { const p = window.gridmapMap.map.latLngToContainerPoint([lat, lon]);"

@@ -10,9 +10,10 @@ import pytest
 from helpers import cell_point
 from prodserver import GRIDMAP
 from sqlalchemy import func, select
-from test_open311 import errors_of, key, post  # noqa: F401  (the Open311 key fixture)
+from test_open311 import errors_of, post
 
 from gridmap.errors import InvalidInput
+from gridmap.open311 import add_api_key
 from gridmap.ratelimit import Rate, RateLimiter, retry_after_seconds
 from gridmap.storage.models import Issue
 from gridmap.web.limits import EXTENSION, IntakeLimits
@@ -137,6 +138,13 @@ def test_retry_after_is_whole_seconds_rounded_up(wait, seconds):
 
 
 # --- anonymous Open311 intake ------------------------------------------------------------------
+
+
+@pytest.fixture
+def key(gm) -> str:
+    """An Open311 API key (as `gridmap keys add` makes)."""
+    with gm.db.session() as session:
+        return add_api_key(session, "citizen-app")
 
 
 @pytest.fixture

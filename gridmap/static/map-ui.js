@@ -309,6 +309,10 @@
   // --- markers -------------------------------------------------------------------------------
 
   var cluster = window[config.names.cluster];
+  if (cluster && !config.urls.issues) {  // the role may not list single issues (#8): no markers at all
+    if (map.hasLayer(cluster)) { map.removeLayer(cluster); }
+    cluster = null;
+  }
   var markerSequence = 0;
 
   function issuePopup(issue) {
@@ -375,7 +379,7 @@
   var coverageSequence = 0;
 
   function refreshCoverage() {
-    if (!map.hasLayer(coverage)) { return; }
+    if (!config.urls.coverage || !map.hasLayer(coverage)) { return; }
     var sequence = ++coverageSequence;
     fetchJSON(config.urls.coverage + "?" + filterParams(state, { metric: state.metric, level: config.level }).toString()).then(function (result) {
       if (sequence !== coverageSequence) { return; }
@@ -663,7 +667,7 @@
   if (cluster) { overlays[labels.markers_layer] = cluster; }
   overlays[labels.communities_layer] = communities;
   overlays[labels.streets_layer] = streets;
-  overlays[labels.coverage_layer] = coverage;
+  if (config.urls.coverage) { overlays[labels.coverage_layer] = coverage; }
   var baseLayers = {};
   (config.names.tiles || []).forEach(function (name, i) {
     var layer = window[name];

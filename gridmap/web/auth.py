@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from flask import (Blueprint, Flask, current_app, g, redirect, render_template, request, session, url_for)
 from flask_babel import gettext as _
 
-from gridmap.audit import acting_as
+from gridmap.audit import begin_acting, end_acting
 from gridmap.auth import (ANONYMOUS, ROLE_LABELS, AccessScope, Principal, authenticate_password,
                           authenticate_token, load_user, require)
 from gridmap.errors import Forbidden, NotFound, Unauthenticated
@@ -130,8 +130,7 @@ def _authorise():
         if not who.authenticated and _is_page():
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         require(who, access)
-    g.audit = acting_as(who.label, f"{request.method} {request.path}")
-    g.audit.__enter__()
+    g.audit_token = begin_acting(who.label, f"{request.method} {request.path}")
     return None
 
 
@@ -141,9 +140,9 @@ def _is_page() -> bool:
 
 @blueprint.teardown_app_request
 def _end_audit(_error=None) -> None:
-    context = g.pop("audit", None)
-    if context is not None:
-        context.__exit__(None, None, None)
+    token = g.pop("audit_token", None)
+    if token is not None:
+        end_acting(token)
 
 
 def _safe_next(target: str | None) -> str:

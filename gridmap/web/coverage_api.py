@@ -345,6 +345,9 @@ _UPLOAD = {"content": {"multipart/form-data": {"schema": {"type": "object", "pro
     "skip_bad_rows": {"type": "boolean"}, "dry_run": {"type": "boolean"}, "crs": {"type": "string"},
 }}}}}
 _ERRORS = {"400": {"$ref": "#/components/responses/BadRequest"}}
+#: Writes outside the caller's areas (#8).
+_OUTSIDE = {"403": {"description": "A row, address or track lies outside the caller's areas; nothing was written.",
+                    "content": {"application/json": {"schema": {"type": "object"}}}}}
 _IMPORT_REPORT = {"$ref": "#/components/schemas/CoverageImportReport"}
 
 OPENAPI_COMPONENTS: dict[str, Any] = {
@@ -412,11 +415,11 @@ OPENAPI_PATHS: dict[str, Any] = {
                  "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object",
                      "required": ["address", "kind"], "properties": {f: {"type": "string"} for f in HOUSEHOLD_FIELDS}}}}},
                  "responses": {"201": _json("The household"), "409": {"$ref": "#/components/responses/Conflict"},
-                               "422": {"$ref": "#/components/responses/OutsideCells"}, **_ERRORS}},
+                               "422": {"$ref": "#/components/responses/OutsideCells"}, **_OUTSIDE, **_ERRORS}},
     },
     "/coverage/households/import": {"post": {
         "summary": "Import households (CSV, XLSX, GeoJSON points); all or nothing unless skip_bad_rows", "tags": ["coverage"],
-        "requestBody": _UPLOAD, "responses": {"200": _json("The import report", _IMPORT_REPORT), **_ERRORS},
+        "requestBody": _UPLOAD, "responses": {"200": _json("The import report", _IMPORT_REPORT), **_OUTSIDE, **_ERRORS},
     }},
     "/coverage/households/{household_id}": {"get": {
         "summary": "A household with its address history and visits", "tags": ["coverage"],
@@ -429,7 +432,7 @@ OPENAPI_PATHS: dict[str, Any] = {
         "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object",
             "properties": {f: {"type": "string"} for f in MOVE_FIELDS}}}}},
         "responses": {"200": _json("The household"), "404": {"$ref": "#/components/responses/NotFound"},
-                      "409": {"$ref": "#/components/responses/Conflict"}, **_ERRORS},
+                      "409": {"$ref": "#/components/responses/Conflict"}, **_OUTSIDE, **_ERRORS},
     }},
     "/coverage/households/{household_id}/leave": {"post": {
         "summary": "Take a household out of the registry", "tags": ["coverage"],
@@ -446,11 +449,11 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "issues": {"type": "array", "items": {"type": "object", "required": ["category", "description"]}},
                 "issue_ids": {"type": "array", "items": {"type": "integer"}}, "crs": {"type": "string"}}}}}},
         "responses": {"201": _json("The visit"), "404": {"$ref": "#/components/responses/NotFound"},
-                      "409": {"$ref": "#/components/responses/Conflict"}, **_ERRORS},
+                      "409": {"$ref": "#/components/responses/Conflict"}, **_OUTSIDE, **_ERRORS},
     }},
     "/coverage/visits/import": {"post": {
         "summary": "Import visits (CSV, XLSX); all or nothing unless skip_bad_rows", "tags": ["coverage"],
-        "requestBody": _UPLOAD, "responses": {"200": _json("The import report", _IMPORT_REPORT), **_ERRORS},
+        "requestBody": _UPLOAD, "responses": {"200": _json("The import report", _IMPORT_REPORT), **_OUTSIDE, **_ERRORS},
     }},
     "/coverage/visits/{visit_id}": {"get": {
         "summary": "A visit", "tags": ["coverage"],
@@ -460,7 +463,8 @@ OPENAPI_PATHS: dict[str, Any] = {
     "/coverage/patrols": {"post": {
         "summary": "Import GPS patrol tracks (GPX, GeoJSON): split into cells with the time spent in each", "tags": ["coverage"],
         "parameters": [_query("worker", "The worker (default: the file's author / worker property)")],
-        "requestBody": _UPLOAD, "responses": {"200": _json("The import report, with warnings for parts outside the district"), **_ERRORS},
+        "requestBody": _UPLOAD, "responses": {"200": _json("The import report, with warnings for parts outside the district"),
+                                              **_OUTSIDE, **_ERRORS},
     }},
     "/coverage/patrols/{track_id}": {"get": {
         "summary": "A patrol track with its cell segments", "tags": ["coverage"],

@@ -25,7 +25,7 @@ from gridmap.web import LANGUAGES
 from gridmap.web.maps_api import map_service
 from gridmap.web.headers import csp_nonce
 from gridmap.workflow import SOURCES, STATUSES
-from gridmap.web.auth import requires, scope
+from gridmap.web.auth import principal, requires, scope
 
 blueprint = Blueprint("pages", __name__)
 
@@ -171,8 +171,9 @@ def _map_page(template: str, service: MapService, query: MapQuery, *, mode: str,
             "page": page_url,
             "overview": url_for("pages.overview"),
             "data": url_for("maps_api.data"),
-            "issues": url_for("maps_api.issues"),
-            "coverage": url_for("maps_api.coverage"),
+            # only what the role may read (#8): the page asks for nothing that would be refused
+            "issues": url_for("maps_api.issues") if principal().can("issues:read") else None,
+            "coverage": url_for("maps_api.coverage") if principal().can("coverage:read") else None,
             "issue": ISSUE_URL,
         },
         "labels": js_labels(),
