@@ -29,7 +29,9 @@ from typing import Any
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import JSON, Connection, Engine, Row, Table, Text, and_, bindparam, cast, create_engine, event, func, or_, select, text, update
+from sqlalchemy import (
+    JSON, Connection, Engine, Row, Table, Text, and_, bindparam, cast, create_engine, event, func, or_, select, text, update,
+)
 from sqlalchemy.pool import NullPool
 
 import gridmap.storage  # noqa: F401  (imports every model module: Base.metadata then holds every table)

@@ -287,6 +287,9 @@ class TrackSplitter:
         first = np.arange(len(lon) - 1)
         keep = (track_of_point[1:] == track_of_point[:-1]) & (part[1:] == part[:-1])
         keep &= (when[1:] - when[:-1]) <= max_gap
+        # A point a quarter of the globe away from the district has no place in its UTM zone (inf): no stretch to it counts.
+        measurable = np.isfinite(x) & np.isfinite(y)
+        keep &= measurable[1:] & measurable[:-1]
         first = first[keep]
         x0, y0, x1, y1 = x[first], y[first], x[first + 1], y[first + 1]
         t0, t1 = when[first], when[first + 1]

@@ -33,6 +33,18 @@ def test_a_failed_login_answers_401_with_the_form_and_no_session(anon_client, gm
     assert anon_client.get("/dispatch").status_code == 302
 
 
+def test_repeated_failed_logins_are_slowed_down_and_a_success_does_not_count(anon_client, gm):
+    make_user(gm, "王调度", "dispatcher")
+    for _ in range(3):
+        assert log_in(anon_client, "王调度", "correct horse").status_code == 302  # successes are free
+    for _ in range(10):
+        assert log_in(anon_client, "王调度", "guess").status_code == 401
+    blocked = log_in(anon_client, "王调度", "correct horse")
+    assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) >= 1
+    assert "too many failed logins" in blocked.get_data(as_text=True)
+    assert log_in(anon_client, "别人", "whatever").status_code == 401  # other names are not locked out
+
+
 def test_login_never_redirects_off_the_site(anon_client, gm):
     make_user(gm, "王调度", "dispatcher")
     response = log_in(anon_client, "王调度", "correct horse", next_url="//evil.example/steal")

@@ -18,7 +18,7 @@ import pyproj
 import pytest
 import shapely
 from conftest import UTM, X0, Y0
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString, shape
 from sqlalchemy import func, select
@@ -349,6 +349,8 @@ _WORKERS = itertools.count(1)
 
 @settings(max_examples=examples(80), deadline=None, database=None, suppress_health_check=SHARED_DB, phases=NO_SHRINK)
 @given(points=track_points(), as_points=st.booleans(), crs=st.sampled_from([None, None, "EPSG:32649", "gcj02", "bd09"]))
+@example(points=[[LON, LAT], [21.0, 0.0], [LON + 0.001, LAT]], as_points=False, crs=None)  # 90° from the zone: inf metres
+@example(points=[[LON, LAT], [0.0, 0.0], [LON + 0.001, LAT]], as_points=False, crs=None)  # a GPS fix at null island
 def test_patrol_tracks_of_any_shape_are_stored_valid_or_refused(client, gm, points, as_points, crs):
     start = datetime(2026, 6, 3, 9, 0, tzinfo=BEIJING)
     worker = f"网格员{next(_WORKERS)}"  # a worker of its own: examples do not collide as duplicates of each other

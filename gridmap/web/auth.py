@@ -19,12 +19,15 @@ from flask_babel import gettext as _
 from gridmap.audit import begin_acting, end_acting
 from gridmap.auth import (ANONYMOUS, ROLE_LABELS, AccessScope, Principal, authenticate_password,
                           authenticate_token, load_user, require)
-from gridmap.errors import Forbidden, NotFound, Unauthenticated
+from gridmap.errors import Forbidden, NotFound, TooManyRequests, Unauthenticated
+from gridmap.ratelimit import Rate, RateLimiter, retry_after_seconds
 
 blueprint = Blueprint("auth", __name__)
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_FIELD = "csrf_token"
+#: Failed logins allowed per address and user name: 10, then one more every 90 s (guessing is slow).
+LOGIN_RATE = Rate(10, 900.0)
 CSRF_HEADER = "X-CSRF-Token"
 PUBLIC = "public"
 
@@ -77,6 +80,7 @@ def csrf_token() -> str:
 def install_auth(app: Flask) -> None:
     """Resolve the principal and enforce access rules on every request."""
     app.before_request(_authorise)
+    app.extensions["gridmap_login_attempts"] = RateLimiter(LOGIN_RATE)
     app.jinja_env.globals.update(csrf_token=csrf_token, current_principal=principal, role_labels=ROLE_LABELS)
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
@@ -160,11 +164,19 @@ def login():
     status = 200
     if request.method == "POST":
         gm = current_app.extensions["gridmap"]
+        name = request.form.get("name", "")
+        throttle_key = f"{request.remote_addr}|{name.strip()}"
+        attempts = current_app.extensions["gridmap_login_attempts"]
+        wait = attempts.hit(throttle_key)
+        if wait > 0:
+            raise TooManyRequests(f"too many failed logins for {name.strip()!r} from this address: "
+                                  f"try again in {retry_after_seconds(wait)} s", retry_after=retry_after_seconds(wait))
         with gm.db.sessions() as db_session:
-            found = authenticate_password(db_session, request.form.get("name", ""), request.form.get("password", ""))
+            found = authenticate_password(db_session, name, request.form.get("password", ""))
         if found is None:
             error, status = _("用户名或密码错误"), 401
         else:
+            attempts.refund(throttle_key)  # only failures count
             session.clear()
             session["user"] = found.name
             session.permanent = True
