@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import and_, false, or_, select
+from sqlalchemy import and_, false, or_, select, true
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -98,7 +98,7 @@ class AccessScope:
     def cell_condition(self, column) -> Any:
         """A SQL condition: ``column`` (a 15-digit cell code) lies in the scope's areas (true if unlimited)."""
         if self.areas is None:
-            return and_(True)
+            return true()
         if not self.areas:
             return false()
         return or_(*(_prefix_condition(column, code) for code in self.areas))

@@ -165,3 +165,33 @@ def test_an_unusable_key_is_a_clear_400(client, gm, key, message):
     response = client.post("/api/v1/issues", json=a_body(gm, client_request_id=key))
     assert response.status_code == 400 and message in response.get_json()["error"]["message"]
     assert issue_count(gm) == 0
+
+
+def test_a_write_blocked_by_a_long_sqlite_write_is_a_503_to_retry_and_loses_nothing(mini_geodata, tmp_path):
+    """A long import holds SQLite's write lock; other writers wait busy_timeout (10 s), then get 503 + Retry-After."""
+    import sqlite3
+
+    from gridmap.service import Gridmap
+    from gridmap.web import create_app
+
+    path = tmp_path / "busy.sqlite3"
+    settings = {"geodata": str(mini_geodata), "database_url": f"sqlite:///{path}", "instance": str(tmp_path)}
+    core = Gridmap(settings)
+    core.init_database()
+    app = create_app(settings)
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {make_token(core, 'dispatcher')}"
+    body = a_body(core)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # what a long import does
+    try:
+        busy = client.post("/api/v1/issues", json=body, headers={"Idempotency-Key": "retry-me"})
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert busy.status_code == 503 and busy.headers["Retry-After"] == "5"
+    assert "retry" in busy.get_json()["error"]["message"]
+    again = client.post("/api/v1/issues", json=body, headers={"Idempotency-Key": "retry-me"})
+    assert again.status_code == 201 and issue_count(core) == 1
+    app.extensions["gridmap"].close()
+    core.close()

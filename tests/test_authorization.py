@@ -273,3 +273,23 @@ def test_public_and_export_reads_never_hold_contacts(world, url):
     client = world["clients"]["admin" if url.startswith("/api/") else "anonymous"]
     text = client.get(url).get_data(as_text=True)
     assert "张三丰" not in text and "13812345678" not in text and "李四" not in text
+
+
+# --- the scope condition itself --------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])  # gm is only read
+@given(code=st.text("0189", min_size=6, max_size=15).filter(lambda c: len(c) in (6, 9, 12, 15)),
+       cell=st.text("0189", min_size=15, max_size=15))
+def test_the_sql_scope_condition_is_exactly_starts_with(gm, code, cell):
+    """The index-friendly range (code ≤ cell < code+1) selects what str.startswith selects, 999… included."""
+    from sqlalchemy import literal, select
+
+    from gridmap.auth import AccessScope
+
+    scope = AccessScope(areas=(code,))
+    with gm.db.sessions() as session:
+        selected = session.scalar(select(scope.cell_condition(literal(cell))))
+    assert bool(selected) == cell.startswith(code) == scope.covers_cell(cell)

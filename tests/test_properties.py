@@ -160,7 +160,7 @@ def fixed_issues(gm) -> dict[str, int]:
     return {"original": original, "rejected": rejected}
 
 
-@settings(max_examples=examples(100), deadline=None, database=None, suppress_health_check=SHARED_DB, phases=NO_SHRINK)
+@settings(max_examples=examples(80), deadline=None, database=None, suppress_health_check=SHARED_DB, phases=NO_SHRINK)
 @given(data=st.data(), category=st.sampled_from(["E0102", "C0101", "E0709"]))
 def test_no_sequence_of_actions_reaches_an_invalid_state(gm, fixed_issues, data, category):
     # E0102 counts working hours, C0101 continuous hours, E0709 calendar days.

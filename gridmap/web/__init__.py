@@ -8,6 +8,7 @@ from typing import Any, Mapping
 
 from flask import Flask, jsonify, make_response, render_template, request
 from flask_babel import Babel
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
@@ -119,6 +120,17 @@ def _register_error_handlers(app: Flask) -> None:
         if getattr(error, "retry_after", None):
             response.headers["Retry-After"] = str(error.retry_after)
         return response
+
+    @app.errorhandler(OperationalError)
+    def database_busy(error: OperationalError):
+        """SQLite answers "database is locked" when a long write (an import) outlasts busy_timeout: 503, retry."""
+        if "database is locked" not in str(error.orig):
+            raise error
+        busy = GridmapError("the database is busy with another write (an import or a restore): retry in a few "
+                            "seconds (with the same Idempotency-Key, a retried POST makes no second issue)",
+                            status=503, code="database_busy")
+        busy.retry_after = 5
+        return gridmap_error(busy)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

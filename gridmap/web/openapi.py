@@ -14,6 +14,7 @@ is a programming error (ValueError).
 
 from __future__ import annotations
 
+import copy
 import sys
 from gridmap.web.auth import public
 from importlib.metadata import PackageNotFoundError, version
@@ -56,6 +57,8 @@ BASE_COMPONENTS: dict[str, Any] = {
     "responses": {
         "BadRequest": _error_response("Bad input: the message says what to fix."),
         "NotFound": _error_response("No such thing."),
+        "Unauthenticated": _error_response("No login session or API token, or a revoked one."),
+        "Forbidden": _error_response("The role or the area scope does not allow this."),
         "Conflict": _error_response("Not allowed in the current state (e.g. an illegal transition: the message names the allowed actions)."),
         "OutsideCells": _error_response("The point lies outside every grid cell."),
     },
@@ -103,13 +106,19 @@ def openapi_document(app: Flask) -> dict[str, Any]:
         for path, item in getattr(module, "OPENAPI_PATHS", {}).items():
             if path in paths:
                 raise ValueError(f"OpenAPI path {path} is defined twice (again in {module.__name__})")
-            paths[path] = item
+            paths[path] = copy.deepcopy(item)  # the responses below are added to the copy
         for section, items in getattr(module, "OPENAPI_COMPONENTS", {}).items():
             merged = components.setdefault(section, {})
             for key, value in items.items():
                 if key in merged and merged[key] != value:
                     raise ValueError(f"OpenAPI component {section}/{key} is defined twice (again in {module.__name__})")
                 merged[key] = value
+    for path, item in paths.items():  # every operation needs a principal (#8), except this document
+        for operation in item.values():
+            if path != "/openapi.json" and isinstance(operation, dict) and "responses" in operation:
+                operation["responses"].setdefault("401", {"$ref": "#/components/responses/Unauthenticated"})
+                operation["responses"].setdefault("403", {"$ref": "#/components/responses/Forbidden"})
+    paths["/openapi.json"]["get"]["security"] = []
     return {
         "openapi": "3.0.3",
         "info": {
