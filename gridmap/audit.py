@@ -103,38 +103,35 @@ def _identity(mapper, obj) -> str:
     return "/".join(str(part) for part in key)
 
 
+def _changed_columns(state) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(before, after) of the columns an update changes."""
+    before, after = {}, {}
+    for attr in state.mapper.column_attrs:
+        history = state.attrs[attr.key].history
+        if (history.added or history.deleted) and history.deleted != history.added:
+            before[attr.key] = history.deleted[0] if history.deleted else None
+            after[attr.key] = history.added[0] if history.added else None
+    return before, after
+
+
 def _log_unit_of_work(session: Session, _flush_context) -> None:
     entries = []
-    for obj in session.new:
-        mapper = inspect(obj).mapper
-        table = mapper.local_table.name
-        if table in UNLOGGED_TABLES:
-            continue
-        after = {c.key: getattr(obj, c.key) for c in mapper.column_attrs}
-        entries.append(_entry(table, "insert", _identity(mapper, obj), None, _clean(table, after)))
-    for obj in session.dirty:
-        state = inspect(obj)
-        mapper = state.mapper
-        table = mapper.local_table.name
-        if table in UNLOGGED_TABLES:
-            continue
-        before, after = {}, {}
-        for attr in mapper.column_attrs:
-            history = state.attrs[attr.key].history
-            if history.added or history.deleted:
-                if history.deleted == history.added:
+    for operation, objects in (("insert", session.new), ("update", session.dirty), ("delete", session.deleted)):
+        for obj in objects:
+            state = inspect(obj)
+            table = state.mapper.local_table.name
+            if table in UNLOGGED_TABLES:
+                continue
+            if operation == "update":
+                before, after = _changed_columns(state)
+                if not after:
                     continue
-                before[attr.key] = history.deleted[0] if history.deleted else None
-                after[attr.key] = history.added[0] if history.added else None
-        if after:
-            entries.append(_entry(table, "update", _identity(mapper, obj), _clean(table, before), _clean(table, after)))
-    for obj in session.deleted:
-        mapper = inspect(obj).mapper
-        table = mapper.local_table.name
-        if table in UNLOGGED_TABLES:
-            continue
-        before = {c.key: getattr(obj, c.key) for c in mapper.column_attrs}
-        entries.append(_entry(table, "delete", _identity(mapper, obj), _clean(table, before), None))
+            else:
+                values = {c.key: getattr(obj, c.key) for c in state.mapper.column_attrs}
+                before, after = (None, values) if operation == "insert" else (values, None)
+            entries.append(_entry(table, operation, _identity(state.mapper, obj),
+                                  None if before is None else _clean(table, before),
+                                  None if after is None else _clean(table, after)))
     if entries:
         session.connection().execute(insert(AuditEntry.__table__), entries)
 

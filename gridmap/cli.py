@@ -761,6 +761,13 @@ def keys_add(name: str) -> None:
 # --- users and API tokens (#8) ---------------------------------------------------------------
 
 
+def _initialised_core():
+    """The core, refusing a database that `gridmap init` has not made or brought up to date."""
+    gm = _core()
+    gm.db.require_current_schema()
+    return gm
+
+
 def _checked_role_and_scopes(gm, role: str, scopes: tuple[str, ...]) -> tuple[str, ...]:
     from gridmap.auth import check_role_and_scopes
 
@@ -792,8 +799,7 @@ def users_add(name: str, role: str, scopes: tuple[str, ...]) -> None:
     """Create user NAME; the password is read from standard input (asked twice on a terminal)."""
     from gridmap.auth import add_user
 
-    gm = _core()
-    gm.db.require_current_schema()
+    gm = _initialised_core()
     checked = _checked_role_and_scopes(gm, role, scopes)
     password = _read_password()
     with gm.db.session() as session:
@@ -807,8 +813,7 @@ def users_password(name: str) -> None:
     """Set a new password for NAME (read from standard input)."""
     from gridmap.auth import set_password
 
-    gm = _core()
-    gm.db.require_current_schema()
+    gm = _initialised_core()
     password = _read_password()
     with gm.db.session() as session:
         set_password(session, name, password)
@@ -821,8 +826,7 @@ def users_disable(name: str) -> None:
     """Disable NAME: their sessions end at the next request; the audit log keeps their name."""
     from gridmap.auth import disable_user
 
-    gm = _core()
-    gm.db.require_current_schema()
+    gm = _initialised_core()
     with gm.db.session() as session:
         disable_user(session, name)
     click.echo(f"user {name!r} disabled", err=True)
@@ -833,8 +837,7 @@ def users_list() -> None:
     """Users with their roles and scopes."""
     from gridmap.auth import list_users
 
-    gm = _core()
-    gm.db.require_current_schema()
+    gm = _initialised_core()
     with gm.db.sessions() as session:
         for row in list_users(session):
             click.echo("\t".join([row["name"], row["role"], ",".join(row["scopes"]), row["state"]]))
@@ -853,8 +856,7 @@ def tokens_add(name: str, role: str, scopes: tuple[str, ...]) -> None:
     """Create a token NAME and print it once (only its hash is stored)."""
     from gridmap.auth import add_token
 
-    gm = _core()
-    gm.db.require_current_schema()
+    gm = _initialised_core()
     checked = _checked_role_and_scopes(gm, role, scopes)
     with gm.db.session() as session:
         secret = add_token(session, name, role, checked)
@@ -868,8 +870,7 @@ def tokens_revoke(name: str) -> None:
     """Revoke token NAME: it stops working at once."""
     from gridmap.auth import revoke_token
 
-    gm = _core()
-    gm.db.require_current_schema()
+    gm = _initialised_core()
     with gm.db.session() as session:
         revoke_token(session, name)
     click.echo(f"token {name!r} revoked", err=True)
