@@ -45,6 +45,19 @@ def test_repeated_failed_logins_are_slowed_down_and_a_success_does_not_count(ano
     assert log_in(anon_client, "别人", "whatever").status_code == 401  # other names are not locked out
 
 
+def test_the_session_cookie_is_httponly_samesite_and_secure_behind_https(anon_client, gm, settings):
+    from gridmap.web import create_app
+
+    make_user(gm, "王调度", "dispatcher")
+    cookie = log_in(anon_client, "王调度", "correct horse").headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie  # plain-HTTP intranet
+    https_app = create_app({**settings, "hsts_max_age": 31536000})
+    try:
+        assert "; Secure" in log_in(https_app.test_client(), "王调度", "correct horse").headers["Set-Cookie"]
+    finally:
+        https_app.extensions["gridmap"].close()
+
+
 def test_login_never_redirects_off_the_site(anon_client, gm):
     make_user(gm, "王调度", "dispatcher")
     response = log_in(anon_client, "王调度", "correct horse", next_url="//evil.example/steal")

@@ -82,8 +82,10 @@ def install_auth(app: Flask) -> None:
     app.before_request(_authorise)
     app.extensions["gridmap_login_attempts"] = RateLimiter(LOGIN_RATE)
     app.jinja_env.globals.update(csrf_token=csrf_token, current_principal=principal, role_labels=ROLE_LABELS)
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    # Flask's defaults are HttpOnly only; no cross-site POST carries the cookie, and a site that asks
+    # for HTTPS (hsts_max_age > 0) never sends it over plain HTTP.
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_SECURE=float(app.extensions["gridmap"].settings.get("hsts_max_age") or 0) > 0)
     app.register_blueprint(blueprint)
 
 
