@@ -176,6 +176,12 @@ def _log_bulk_statement(state: ORMExecuteState):
     return result
 
 
+def record(connection, operation: str, entity: str, entity_id: str, *, before: dict | None = None,
+           after: dict | None = None) -> None:
+    """Log one change made outside the ORM sessions (a restore), on ``connection``, as the current actor."""
+    connection.execute(insert(AuditEntry.__table__), [_entry(entity, operation, entity_id, before, after)])
+
+
 def audit_entries(session: Session, *, entity: str | None = None, entity_id: str | None = None,
                   actor: str | None = None, limit: int = 100, offset: int = 0) -> tuple[int, list[dict[str, Any]]]:
     """(total, one page of entries, newest first) with optional filters."""

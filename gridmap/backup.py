@@ -38,6 +38,7 @@ import gridmap.storage  # noqa: F401  (imports every model module: Base.metadata
 from gridmap.errors import GridmapError, InvalidInput
 from gridmap.storage.db import MIGRATIONS, Database
 from gridmap.storage.models import Base
+from gridmap.audit import record
 
 #: "grmp" in the SQLite header of every backup file: tells a gridmap backup from any SQLite file.
 APPLICATION_ID = 0x67726D70
@@ -275,6 +276,9 @@ def restore_database(db: Database, path: Path | str, *,
                         _check_foreign_keys(target)
                     else:
                         _reset_sequences(target)
+                    # The restored log ends with the restore itself: who replaced the data, from which file.
+                    record(target, "restore", "*", Path(path).name,
+                           after={"file": str(Path(path).resolve()), "revisions": list(backup.revisions), "rows": rows})
             finally:
                 if sqlite:
                     target.exec_driver_sql("PRAGMA foreign_keys=ON")

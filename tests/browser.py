@@ -59,8 +59,14 @@ class PageWatch:
         self.blocked: list[str] = []
         page.on("console", lambda msg: msg.type == "error" and self.console_errors.append(msg.text))
         page.on("pageerror", lambda exc: self.console_errors.append(str(exc)))
-        page.on("requestfailed", lambda req: self.failed_requests.append(req.url))
+        page.on("requestfailed", self._failed)
         page.route("**/*", self._route)
+
+    def _failed(self, request) -> None:
+        # A fetch still running when the page navigates on (a drill-down click on a loaded machine)
+        # is cancelled by the browser (net::ERR_ABORTED): not a failure of the app.
+        if request.failure != "net::ERR_ABORTED":
+            self.failed_requests.append(f"{request.url} ({request.failure})")
 
     def _route(self, route) -> None:
         host = urlparse(route.request.url).hostname or ""
