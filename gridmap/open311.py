@@ -313,7 +313,9 @@ def _coordinate(values: Mapping[str, Any], name: str, low: float, high: float) -
     except (TypeError, ValueError):
         raise InvalidInput(f"{name} {text!r} is not a number (WGS84 decimal degrees)") from None
     if not math.isfinite(number) or not low <= number <= high:
-        raise InvalidInput(f"{name} {text} is out of range ({low:g} to {high:g})")
+        projected = math.isfinite(number) and abs(number) > 1000  # metres of a projected CRS, not degrees
+        hint = "; it looks like projected metres (e.g. UTM): send WGS84 decimal degrees" if projected else ""
+        raise InvalidInput(f"{name} {text} is out of range ({low:g} to {high:g}){hint}")
     return number
 
 

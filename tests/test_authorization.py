@@ -107,7 +107,7 @@ MATRIX: list[tuple[str, str, str, dict | None, frozenset[str] | str]] = [
 
 #: Public endpoints that check credentials of their own: the sample input is refused by them, with this message.
 OWN_CHECKS = {
-    ("POST", "/login"): "用户名或密码错误",  # wrong name or password: 401 and the form again
+    ("POST", "/login"): "CSRF token",  # a login post without the login form's token: 403
     ("POST", "/open311/v2/requests.<fmt>"): "api_key is required",  # Open311's client key: 403 per the spec
 }
 

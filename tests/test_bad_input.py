@@ -344,7 +344,7 @@ CASES = [
                  "look swapped", id="visit-json-raised-issue-lon-lat-swapped"),  # neither the visit nor the issue is kept
     pytest.param(OPEN311, {"lat": 95}, 400, "lat 95 is out of range (-90 to 90)", id="open311-latitude-beyond-the-pole"),
     pytest.param(OPEN311, {"lat": LON, "long": LAT}, 400, "lat and long look swapped", id="open311-lat-long-swapped"),
-    pytest.param(OPEN311, {"lat": UTM_Y, "long": UTM_X}, 400, "long 420125.0 is out of range",
+    pytest.param(OPEN311, {"lat": UTM_Y, "long": UTM_X}, 400, "long 420125.0 is out of range (-180 to 180); it looks like projected metres",
                  id="open311-utm-metres-as-lat-long"),  # the spec takes WGS84 only
     pytest.param(OPEN311, {"lat": SEA[1], "long": SEA[0]}, 400, "outside every grid cell",
                  id="open311-outside-every-cell"),  # 400: the spec knows no 422

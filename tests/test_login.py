@@ -74,6 +74,14 @@ def test_a_form_post_without_the_csrf_token_is_refused_and_changes_nothing(anon_
     assert wrong.status_code == 403
 
 
+def test_a_login_post_from_another_site_is_refused(anon_client, gm):
+    """Login CSRF: a cross-site form carries no session cookie, hence no token to match."""
+    make_user(gm, "王调度", "dispatcher")
+    response = anon_client.post("/login", data={"name": "王调度", "password": "correct horse"})
+    assert response.status_code == 403 and "CSRF" in response.get_data(as_text=True)
+    assert anon_client.get("/dispatch").status_code == 302
+
+
 def test_logout_with_the_token_ends_the_session(anon_client, gm):
     make_user(gm, "王调度", "dispatcher")
     log_in(anon_client, "王调度", "correct horse")

@@ -127,9 +127,12 @@ def _authorise():
         return None
     who, from_cookie = _authenticate()
     g.principal = who
-    if from_cookie and request.method in UNSAFE_METHODS:
+    # Cookie-authenticated posts need the form's token; so does the login form (no logging a
+    # victim into someone else's account from another site: its post carries no session cookie).
+    if (from_cookie or request.endpoint == "auth.login") and request.method in UNSAFE_METHODS:
         sent = request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or ""
-        if not hmac.compare_digest(sent, session.get(CSRF_FIELD, "")):
+        expected = session.get(CSRF_FIELD) or ""
+        if not (sent and expected and hmac.compare_digest(sent, expected)):
             raise Forbidden("the form's CSRF token is missing or stale: reload the page and submit again")
     access = getattr(view, "access", None)
     if access != PUBLIC:
