@@ -37,7 +37,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset({
         "aggregates:read", "issues:read", "issues:create", "issues:act", "issues:assign", "personal:read",
         "ledger:export", "ledger:import", "coverage:read", "households:read", "households:write",
-        "visits:write", "patrols:write", "audit:read",
+        "visits:write", "patrols:write", "audit:read", "users:manage",
     }),
     "dispatcher": frozenset({
         "aggregates:read", "issues:read", "issues:create", "issues:act", "issues:assign", "personal:read",
@@ -281,6 +281,21 @@ def list_users(session: Session) -> list[dict[str, Any]]:
     return [{"name": u.name, "role": u.role, "scopes": list(u.scopes or ()),
              "state": "disabled" if u.disabled_at else "enabled"}
             for u in session.scalars(select(User).order_by(User.name))]
+
+
+def enable_user(session: Session, name: str) -> None:
+    """Let a disabled user log in again."""
+    user = session.scalar(select(User).where(User.name == name))
+    if user is None:
+        raise NotFound(f"no user {name!r}")
+    user.disabled_at = None
+
+
+def list_tokens(session: Session) -> list[dict[str, Any]]:
+    """Every API token: name, role, scopes, active or revoked (never the hash)."""
+    return [{"name": t.name, "role": t.role, "scopes": list(t.scopes or ()), "created_at": t.created_at,
+             "state": "revoked" if t.revoked_at else "active"}
+            for t in session.scalars(select(ApiToken).order_by(ApiToken.name))]
 
 
 def user_principal(user: User) -> Principal:

@@ -191,3 +191,26 @@ def test_users_add_refuses_a_bad_role_or_scope_and_stores_nothing(cli_env, gm, a
 def test_users_add_refuses_a_short_password(cli_env, gm):
     result = CliRunner().invoke(main, ["users", "add", "某人", "--role", "planner"], input="short\n")
     assert result.exit_code == 2 and "at least 8 characters" in result.output
+
+
+# --- the administrator's page of users and tokens ------------------------------------------------
+
+
+def test_an_admin_disables_a_user_and_revokes_a_token_from_the_page(anon_client, gm):
+    make_user(gm, "管理员", "admin")
+    make_user(gm, "王调度", "dispatcher")
+    secret = make_token(gm, "dispatcher", name="热线对接")
+    log_in(anon_client, "管理员", "correct horse")
+    page = anon_client.get("/admin/users").get_data(as_text=True)
+    assert "王调度" in page and "热线对接" in page and "correct horse" not in page
+    token = csrf_of(page)
+    done = anon_client.post("/admin/users/王调度/disable", data={"csrf_token": token}, follow_redirects=True)
+    assert "用户 王调度 已停用" in done.get_data(as_text=True)
+    assert log_in(anon_client.application.test_client(), "王调度", "correct horse").status_code == 401
+    anon_client.post("/admin/tokens/热线对接/revoke", data={"csrf_token": token})
+    assert anon_client.application.test_client().get(
+        "/api/v1/issues", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
+    anon_client.post("/admin/users/王调度/enable", data={"csrf_token": token})
+    assert log_in(anon_client.application.test_client(), "王调度", "correct horse").status_code == 302
+    refused = anon_client.post("/admin/users/管理员/disable", data={"csrf_token": token})
+    assert refused.status_code == 409  # not yourself

@@ -1,13 +1,16 @@
-"""The audit log for administrators (#8): a page and a JSON endpoint."""
+"""Administration pages (#8): the audit log (page and JSON), users and API tokens."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, render_template, request
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from gridmap.audit import audit_entries
+from gridmap.auth import ROLE_LABELS, disable_user, enable_user, list_tokens, list_users, revoke_token
+from gridmap.errors import Conflict
 from gridmap.issue_query import parse_integer
 from gridmap.storage.models import MAX_ROW_ID
-from gridmap.web.auth import requires
+from gridmap.web.auth import principal, requires
 
 blueprint = Blueprint("admin", __name__)
 
@@ -36,6 +39,37 @@ def audit_page():
     """The audit log as a table, newest first."""
     total, entries, query = _page()
     return render_template("admin/audit.html", total=total, entries=entries, query=query)
+
+
+@blueprint.get("/admin/users")
+@requires("users:manage")
+def users_page():
+    """Users and API tokens with their roles and scopes; disable or enable users, revoke tokens."""
+    with current_app.extensions["gridmap"].db.sessions() as session:
+        users, tokens = list_users(session), list_tokens(session)
+    return render_template("admin/users.html", users=users, tokens=tokens, role_labels=ROLE_LABELS)
+
+
+@blueprint.post("/admin/users/<path:name>/<any(disable, enable):change>")
+@requires("users:manage")
+def change_user(name: str, change: str):
+    """Disable a user (their session ends at their next request) or enable them again."""
+    if change == "disable" and name == principal().name:
+        raise Conflict("you cannot disable yourself: ask another administrator")
+    with current_app.extensions["gridmap"].db.session() as session:
+        (disable_user if change == "disable" else enable_user)(session, name)
+    flash(_("用户 %(name)s 已停用", name=name) if change == "disable" else _("用户 %(name)s 已启用", name=name))
+    return redirect(url_for("admin.users_page"), code=303)
+
+
+@blueprint.post("/admin/tokens/<path:name>/revoke")
+@requires("users:manage")
+def revoke(name: str):
+    """Revoke an API token: it stops working at once."""
+    with current_app.extensions["gridmap"].db.session() as session:
+        revoke_token(session, name)
+    flash(_("令牌 %(name)s 已吊销", name=name))
+    return redirect(url_for("admin.users_page"), code=303)
 
 
 OPENAPI_PATHS = {
