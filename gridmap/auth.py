@@ -19,17 +19,18 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from gridmap.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from gridmap.maps.labels import N_
 from gridmap.storage.models import Issue
 from gridmap.storage.security import ApiToken, User
 
 ROLES: tuple[str, ...] = ("admin", "dispatcher", "manager", "worker", "handler", "planner")
 ROLE_LABELS: dict[str, str] = {
-    "admin": "管理员",
-    "dispatcher": "调度员",
-    "manager": "网格管理员",
-    "worker": "网格员",
-    "handler": "部门处置人员",
-    "planner": "规划分析人员",
+    "admin": N_("管理员"),
+    "dispatcher": N_("调度员"),
+    "manager": N_("网格管理员"),
+    "worker": N_("网格员"),
+    "handler": N_("部门处置人员"),
+    "planner": N_("规划分析人员"),
 }
 
 #: What each role may do.  ``issues:read`` lists single issues; ``aggregates:read`` only counts.

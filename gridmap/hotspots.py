@@ -45,6 +45,7 @@ from gridmap.auth import AccessScope
 from gridmap.indicators import Period
 from gridmap.layers import LayerSet
 from gridmap.storage.models import Issue
+from gridmap.maps.labels import N_
 
 #: Cells closer than this (degrees, about 1 cm) count as touching.
 TOUCH_TOLERANCE_DEG = 1e-7
@@ -52,8 +53,8 @@ TOUCH_TOLERANCE_DEG = 1e-7
 CONFIDENCE_LEVELS: tuple[tuple[str, float], ...] = (("99", 0.01), ("95", 0.05), ("90", 0.10))
 CLASSES: tuple[str, ...] = ("hot-99", "hot-95", "hot-90", "none", "cold-90", "cold-95", "cold-99")
 CLASS_LABELS: dict[str, str] = {
-    "hot-99": "热点 99%", "hot-95": "热点 95%", "hot-90": "热点 90%", "none": "不显著",
-    "cold-90": "冷点 90%", "cold-95": "冷点 95%", "cold-99": "冷点 99%",
+    "hot-99": N_("热点 99%"), "hot-95": N_("热点 95%"), "hot-90": N_("热点 90%"), "none": N_("不显著"),
+    "cold-90": N_("冷点 90%"), "cold-95": N_("冷点 95%"), "cold-99": N_("冷点 99%"),
 }
 REPEAT_RADIUS_M = 30.0
 REPEAT_MIN_COUNT = 3

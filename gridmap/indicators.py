@@ -39,6 +39,7 @@ from gridmap.dates import EARLIEST_DAY, LATEST_DAY, parse_day
 from gridmap.errors import InvalidInput
 from gridmap.storage.models import Area, Issue
 from gridmap.workflow import CLOSED_STATUSES
+from gridmap.maps.labels import N_
 
 #: Which cases are 应结案 (due) in a period.
 #: ``deadline`` (default): registered cases whose deadline falls inside the period; 结案 = those
@@ -62,24 +63,24 @@ UNASSIGNED = {"department": "（未派遣）", "worker": "（未指派）"}
 
 #: Indicator name → (Chinese label, formula). Counts first, then rates, then the median.
 INDICATORS: dict[str, tuple[str, str]] = {
-    "received": ("受理数", "issues reported in the period"),
-    "registered": ("立案数", "of the received, those registered (立案)"),
-    "dispatched": ("派遣数", "of the received, those dispatched"),
-    "due": ("应结案数", "registered cases due in the period (the `due` option), merged duplicates excluded"),
-    "closed": ("结案数", "of the due, those closed (结案, 回访)"),
-    "closed_on_time": ("按期结案数", "of the closed, those closed no later than their deadline"),
-    "reworked": ("返工数", "of the due, cases sent back for rework at least once"),
-    "extended": ("延期数", "of the due, cases granted at least one extension"),
-    "revisited": ("回访数", "of the closed, those revisited with a satisfaction score"),
-    "satisfied": ("满意数", "of the revisited, scores 4–5 (of 1–5)"),
-    "registration_rate": ("立案率", "立案数 / 受理数"),
-    "dispatch_rate": ("派遣率", "派遣数 / 立案数"),
-    "closure_rate": ("结案率", "结案数 / 应结案数"),
-    "on_time_rate": ("按期结案率", "按期结案数 / 应结案数"),
-    "rework_rate": ("返工率", "返工数 / 应结案数"),
-    "extension_rate": ("延期率", "延期数 / 应结案数"),
-    "median_hours_to_close": ("结案时长中位数（小时）", "median of closed_at − registered_at over the closed, in hours"),
-    "satisfaction_rate": ("回访满意率", "满意数 / 回访数"),
+    "received": (N_("受理数"), "issues reported in the period"),
+    "registered": (N_("立案数"), "of the received, those registered (立案)"),
+    "dispatched": (N_("派遣数"), "of the received, those dispatched"),
+    "due": (N_("应结案数"), "registered cases due in the period (the `due` option), merged duplicates excluded"),
+    "closed": (N_("结案数"), "of the due, those closed (结案, 回访)"),
+    "closed_on_time": (N_("按期结案数"), "of the closed, those closed no later than their deadline"),
+    "reworked": (N_("返工数"), "of the due, cases sent back for rework at least once"),
+    "extended": (N_("延期数"), "of the due, cases granted at least one extension"),
+    "revisited": (N_("回访数"), "of the closed, those revisited with a satisfaction score"),
+    "satisfied": (N_("满意数"), "of the revisited, scores 4–5 (of 1–5)"),
+    "registration_rate": (N_("立案率"), "立案数 / 受理数"),
+    "dispatch_rate": (N_("派遣率"), "派遣数 / 立案数"),
+    "closure_rate": (N_("结案率"), "结案数 / 应结案数"),
+    "on_time_rate": (N_("按期结案率"), "按期结案数 / 应结案数"),
+    "rework_rate": (N_("返工率"), "返工数 / 应结案数"),
+    "extension_rate": (N_("延期率"), "延期数 / 应结案数"),
+    "median_hours_to_close": (N_("结案时长中位数（小时）"), "median of closed_at − registered_at over the closed, in hours"),
+    "satisfaction_rate": (N_("回访满意率"), "满意数 / 回访数"),
 }
 RATES: dict[str, tuple[str, str]] = {
     "registration_rate": ("registered", "received"),

@@ -10,10 +10,12 @@ import math
 from typing import Any
 
 from flask import Blueprint, render_template, request, url_for
+from flask_babel import gettext
 from shapely.geometry import MultiPolygon, Polygon
 
 from gridmap.hotspots import CLASS_LABELS
 from gridmap.indicators import AREA_LEVELS, DUE_RULES, GROUPS, INDICATORS, RATES, format_rate
+from gridmap.maps.labels import N_
 from gridmap.trends import line_chart
 from gridmap.web.analytics_api import compute_hotspots, compute_indicators, compute_trends, core
 from gridmap.web.auth import requires
@@ -25,10 +27,10 @@ CLASS_COLORS = {
     "hot-99": "#b2182b", "hot-95": "#ef8a62", "hot-90": "#fddbc7", "none": "#f7f7f7",
     "cold-90": "#d1e5f0", "cold-95": "#67a9cf", "cold-99": "#2166ac",
 }
-LEVEL_LABELS = {"districts": "区", "streets": "街道", "communities": "社区", "cells": "网格"}
-GROUP_LABELS = {"area": "区域", "department": "部门", "worker": "处置人员"}
-DUE_LABELS = {"deadline": "期限在统计期内", "closed": "统计期内结案及超期未结"}
-INTERVAL_LABELS = {"week": "周", "month": "月"}
+LEVEL_LABELS = {"districts": N_("区"), "streets": N_("街道"), "communities": N_("社区"), "cells": N_("网格")}
+GROUP_LABELS = {"area": N_("区域"), "department": N_("部门"), "worker": N_("处置人员")}
+DUE_LABELS = {"deadline": N_("期限在统计期内"), "closed": N_("统计期内结案及超期未结")}
+INTERVAL_LABELS = {"week": N_("周"), "month": N_("月")}
 #: Repeat locations listed on the page (the API lists all).
 REPEAT_LIMIT = 20
 
@@ -61,7 +63,7 @@ def cell_map(layers: Any, cells: list[dict[str, Any]], width: int = 640) -> dict
         d = " ".join(ring(p.exterior.coords) + "".join(" " + ring(h.coords) for h in p.interiors) for p in polygons)
         row = by_code.get(code, {"class": "none", "count": 0, "gi_z": 0.0})
         shapes.append({"code": code, "d": d, "fill": CLASS_COLORS[row["class"]], "class": row["class"],
-                       "title": f"{code} · {row['count']} · z={row['gi_z']:.2f} · {CLASS_LABELS[row['class']]}"})
+                       "title": f"{code} · {row['count']} · z={row['gi_z']:.2f} · {gettext(CLASS_LABELS[row['class']])}"})
     return {"width": width, "height": height, "shapes": shapes}
 
 
@@ -76,7 +78,8 @@ def planner():
     counts, measures = trends["counts"], trends["indicators"]
     charts = {
         "counts": line_chart(counts["buckets"], counts["series"]),
-        "indicators": line_chart(measures["buckets"], measures["series"], percent=True),
+        "indicators": line_chart(measures["buckets"], [{**line, "name": gettext(line["name"])} for line in measures["series"]],
+                                 percent=True),
     }
     args = {key: value for key, value in request.args.items() if value}
     args.update(result["period"])
