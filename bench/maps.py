@@ -129,6 +129,7 @@ def run(args: argparse.Namespace) -> None:
     from sqlalchemy import func, insert, select
 
     from bench.aggregate import machine_summary
+    from gridmap.auth import add_token
     from gridmap.service import Gridmap
     from gridmap.storage.models import Issue
     from gridmap.web import create_app
@@ -159,6 +160,8 @@ def run(args: argparse.Namespace) -> None:
 
         app = create_app(settings)
         client = app.test_client()
+        with app.extensions["gridmap"].db.session() as session:  # every page needs a principal (#8)
+            client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {add_token(session, 'bench', 'admin', ())}"
         try:
             cold_page, _, _ = timed_get(client, "/")  # loads and validates the layer set, builds the index
             cold_geometry, _, _ = timed_get(client, "/api/v1/maps/areas/cells", gzip_ok=True)

@@ -49,6 +49,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC), instance_relative_config=False)
     app.url_map.converters["id"] = IdConverter
     core = Gridmap(config)
+    try:
+        _configure(app, core, config)
+    except Exception:
+        core.close()  # a half-built app leaves no database connection open
+        raise
+    return app
+
+
+def _configure(app: Flask, core: Gridmap, config: dict[str, Any]) -> None:
+    """Settings, extensions, access control and every blueprint of the app."""
     app.config.update({k: v for k, v in config.items() if k.isupper()})
     app.config["MAX_CONTENT_LENGTH"] = core.settings["max_upload_bytes"]
     app.json.sort_keys = False  # keep fields in the documented order
@@ -100,7 +110,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     install_security_headers(app)  # CSP with a per-request nonce, nosniff, frame and referrer rules on every response, #8
     _register_error_handlers(app)
     check_every_view_declares_access(app)
-    return app
 
 
 def _wants_json() -> bool:

@@ -1,0 +1,94 @@
+"""Benchmark: what the audit log (#8) costs an import and single-issue intake.
+
+Imports the demo year of issues (the bundled Tianya layer set, ``gridmap.demo``; 12,000 issues)
+into a fresh SQLite database, with the audit log's session hooks on and off, alternately, and
+creates 300 issues one at a time (the API's path: one transaction each) the same way. Prints the
+best CPU time (``time.process_time``) and wall time of each, and the ratios — the machine is
+shared, so compare the ratios of one run.
+
+    python bench/audit.py [--repeat 3] [--single 300]
+
+The last line is ``import_ratio=X single_ratio=Y`` (time with the log / time without).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.aggregate's machine summary
+
+
+@contextmanager
+def audit_log(enabled: bool):
+    """The audit hooks on (as always in gridmap) or taken off for the block."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from gridmap import audit
+
+    audit.install()
+    if not enabled:
+        event.remove(Session, "after_flush", audit._log_unit_of_work)
+        event.remove(Session, "do_orm_execute", audit._log_bulk_statement)
+    try:
+        yield
+    finally:
+        if not enabled:
+            event.listen(Session, "after_flush", audit._log_unit_of_work)
+            event.listen(Session, "do_orm_execute", audit._log_bulk_statement)
+
+
+def one_run(records, single: int, enabled: bool) -> tuple[float, float, float, float]:
+    """(import cpu, import wall, single cpu, single wall) in a fresh database."""
+    from gridmap.service import Gridmap
+
+    with tempfile.TemporaryDirectory(prefix="gridmap-bench-audit-") as folder:
+        gm = Gridmap({"instance": folder})
+        gm.init_database()
+        try:
+            with audit_log(enabled):
+                cpu, wall = time.process_time(), time.perf_counter()
+                report = gm.intake.import_records(gm.db, records, actor="bench")
+                import_cpu, import_wall = time.process_time() - cpu, time.perf_counter() - wall
+                assert report.imported == len(records), report.errors[:3]
+                cpu, wall = time.process_time(), time.perf_counter()
+                for record in records[:single]:
+                    gm.intake.create(gm.db, record, actor="bench")
+                single_cpu, single_wall = time.process_time() - cpu, time.perf_counter() - wall
+        finally:
+            gm.close()
+    return import_cpu, import_wall, single_cpu, single_wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--single", type=int, default=300)
+    args = parser.parse_args()
+
+    from bench.aggregate import machine_summary
+    from gridmap.demo import generate_demo_issues
+    from gridmap.service import Gridmap
+
+    print(machine_summary())
+    core = Gridmap({})
+    records = generate_demo_issues(core.areas.layers, core.categories)
+    print(f"{len(records):,} demo issues; {args.single} created one at a time; {args.repeat} runs each, alternating")
+    best = {True: [float("inf")] * 4, False: [float("inf")] * 4}
+    for _ in range(args.repeat):
+        for enabled in (True, False):
+            best[enabled] = [min(a, b) for a, b in zip(best[enabled], one_run(records, args.single, enabled))]
+    for enabled in (True, False):
+        ic, iw, sc, sw = best[enabled]
+        print(f"audit log {'on ' if enabled else 'off'}: import {ic:.2f} s cpu / {iw:.2f} s wall; "
+              f"{args.single} single {sc:.2f} s cpu / {sw:.2f} s wall")
+    print(f"import_ratio={best[True][0] / best[False][0]:.2f} single_ratio={best[True][2] / best[False][2]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
