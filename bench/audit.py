@@ -6,7 +6,10 @@ creates 300 issues one at a time (the API's path: one transaction each) the same
 best CPU time (``time.process_time``) and wall time of each, and the ratios — the machine is
 shared, so compare the ratios of one run.
 
-    python bench/audit.py [--repeat 3] [--single 300]
+    python bench/audit.py [--repeat 3] [--single 300] [--postgresql]
+
+``--postgresql`` runs it on a throwaway PostgreSQL server started like the test suite's
+(tests/pgserver.py; needs Debian's postgresql package), a fresh database per run.
 
 The last line is ``import_ratio=X single_ratio=Y`` (time with the log / time without).
 """
@@ -43,12 +46,18 @@ def audit_log(enabled: bool):
             event.listen(Session, "do_orm_execute", audit._log_bulk_statement)
 
 
-def one_run(records, single: int, enabled: bool) -> tuple[float, float, float, float]:
-    """(import cpu, import wall, single cpu, single wall) in a fresh database."""
+def one_run(records, single: int, enabled: bool, server=None) -> tuple[float, float, float, float]:
+    """(import cpu, import wall, single cpu, single wall) in a fresh database (SQLite, or on ``server``)."""
+    import uuid
+
     from gridmap.service import Gridmap
 
     with tempfile.TemporaryDirectory(prefix="gridmap-bench-audit-") as folder:
-        gm = Gridmap({"instance": folder})
+        name = "bench_" + uuid.uuid4().hex[:10]
+        settings = {"instance": folder}
+        if server is not None:
+            settings["database_url"] = server.create_database(name)
+        gm = Gridmap(settings)
         gm.init_database()
         try:
             with audit_log(enabled):
@@ -62,6 +71,8 @@ def one_run(records, single: int, enabled: bool) -> tuple[float, float, float, f
                 single_cpu, single_wall = time.process_time() - cpu, time.perf_counter() - wall
         finally:
             gm.close()
+            if server is not None:
+                server.drop_database(name)
     return import_cpu, import_wall, single_cpu, single_wall
 
 
@@ -69,6 +80,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--single", type=int, default=300)
+    parser.add_argument("--postgresql", action="store_true", help="Run on a throwaway PostgreSQL server.")
     args = parser.parse_args()
 
     from bench.aggregate import machine_summary
@@ -79,10 +91,21 @@ def main() -> None:
     core = Gridmap({})
     records = generate_demo_issues(core.areas.layers, core.categories)
     print(f"{len(records):,} demo issues; {args.single} created one at a time; {args.repeat} runs each, alternating")
+    server = None
+    if args.postgresql:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+        import pgserver
+
+        server = pgserver.start()
+        print(f"backend: PostgreSQL ({server!r})")
     best = {True: [float("inf")] * 4, False: [float("inf")] * 4}
-    for _ in range(args.repeat):
-        for enabled in (True, False):
-            best[enabled] = [min(a, b) for a, b in zip(best[enabled], one_run(records, args.single, enabled))]
+    try:
+        for _ in range(args.repeat):
+            for enabled in (True, False):
+                best[enabled] = [min(a, b) for a, b in zip(best[enabled], one_run(records, args.single, enabled, server))]
+    finally:
+        if server is not None:
+            server.stop()
     for enabled in (True, False):
         ic, iw, sc, sw = best[enabled]
         print(f"audit log {'on ' if enabled else 'off'}: import {ic:.2f} s cpu / {iw:.2f} s wall; "
