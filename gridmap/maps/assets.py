@@ -37,38 +37,39 @@ class Asset(NamedTuple):
     """What gridmap serves in place of one of folium's named assets."""
 
     path: str | None  # under gridmap/static/; None when pages work without the file
-    replaces: tuple[str, ...]  # the CDN URLs folium links under this name
+    replaces: tuple[str, ...]  # the ends (package@version/…/file) of the URLs folium links under this name
 
 
-_FOLIUM_GH = "https://cdn.jsdelivr.net/gh/python-visualization/folium"
-_CDNJS = "https://cdnjs.cloudflare.com/ajax/libs"
-_TIMEDIMENSION = "https://cdn.jsdelivr.net/npm/leaflet-timedimension@1.1.1/dist"
-_ISO8601 = "https://cdn.jsdelivr.net/npm/iso8601-js-period@0.2.1/iso8601.min.js"
+_FOLIUM_GH = "gh/python-visualization/folium"
+_CDNJS = "ajax/libs"
+_TIMEDIMENSION = "npm/leaflet-timedimension@1.1.1/dist"
+_ISO8601 = "npm/iso8601-js-period@0.2.1/iso8601.min.js"
 _JQUERY = "vendor/jquery/jquery.min.js"
 _D3 = "vendor/d3/d3.min.js"
 
 # Keyed by folium's asset name. The name alone is not enough: plugins reuse names for other files
 # (BoatMarker links leaflet.boatmarker as "markerclusterjs"), so a name is only replaced when its
-# URL is one listed here. A folium upgrade that changes a URL therefore fails loudly until the
+# URL ends with a path listed here (package, version and file; the hosts are folium's business and
+# are not named in gridmap's code). A folium upgrade that changes a URL therefore fails loudly until the
 # file is re-vendored in the version folium expects.
 ASSETS: dict[str, Asset] = {
     # folium.Map
     "leaflet": Asset(
         "vendor/leaflet/leaflet.js",
-        ("https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js",),
+        ("npm/leaflet@1.9.3/dist/leaflet.js",),
     ),
     "leaflet_css": Asset(
         "vendor/leaflet/leaflet.css",
-        ("https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.css",),
+        ("npm/leaflet@1.9.3/dist/leaflet.css",),
     ),
     # Popups, GeoJson(embed=False) and objects_to_stay_in_front call $ in folium's own templates.
-    "jquery": Asset(_JQUERY, ("https://code.jquery.com/jquery-3.7.1.min.js",)),
+    "jquery": Asset(_JQUERY, ("jquery-3.7.1.min.js",)),
     # No folium template uses Bootstrap 5; it would only restyle the page.
     "bootstrap": Asset(
-        None, ("https://cdn.jsdelivr.net/npm/bootstrap@5.2.2/dist/js/bootstrap.bundle.min.js",)
+        None, ("npm/bootstrap@5.2.2/dist/js/bootstrap.bundle.min.js",)
     ),
     "bootstrap_css": Asset(
-        None, ("https://cdn.jsdelivr.net/npm/bootstrap@5.2.2/dist/css/bootstrap.min.css",)
+        None, ("npm/bootstrap@5.2.2/dist/css/bootstrap.min.css",)
     ),
     "awesome_markers": Asset(
         "vendor/leaflet.awesome-markers/leaflet.awesome-markers.js",
@@ -81,11 +82,11 @@ ASSETS: dict[str, Asset] = {
     # folium.Icon's default prefix is "glyphicon"; prefix="fa" takes Font Awesome.
     "glyphicons_css": Asset(
         "vendor/bootstrap3-glyphicons/css/bootstrap-glyphicons.css",
-        ("https://netdna.bootstrapcdn.com/bootstrap/3.0.0/css/bootstrap-glyphicons.css",),
+        ("bootstrap/3.0.0/css/bootstrap-glyphicons.css",),
     ),
     "awesome_markers_font_css": Asset(
         "vendor/fontawesome-free/css/all.min.css",
-        ("https://cdn.jsdelivr.net/npm/@fortawesome/fontawesome-free@6.2.0/css/all.min.css",),
+        ("npm/@fortawesome/fontawesome-free@6.2.0/css/all.min.css",),
     ),
     "awesome_rotate_css": Asset(
         "vendor/folium/leaflet.awesome.rotate.css",
@@ -114,11 +115,11 @@ ASSETS: dict[str, Asset] = {
     # plugins.Fullscreen
     "Control.Fullscreen.js": Asset(
         "vendor/leaflet.fullscreen/Control.FullScreen.js",
-        ("https://cdn.jsdelivr.net/npm/leaflet.fullscreen@3.0.0/Control.FullScreen.min.js",),
+        ("npm/leaflet.fullscreen@3.0.0/Control.FullScreen.min.js",),
     ),
     "Control.FullScreen.css": Asset(
         "vendor/leaflet.fullscreen/Control.FullScreen.css",
-        ("https://cdn.jsdelivr.net/npm/leaflet.fullscreen@3.0.0/Control.FullScreen.css",),
+        ("npm/leaflet.fullscreen@3.0.0/Control.FullScreen.css",),
     ),
     # plugins.MiniMap
     "Control_MiniMap_js": Asset(
@@ -132,11 +133,11 @@ ASSETS: dict[str, Asset] = {
     # plugins.MeasureControl
     "leaflet_measure_js": Asset(
         "vendor/leaflet-measure/leaflet-measure.min.js",
-        ("https://cdn.jsdelivr.net/gh/ljagis/leaflet-measure@2.1.7/dist/leaflet-measure.min.js",),
+        ("gh/ljagis/leaflet-measure@2.1.7/dist/leaflet-measure.min.js",),
     ),
     "leaflet_measure_css": Asset(
         "vendor/leaflet-measure/leaflet-measure.css",
-        ("https://cdn.jsdelivr.net/gh/ljagis/leaflet-measure@2.1.7/dist/leaflet-measure.min.css",),
+        ("gh/ljagis/leaflet-measure@2.1.7/dist/leaflet-measure.min.css",),
     ),
     # plugins.HeatMapWithTime
     "iso8601": Asset("vendor/iso8601-js-period/iso8601.js", (_ISO8601,)),
@@ -277,7 +278,7 @@ def _local_url(name: str, url: str, static_url: StaticUrl, owner: str) -> str | 
             f"{owner} links asset {name!r} from {url}; gridmap has no local copy, "
             f"so the map would need the internet. {fix}"
         )
-    if url not in asset.replaces:
+    if not any(url == tail or url.endswith("/" + tail) for tail in asset.replaces):
         local = asset.path or "nothing (dropped)"
         raise UnknownAssetError(
             f"{owner} links asset {name!r} from {url}; gridmap serves {local} for that name, "
