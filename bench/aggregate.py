@@ -40,7 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gridmap.locator import CellLocator  # noqa: E402
+from gridmap.geo.locator import CellLocator  # noqa: E402
 
 
 def main() -> None:
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> None:
     import geopandas as gpd
 
     from bench.common import build_city, issue_points
-    from gridmap.gridbuild import build_cells
+    from gridmap.geo.gridbuild import build_cells
 
     print(machine_summary())
     started = time.perf_counter()

@@ -1,6 +1,6 @@
 """Benchmark: what the audit log (#8) costs an import and single-issue intake.
 
-Imports the demo year of issues (the bundled Tianya layer set, ``gridmap.demo``; 12,000 issues)
+Imports the demo year of issues (the bundled Tianya layer set, ``gridmap.demo.district``; 12,000 issues)
 into a fresh SQLite database, with the audit log's session hooks on and off, alternately, and
 creates 300 issues one at a time (the API's path: one transaction each) the same way. Prints the
 best CPU time (``time.process_time``) and wall time of each, and the ratios — the machine is
@@ -32,8 +32,7 @@ def audit_log(enabled: bool):
     from sqlalchemy import event
     from sqlalchemy.orm import Session
 
-    from gridmap import audit
-
+    from gridmap.security import audit
     audit.install()
     if not enabled:
         event.remove(Session, "after_flush", audit._log_unit_of_work)
@@ -50,7 +49,7 @@ def one_run(records, single: int, enabled: bool, server=None) -> tuple[float, fl
     """(import cpu, import wall, single cpu, single wall) in a fresh database (SQLite, or on ``server``)."""
     import uuid
 
-    from gridmap.service import Gridmap
+    from gridmap.core import Gridmap
 
     with tempfile.TemporaryDirectory(prefix="gridmap-bench-audit-") as folder:
         name = "bench_" + uuid.uuid4().hex[:10]
@@ -84,8 +83,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from bench.aggregate import machine_summary
-    from gridmap.demo import generate_demo_issues
-    from gridmap.service import Gridmap
+    from gridmap.demo.district import generate_demo_issues
+    from gridmap.core import Gridmap
 
     print(machine_summary())
     core = Gridmap({})

@@ -63,8 +63,8 @@ def build_layer_set(folder: Path, communities: int, cell_size: float, seed: int,
     import shapely
 
     from bench.common import DISTRICT_CODE, build_city
-    from gridmap.gridbuild import build_cells
-    from gridmap.layers import write_layer_set, LayerSet
+    from gridmap.geo.gridbuild import build_cells
+    from gridmap.geo.layers import write_layer_set, LayerSet
 
     city = build_city(communities=communities, size_m=size_m, seed=seed)
     comm = city.communities.assign(parent_code=city.communities["code"].str[:9])
@@ -84,7 +84,7 @@ def build_layer_set(folder: Path, communities: int, cell_size: float, seed: int,
 def issue_rows(gm, city, n: int, seed: int) -> list[dict]:
     """n issues inside the cells, in random categories, sources and states over the past year."""
     from bench.common import issue_points
-    from gridmap.workflow import OPEN_STATUSES, SOURCES
+    from gridmap.issues.workflow import OPEN_STATUSES, SOURCES
 
     rng = np.random.default_rng(seed + 2)
     lon, lat = issue_points(city, int(n * 1.2) + 100, seed=seed)
@@ -129,8 +129,8 @@ def run(args: argparse.Namespace) -> None:
     from sqlalchemy import func, insert, select
 
     from bench.aggregate import machine_summary
-    from gridmap.auth import add_token
-    from gridmap.service import Gridmap
+    from gridmap.security.access import add_token
+    from gridmap.core import Gridmap
     from gridmap.storage.models import Issue
     from gridmap.web import create_app
 

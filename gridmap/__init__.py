@@ -1,6 +1,6 @@
 """gridmap: grid-based governance (网格化服务管理) on a map.
 
-The core (``gridmap.geo``, ``gridmap.storage``, ``gridmap.aggregate``…) knows no Flask;
+The core (``gridmap.geo``, ``gridmap.storage``, ``gridmap.issues.counts``…) knows no Flask;
 the web layer lives in ``gridmap.web`` and is built by :func:`gridmap.web.create_app`.
 """
 

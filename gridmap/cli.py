@@ -38,7 +38,7 @@ class GridmapGroup(click.Group):
 
 def _core(**overrides: Any):
     """The configured core for this command; its database connections close when the command ends."""
-    from gridmap.service import Gridmap
+    from gridmap.core import Gridmap
 
     gm = Gridmap({k: v for k, v in overrides.items() if v is not None})
     click.get_current_context().call_on_close(gm.close)
@@ -50,8 +50,8 @@ def _core(**overrides: Any):
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """gridmap: grid-based governance (网格化服务管理) on a map."""
-    from gridmap.audit import acting_as
-    from gridmap.auth import cli_principal
+    from gridmap.security.audit import acting_as
+    from gridmap.security.access import cli_principal
 
     # Every change a command makes is audited as the operator's (#8); the web server audits per request.
     words = ctx.meta.get("gridmap.command_line", [])  # the subcommand and its arguments
@@ -78,10 +78,10 @@ def grid() -> None:
 def grid_build(areas_dir: Path, cell_size: float, crs: str | None, out_dir: Path | None,
                sliver_share: float | None, progress: bool | None) -> None:
     """Build cells in AREAS_DIR's communities and write a complete layer set."""
-    from gridmap.crs import parse_crs
-    from gridmap.gridbuild import DEFAULT_SLIVER_SHARE, build_cells
-    from gridmap.layers import read_layer_set, write_layer_set
-    from gridmap.validate import validate_layer_set
+    from gridmap.geo.crs import parse_crs
+    from gridmap.geo.gridbuild import DEFAULT_SLIVER_SHARE, build_cells
+    from gridmap.geo.layers import read_layer_set, write_layer_set
+    from gridmap.geo.validate import validate_layer_set
 
     input_crs = parse_crs(crs)
     out_dir = out_dir or areas_dir
@@ -114,8 +114,8 @@ def geodata() -> None:
 @click.option("--crs", default=None, help="CRS of the files if not WGS84 (EPSG code, gcj02, bd09).")
 def geodata_validate(folder: Path, crs: str | None) -> None:
     """Check a layer set; exit 0 when valid, 1 listing every problem otherwise."""
-    from gridmap.layers import read_layer_set
-    from gridmap.validate import SLIVER_TOLERANCE_M, validate_layer_set
+    from gridmap.geo.layers import read_layer_set
+    from gridmap.geo.validate import SLIVER_TOLERANCE_M, validate_layer_set
 
     layers, problems = read_layer_set(folder, crs)
     problems += validate_layer_set(layers)
@@ -164,7 +164,7 @@ def init(demo: bool) -> None:
 def _load_demo(gm) -> None:
     from sqlalchemy import func, select
 
-    from gridmap.demo import generate_demo_issues
+    from gridmap.demo.district import generate_demo_issues
     from gridmap.storage.models import Issue
 
     with gm.db.sessions() as session:
@@ -182,7 +182,7 @@ def _load_demo(gm) -> None:
 
 def _load_demo_workflow(gm) -> None:
     """Demo grid workers, side paths (rework, extension, return, reopen…) and a first SLA tick (#3)."""
-    from gridmap.workflow_demo import load_demo_workflow
+    from gridmap.demo.workflow import load_demo_workflow
 
     click.echo(load_demo_workflow(gm))
 
@@ -197,7 +197,7 @@ def serve(host: str, port: int, threads: int) -> None:
 
 
 def _serve(host: str, port: int, threads: int) -> None:
-    from gridmap.server import serve as serve_app
+    from gridmap.ops.server import serve as serve_app
     from gridmap.web import create_app
 
     app = create_app()
@@ -205,7 +205,7 @@ def _serve(host: str, port: int, threads: int) -> None:
     core.db.require_current_schema()
     core.areas  # load and validate the layer set before taking requests
     click.echo(f"gridmap serving on http://{host}:{port}/  (Ctrl+C to stop)")
-    # waitress, with a body over the limit answered by the app (JSON 413) and drained, not reset: gridmap.server
+    # waitress, with a body over the limit answered by the app (JSON 413) and drained, not reset: gridmap.ops.server
     serve_app(app, host=host, port=port, threads=threads, max_body_bytes=app.config["MAX_CONTENT_LENGTH"])
 
 
@@ -225,7 +225,7 @@ def demo(host: str, port: int) -> None:
 
 def _load_demo_users(gm) -> None:
     """One login per role (#8), with the published demo password."""
-    from gridmap.demo_users import DEMO_PASSWORD, create_demo_users
+    from gridmap.demo.users import DEMO_PASSWORD, create_demo_users
 
     made = create_demo_users(gm)
     if made:
@@ -241,7 +241,7 @@ def _load_demo_users(gm) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def backup(file: Path) -> None:
     """Write a consistent copy of the whole database to FILE (a SQLite file) while the server runs."""
-    from gridmap.backup import backup_database
+    from gridmap.ops.backup import backup_database
 
     report = backup_database(_core().db, file)
     click.echo(report.summary("backup"))
@@ -252,7 +252,7 @@ def backup(file: Path) -> None:
 @click.option("--yes", is_flag=True, help="Replace the data of a database that holds some without asking.")
 def restore(file: Path, yes: bool) -> None:
     """Replace every row of the database by those of FILE (from `gridmap backup`), in one transaction."""
-    from gridmap.backup import restore_database
+    from gridmap.ops.backup import restore_database
 
     def confirm(existing: dict[str, int]) -> bool:
         if yes:
@@ -286,7 +286,7 @@ def issues_import(file: Path, crs: str | None, encoding: str | None, skip_bad_ro
     """Import issues from CSV, XLSX or GeoJSON points (columns lon, lat, category, description, reported_at)."""
     from tqdm import tqdm
 
-    from gridmap.intake import read_issue_file
+    from gridmap.issues.intake import read_issue_file
 
     gm = _core()
     gm.db.migrate()
@@ -327,8 +327,8 @@ def ledger() -> None:
 def ledger_export(file: Path, fmt: str | None, lang: str, area: str | None, date_from: str | None,
                   date_to: str | None, status: str | None, category: str | None, source: str | None) -> None:
     """Write the ledger (one row per issue, plus the transition history) to FILE."""
-    from gridmap.auth import UNLIMITED
-    from gridmap.ledger import LedgerFilter, export_ledger
+    from gridmap.security.access import UNLIMITED
+    from gridmap.interop.ledger import LedgerFilter, export_ledger
 
     gm = _core()
     ledger_filter = LedgerFilter.parse(area=area, date_from=date_from, date_to=date_to, status=status,
@@ -352,7 +352,7 @@ def ledger_import(file: Path, mapping: Path | None, crs: str | None, encoding: s
     """Import a ledger or a hotline system's CSV/XLSX export (one transaction)."""
     from tqdm import tqdm
 
-    from gridmap.ledger import import_ledger, load_mapping
+    from gridmap.interop.ledger import import_ledger, load_mapping
 
     gm = _core()
     gm.db.migrate()
@@ -385,7 +385,7 @@ def _parse_at(gm, at: str | None):
         return None
     from zoneinfo import ZoneInfo
 
-    from gridmap.intake import parse_datetime
+    from gridmap.issues.intake import parse_datetime
 
     try:
         return parse_datetime(at, ZoneInfo(gm.timezone))
@@ -406,7 +406,7 @@ def _parse_at(gm, at: str | None):
 @click.option("--original", type=int, default=None, help="merge: the id of the issue this one duplicates.")
 def issues_transition(issue_id: int, action: str, actor: str, comment: str | None, at: str | None, **params) -> None:
     """Apply a workflow ACTION to an issue (exit 2 naming the allowed actions when refused)."""
-    from gridmap.workflow import apply_action, load_issue
+    from gridmap.issues.workflow import apply_action, load_issue
 
     gm = _core()
     with gm.db.session() as session:
@@ -425,7 +425,7 @@ def issues_transition(issue_id: int, action: str, actor: str, comment: str | Non
 def issues_assign(issue_ids: tuple[int, ...], department: str | None, assignee: str | None, actor: str,
                   comment: str | None) -> None:
     """Dispatch registered issues to a department and/or person, all or nothing."""
-    from gridmap.workflow import apply_to_issues
+    from gridmap.issues.workflow import apply_to_issues
 
     gm = _core()
     with gm.db.session() as session:
@@ -439,8 +439,8 @@ def issues_assign(issue_ids: tuple[int, ...], department: str | None, assignee: 
 @click.option("--limit", type=int, default=10, show_default=True)
 def issues_suggest(issue_id: int, limit: int) -> None:
     """Print assignment suggestions for an issue as JSON, best first."""
-    from gridmap.dispatch import suggest_assignees
-    from gridmap.workflow import load_issue
+    from gridmap.issues.dispatch import suggest_assignees
+    from gridmap.issues.workflow import load_issue
 
     gm = _core()
     with gm.db.sessions() as session:
@@ -462,7 +462,7 @@ def sla_tick_command(at: str | None) -> None:
 
     Exit 1 when some issues could not be evaluated (listed; the others are updated).
     """
-    from gridmap.escalation import sla_tick
+    from gridmap.issues.escalation import sla_tick
 
     gm = _core()
     with gm.db.session() as session:
@@ -485,7 +485,7 @@ def workers() -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def workers_load(file: Path) -> None:
     """Replace the grid workers by those of a CSV file (columns name, phone, areas)."""
-    from gridmap.dispatch import read_workers, store_workers
+    from gridmap.issues.dispatch import read_workers, store_workers
 
     gm = _core()
     gm.db.migrate()
@@ -500,7 +500,7 @@ def workers_load(file: Path) -> None:
 @click.option("--cells-per-worker", type=int, default=20, show_default=True)
 def workers_generate(out: Path | None, cells_per_worker: int) -> None:
     """Write synthetic demo grid workers of the active layer set as CSV."""
-    from gridmap.dispatch import demo_workers, workers_csv
+    from gridmap.issues.dispatch import demo_workers, workers_csv
 
     gm = _core()
     if cells_per_worker < 1:
@@ -571,8 +571,8 @@ def _report_import(name: str, report, skip_bad_rows: bool, dry_run: bool, what: 
 @_import_options
 def coverage_households_import(file: Path, encoding: str | None, crs: str | None, skip_bad_rows: bool, dry_run: bool) -> None:
     """Import households from CSV, XLSX or GeoJSON points (address, kind, lon/lat or cell, members…)."""
-    from gridmap.households import HOUSEHOLD_REQUIRED, HouseholdRegistry
-    from gridmap.intake import read_record_file
+    from gridmap.coverage.households import HOUSEHOLD_REQUIRED, HouseholdRegistry
+    from gridmap.issues.intake import read_record_file
 
     gm = _core()
     gm.db.migrate()
@@ -588,8 +588,8 @@ def coverage_households_import(file: Path, encoding: str | None, crs: str | None
 @_import_options
 def coverage_visits_import(file: Path, encoding: str | None, crs: str | None, skip_bad_rows: bool, dry_run: bool) -> None:
     """Import visits from CSV or XLSX (household, visitor, visited_at, notes, issues raised)."""
-    from gridmap.households import VISIT_REQUIRED, HouseholdRegistry
-    from gridmap.intake import read_record_file
+    from gridmap.coverage.households import VISIT_REQUIRED, HouseholdRegistry
+    from gridmap.issues.intake import read_record_file
 
     gm = _core()
     gm.db.migrate()
@@ -606,7 +606,7 @@ def coverage_visits_import(file: Path, encoding: str | None, crs: str | None, sk
 def coverage_patrols_import(files: tuple[Path, ...], worker: str | None, crs: str | None, skip_bad_rows: bool,
                             dry_run: bool) -> None:
     """Import GPS patrol tracks from GPX or GeoJSON files; parts outside the district are reported."""
-    from gridmap.patrols import import_tracks, read_track_file
+    from gridmap.coverage.patrols import import_tracks, read_track_file
 
     gm = _core()
     gm.db.migrate()
@@ -659,8 +659,8 @@ def _period_options(function):
 def coverage_summary(level: str, area: str | None, date_from: str | None, date_to: str | None, as_of: str | None,
                      stale_days: int | None) -> None:
     """Print ledger lines ("N households, 100% visited") per area for a period."""
-    from gridmap.auth import UNLIMITED
-    from gridmap.coverage import area_coverage, format_share, ledger_line
+    from gridmap.security.access import UNLIMITED
+    from gridmap.coverage.metrics import area_coverage, format_share, ledger_line
 
     gm = _core()
     start, end, as_of_day = _coverage_dates(gm, date_from, date_to, as_of)
@@ -681,8 +681,8 @@ def coverage_summary(level: str, area: str | None, date_from: str | None, date_t
 @_period_options
 def coverage_export(out: Path, date_from: str | None, date_to: str | None, as_of: str | None, stale_days: int | None) -> None:
     """Write coverage per district, street, community and cell as XLSX."""
-    from gridmap.auth import UNLIMITED
-    from gridmap.coverage import write_coverage_xlsx
+    from gridmap.security.access import UNLIMITED
+    from gridmap.coverage.metrics import write_coverage_xlsx
 
     gm = _core()
     start, end, as_of_day = _coverage_dates(gm, date_from, date_to, as_of)
@@ -700,8 +700,8 @@ def coverage_export(out: Path, date_from: str | None, date_to: str | None, as_of
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def coverage_worklist(worker: str | None, as_of: str | None, stale_days: int | None, as_json: bool) -> None:
     """Per grid worker: households due this month and cells not patrolled lately."""
-    from gridmap.auth import UNLIMITED
-    from gridmap.coverage import worklists
+    from gridmap.security.access import UNLIMITED
+    from gridmap.coverage.metrics import worklists
 
     gm = _core()
     _, _, day = _coverage_dates(gm, None, as_of, as_of)
@@ -725,7 +725,7 @@ def coverage_worklist(worker: str | None, as_of: str | None, stale_days: int | N
 
 def _load_demo_coverage(gm) -> None:
     """Demo households, a year of visits and patrols (#5), into a database without households."""
-    from gridmap.demo_coverage import demo_coverage_loaded, load_demo_coverage
+    from gridmap.demo.coverage import demo_coverage_loaded, load_demo_coverage
 
     existing = demo_coverage_loaded(gm)
     if existing:
@@ -748,7 +748,7 @@ def keys() -> None:
 @click.argument("name")
 def keys_add(name: str) -> None:
     """Create a key for the client NAME and print it once (it cannot be shown again)."""
-    from gridmap.open311 import add_api_key
+    from gridmap.interop.open311 import add_api_key
 
     gm = _core()
     gm.db.migrate()
@@ -769,7 +769,7 @@ def _initialised_core():
 
 
 def _checked_role_and_scopes(gm, role: str, scopes: tuple[str, ...]) -> tuple[str, ...]:
-    from gridmap.auth import check_role_and_scopes
+    from gridmap.security.access import check_role_and_scopes
 
     codes = [code for level in ("streets", "communities", "cells") for code in gm.areas.layers.level(level)["code"]]
     return check_role_and_scopes(role, scopes, area_codes=codes, departments=gm.routing.departments())
@@ -797,7 +797,7 @@ def _read_password() -> str:
 @click.option("--scope", "scopes", multiple=True, help=SCOPE_HELP)
 def users_add(name: str, role: str, scopes: tuple[str, ...]) -> None:
     """Create user NAME; the password is read from standard input (asked twice on a terminal)."""
-    from gridmap.auth import add_user
+    from gridmap.security.access import add_user
 
     gm = _initialised_core()
     checked = _checked_role_and_scopes(gm, role, scopes)
@@ -811,7 +811,7 @@ def users_add(name: str, role: str, scopes: tuple[str, ...]) -> None:
 @click.argument("name")
 def users_password(name: str) -> None:
     """Set a new password for NAME (read from standard input)."""
-    from gridmap.auth import set_password
+    from gridmap.security.access import set_password
 
     gm = _initialised_core()
     password = _read_password()
@@ -824,7 +824,7 @@ def users_password(name: str) -> None:
 @click.argument("name")
 def users_disable(name: str) -> None:
     """Disable NAME: their sessions end at the next request; the audit log keeps their name."""
-    from gridmap.auth import disable_user
+    from gridmap.security.access import disable_user
 
     gm = _initialised_core()
     with gm.db.session() as session:
@@ -835,7 +835,7 @@ def users_disable(name: str) -> None:
 @users.command("list")
 def users_list() -> None:
     """Users with their roles and scopes."""
-    from gridmap.auth import list_users
+    from gridmap.security.access import list_users
 
     gm = _initialised_core()
     with gm.db.sessions() as session:
@@ -854,7 +854,7 @@ def tokens() -> None:
 @click.option("--scope", "scopes", multiple=True, help=SCOPE_HELP)
 def tokens_add(name: str, role: str, scopes: tuple[str, ...]) -> None:
     """Create a token NAME and print it once (only its hash is stored)."""
-    from gridmap.auth import add_token
+    from gridmap.security.access import add_token
 
     gm = _initialised_core()
     checked = _checked_role_and_scopes(gm, role, scopes)
@@ -868,7 +868,7 @@ def tokens_add(name: str, role: str, scopes: tuple[str, ...]) -> None:
 @click.argument("name")
 def tokens_revoke(name: str) -> None:
     """Revoke token NAME: it stops working at once."""
-    from gridmap.auth import revoke_token
+    from gridmap.security.access import revoke_token
 
     gm = _initialised_core()
     with gm.db.session() as session:

@@ -3,7 +3,7 @@
 
     python scripts/make-demo-geodata.py [--outline PATH] [--out DIR] [--cell-size METRES]
 
-The streets and communities are synthetic and seeded (gridmap.demo.GEODATA_SEED), so the same
+The streets and communities are synthetic and seeded (gridmap.demo.district.GEODATA_SEED), so the same
 outline and cell size always give the same files.
 """
 
@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from gridmap.demo import DEFAULT_CELL_SIZE, build_demo_geodata
+from gridmap.demo.district import DEFAULT_CELL_SIZE, build_demo_geodata
 from gridmap.errors import GridmapError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -32,7 +32,7 @@ def live_server(app):
     from sqlalchemy import select
     from waitress.server import create_server
 
-    from gridmap.auth import add_user
+    from gridmap.security.access import add_user
     from gridmap.storage.security import User
 
     gm = app.extensions["gridmap"]

@@ -58,7 +58,7 @@ def mini_areas() -> dict[str, gpd.GeoDataFrame]:
 
 def write_areas(folder: Path, frames: dict[str, gpd.GeoDataFrame]) -> Path:
     """Write the given levels as a layer set folder (without cells unless given)."""
-    from gridmap.layers import write_layer
+    from gridmap.geo.layers import write_layer
 
     folder.mkdir(parents=True, exist_ok=True)
     for level, frame in frames.items():
@@ -69,7 +69,7 @@ def write_areas(folder: Path, frames: dict[str, gpd.GeoDataFrame]) -> Path:
 @pytest.fixture(scope="session")
 def mini_geodata(tmp_path_factory) -> Path:
     """A complete, valid layer set of the mini district with 250 m cells."""
-    from gridmap.gridbuild import build_cells
+    from gridmap.geo.gridbuild import build_cells
 
     frames = mini_areas()
     frames["cells"] = build_cells(frames["communities"], 250)
@@ -106,7 +106,7 @@ def settings(mini_geodata, database_url, tmp_path) -> dict:
 @pytest.fixture
 def gm(settings):
     """A core Gridmap with its database migrated and the layer set loaded."""
-    from gridmap.service import Gridmap
+    from gridmap.core import Gridmap
 
     core = Gridmap(settings)
     core.init_database()
@@ -125,7 +125,7 @@ def app(settings, gm):
 
 def make_token(gm, role: str, scopes: tuple[str, ...] = (), name: str | None = None) -> str:
     """A new API token of ``role`` limited to ``scopes``; returns the secret."""
-    from gridmap.auth import add_token
+    from gridmap.security.access import add_token
 
     with gm.db.session() as session:
         return add_token(session, name or f"test-{role}-{uuid.uuid4().hex[:8]}", role, tuple(scopes))
@@ -133,7 +133,7 @@ def make_token(gm, role: str, scopes: tuple[str, ...] = (), name: str | None = N
 
 def make_user(gm, name: str, role: str, scopes: tuple[str, ...] = (), password: str = "correct horse") -> str:
     """A new user of ``role``; returns the password."""
-    from gridmap.auth import add_user
+    from gridmap.security.access import add_user
 
     with gm.db.session() as session:
         add_user(session, name, role, tuple(scopes), password)

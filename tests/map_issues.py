@@ -45,7 +45,7 @@ def load_map_issues(gm, geodata) -> dict[str, int]:
 
 def load_households(gm) -> tuple:
     """Two households in CELL_A registered 200 days ago, one visited 10 days ago; (30 days ago, today)."""
-    from gridmap.households import HouseholdRegistry
+    from gridmap.coverage.households import HouseholdRegistry
 
     registry = HouseholdRegistry.for_core(gm)
     today = registry.today()

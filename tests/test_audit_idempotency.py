@@ -60,7 +60,7 @@ def test_admins_read_the_log_and_nobody_else(app, gm, client, client_as):
 
 
 def test_secrets_never_reach_the_log(gm, client):
-    from gridmap.auth import add_user
+    from gridmap.security.access import add_user
 
     with gm.db.session() as session:
         add_user(session, "王调度", "dispatcher", (), "a secret passphrase")
@@ -143,7 +143,7 @@ def test_concurrent_retries_make_one_issue(app, gm):
 
 
 def test_an_open311_retry_with_the_same_key_returns_the_first_request(anon_client, gm):
-    from gridmap.open311 import add_api_key
+    from gridmap.interop.open311 import add_api_key
 
     with gm.db.session() as session:
         key = add_api_key(session, "微信小程序")
@@ -171,7 +171,7 @@ def test_a_write_blocked_by_a_long_sqlite_write_is_a_503_to_retry_and_loses_noth
     """A long import holds SQLite's write lock; other writers wait busy_timeout (10 s), then get 503 + Retry-After."""
     import sqlite3
 
-    from gridmap.service import Gridmap
+    from gridmap.core import Gridmap
     from gridmap.web import create_app
 
     path = tmp_path / "busy.sqlite3"

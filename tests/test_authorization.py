@@ -290,7 +290,7 @@ def test_the_sql_scope_condition_is_exactly_starts_with(gm, code, cell):
     """The index-friendly range (code ≤ cell < code+1) selects what str.startswith selects, 999… included."""
     from sqlalchemy import literal, select
 
-    from gridmap.auth import AccessScope
+    from gridmap.security.access import AccessScope
 
     scope = AccessScope(areas=(code,))
     with gm.db.sessions() as session:

@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import JSON, Text, cast, func, select
 
-from gridmap.backup import APPLICATION_ID, code_revisions, inspect_backup, model_tables
+from gridmap.ops.backup import APPLICATION_ID, code_revisions, inspect_backup, model_tables
 from gridmap.cli import EXIT_BAD_INPUT, main
-from gridmap.service import Gridmap
+from gridmap.core import Gridmap
 from gridmap.storage.coverage import (
     Household, HouseholdKind, HouseholdLocation, PatrolSegment, PatrolTrack, Visit, VisitIssue,
 )
@@ -348,13 +348,13 @@ def test_restore_into_a_database_that_holds_issues_needs_yes(gm, cli_env, mini_g
 
 
 def test_a_restore_that_fails_half_way_changes_nothing(gm, cli_env, mini_geodata, monkeypatch, tmp_path):
-    import gridmap.backup
+    import gridmap.ops.backup
 
     fill_every_table(gm, mini_geodata)
     assert run("backup", tmp_path / "backup.sqlite3").exit_code == 0
     change_after_the_backup(gm)
     before = every_row(gm.db.url)
-    copy_table = gridmap.backup._copy_table
+    copy_table = gridmap.ops.backup._copy_table
 
     def copy_then_fail(source, target, table):
         copied = copy_table(source, target, table)
@@ -362,7 +362,7 @@ def test_a_restore_that_fails_half_way_changes_nothing(gm, cli_env, mini_geodata
             raise OSError("disk full")
         return copied
 
-    monkeypatch.setattr(gridmap.backup, "_copy_table", copy_then_fail)
+    monkeypatch.setattr(gridmap.ops.backup, "_copy_table", copy_then_fail)
     result = run("restore", "--yes", tmp_path / "backup.sqlite3")
     assert result.exit_code != 0 and isinstance(result.exception, OSError)
     assert every_row(gm.db.url) == before

@@ -27,8 +27,8 @@ from sqlalchemy import func, select
 
 import gridmap.storage
 from gridmap.cli import main
-from gridmap.households import HouseholdRegistry
-from gridmap.open311 import add_api_key
+from gridmap.coverage.households import HouseholdRegistry
+from gridmap.interop.open311 import add_api_key
 from gridmap.storage.models import Base
 
 _TO_WGS84 = pyproj.Transformer.from_crs(UTM, "EPSG:4326", always_xy=True)

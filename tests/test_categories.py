@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gridmap.categories import (
+from gridmap.issues.categories import (
     BUNDLED_CATEGORIES,
     COLUMNS,
     Category,
@@ -17,7 +17,7 @@ from gridmap.categories import (
     load_categories,
 )
 from gridmap.errors import InvalidInput
-from gridmap.sla import TimeLimitKind
+from gridmap.issues.sla import TimeLimitKind
 
 HEADER = ",".join(COLUMNS)
 # Lines 2 and 3 of every test file: one major and one minor, both valid.

@@ -27,12 +27,12 @@ import pytest
 from sqlalchemy import select
 
 from conftest import UTM, X0, Y0
-from gridmap.auth import UNLIMITED
-from gridmap.coverage import (
+from gridmap.security.access import UNLIMITED
+from gridmap.coverage.metrics import (
     add_months, area_coverage, cell_coverage, format_share, ledger_line, next_visit_due, stale_cells, worklists,
 )
-from gridmap.households import HouseholdRegistry
-from gridmap.patrols import TrackInput, import_tracks
+from gridmap.coverage.households import HouseholdRegistry
+from gridmap.coverage.patrols import TrackInput, import_tracks
 from gridmap.storage.coverage import HouseholdLocation, PatrolTrack, Visit
 
 A, B, C = "460204001001021", "460204001001022", "460204001001023"
@@ -271,7 +271,7 @@ def test_work_lists_derive_cells_from_patrols_when_no_grid_worker_is_assigned(gm
 
 
 def test_work_lists_use_the_assigned_grid_workers(gm, scenario):
-    from gridmap.dispatch import Worker, store_workers
+    from gridmap.issues.dispatch import Worker, store_workers
 
     with gm.db.session() as session:
         store_workers(session, [Worker("李娜", "13800000001", (A, B)), Worker("王芳", None, (C, D))])

@@ -12,7 +12,7 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 
 from gridmap.cli import main
-from gridmap.crs import wgs84_to_gcj02
+from gridmap.geo.crs import wgs84_to_gcj02
 from gridmap.storage.coverage import Household, HouseholdLocation, PatrolSegment, PatrolTrack, Visit, VisitIssue
 from gridmap.storage.models import Issue
 from helpers import write_csv

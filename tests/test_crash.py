@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select, text
 
-from gridmap.service import Gridmap
+from gridmap.core import Gridmap
 from gridmap.storage.db import Database
 from gridmap.storage.models import Issue, IssueTransition
 from helpers import cell_point

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gridmap.crs import (
+from gridmap.geo.crs import (
     bd09_to_gcj02,
     check_lonlat,
     gcj02_to_bd09,

@@ -12,17 +12,17 @@ import pytest
 import shapely
 from shapely.geometry import shape
 
-from gridmap.areas import AreaIndex
-from gridmap.categories import load_categories
-from gridmap.crs import gcj02_to_wgs84
-from gridmap.demo import HOTSPOTS, build_demo_geodata, generate_demo_issues, grid_worker, is_sea
+from gridmap.geo.areas import AreaIndex
+from gridmap.issues.categories import load_categories
+from gridmap.geo.crs import gcj02_to_wgs84
+from gridmap.demo.district import HOTSPOTS, build_demo_geodata, generate_demo_issues, grid_worker, is_sea
 from gridmap.errors import InvalidInput
-from gridmap.intake import Intake
-from gridmap.layers import CODE_LENGTHS, LEVELS, read_layer_set
+from gridmap.issues.intake import Intake
+from gridmap.geo.layers import CODE_LENGTHS, LEVELS, read_layer_set
 from gridmap.settings import BUNDLED_GEODATA
-from gridmap.sla import WorkingCalendar, deadline
-from gridmap.validate import validate_layer_set
-from gridmap.workflow import SOURCES, STATUSES
+from gridmap.issues.sla import WorkingCalendar, deadline
+from gridmap.geo.validate import validate_layer_set
+from gridmap.issues.workflow import SOURCES, STATUSES
 
 # The project always sits beside ../shared (CI clones it there): these tests need the original outline.
 SHARED_OUTLINE = BUNDLED_GEODATA.parent.parent / "shared" / "data" / "tianya-460204.geojson"

@@ -17,9 +17,9 @@ from pyproj import Transformer
 from sqlalchemy import select
 
 from conftest import UTM
-from gridmap.categories import load_categories
+from gridmap.issues.categories import load_categories
 from gridmap.cli import main
-from gridmap.dispatch import (
+from gridmap.issues.dispatch import (
     BUNDLED_WORKERS,
     Routing,
     demo_workers,
@@ -31,7 +31,7 @@ from gridmap.dispatch import (
     workers_csv,
 )
 from gridmap.errors import InvalidInput
-from gridmap.layers import load_layer_set
+from gridmap.geo.layers import load_layer_set
 from gridmap.settings import BUNDLED_GEODATA
 from gridmap.storage.models import Issue
 from gridmap.storage.workflow import GridWorker

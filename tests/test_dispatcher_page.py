@@ -10,13 +10,13 @@ import pytest
 from markupsafe import escape
 from sqlalchemy import func, select
 
-from gridmap.auth import UNLIMITED
-from gridmap.dispatch import Worker, store_workers
-from gridmap.dispatch_queue import dispatch_queue, warning_horizon
-from gridmap.issue_query import IssueQuery
+from gridmap.security.access import UNLIMITED
+from gridmap.issues.dispatch import Worker, store_workers
+from gridmap.maps.dispatch import dispatch_queue, warning_horizon
+from gridmap.issues.query import IssueQuery
 from gridmap.maps.assets import external_urls
 from gridmap.storage.models import Issue, IssueTransition
-from gridmap.workflow import apply_action
+from gridmap.issues.workflow import apply_action
 from conftest import make_user
 from helpers import cell_point, csrf_of, log_in
 
@@ -219,6 +219,6 @@ def test_the_warning_horizon_covers_the_longest_time_limit(gm):
 
 
 def test_map_tooltips_cannot_break_out_of_folium_s_template_literal():
-    from gridmap.dispatch_queue import _tooltip_text
+    from gridmap.maps.dispatch import _tooltip_text
 
     assert _tooltip_text("<b>`${x}\\") == "&lt;b&gt;&#96;&#36;{x}&#92;"

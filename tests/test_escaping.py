@@ -34,7 +34,7 @@ def hostile_geodata(mini_geodata, tmp_path):
 
 @pytest.fixture
 def hostile_client(settings, hostile_geodata):
-    from gridmap.service import Gridmap
+    from gridmap.core import Gridmap
     from gridmap.web import create_app
 
     overrides = {**settings, "geodata": str(hostile_geodata)}

@@ -11,12 +11,12 @@ from esda.getisord import G_Local
 from libpysal.weights import W, Queen, lat2W
 
 from analytics_data import add, cell_codes, issue_row
-from gridmap.auth import UNLIMITED
-from gridmap.hotspots import (
+from gridmap.security.access import UNLIMITED
+from gridmap.analytics.hotspots import (
     benjamini_hochberg, classify, getis_ord_gi_star, gi_star_table, hotspot_cells, hotspot_report, queen_neighbours,
     repeat_locations, two_sided_p,
 )
-from gridmap.indicators import Period
+from gridmap.analytics.indicators import Period
 
 JUNE = Period(date(2025, 6, 1), date(2025, 6, 30))
 SIDE = 20  # the synthetic lattice is SIDE × SIDE cells

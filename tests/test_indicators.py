@@ -9,9 +9,9 @@ import pytest
 from openpyxl import load_workbook
 
 from analytics_data import add, at, cell_codes, closed_case, issue_row
-from gridmap.auth import UNLIMITED
+from gridmap.security.access import UNLIMITED
 from gridmap.errors import InvalidInput
-from gridmap.indicators import INDICATORS, Period, format_rate, indicators
+from gridmap.analytics.indicators import INDICATORS, Period, format_rate, indicators
 from gridmap.storage.models import Issue
 
 JUNE = Period(date(2025, 6, 1), date(2025, 6, 30))
@@ -121,7 +121,7 @@ def test_a_category_filter_takes_an_item_or_a_class_code(gm):
 
 def test_indicators_follow_the_real_workflow(gm):
     # One case driven through the workflow module: the columns the indicators read are the ones it writes.
-    from gridmap.workflow import apply_action
+    from gridmap.issues.workflow import apply_action
 
     add(gm, [issue_row(gm, reported="2025-06-02 09:00")])
     with gm.db.session() as session:

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gridmap.crs import wgs84_to_gcj02
-from gridmap.escalation import sla_tick
+from gridmap.geo.crs import wgs84_to_gcj02
+from gridmap.issues.escalation import sla_tick
 from helpers import cell_point
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -270,7 +270,7 @@ def test_transition_of_an_unknown_issue_is_404(client):
 
 
 def test_suggestions(client, gm, point, tmp_path):
-    from gridmap.dispatch import demo_workers, store_workers
+    from gridmap.issues.dispatch import demo_workers, store_workers
 
     with gm.db.session() as session:
         store_workers(session, demo_workers(gm.areas.layers))

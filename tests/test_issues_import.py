@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from gridmap.cli import main
-from gridmap.crs import wgs84_to_gcj02
+from gridmap.geo.crs import wgs84_to_gcj02
 from gridmap.storage.models import Issue, IssueTransition
 from helpers import cell_point, write_csv
 

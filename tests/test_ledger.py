@@ -16,10 +16,10 @@ from sqlalchemy import func, select
 
 from conftest import BACKEND
 from gridmap.cli import main
-from gridmap.auth import UNLIMITED
-from gridmap.ledger import LedgerFilter, export_ledger, import_ledger, iter_ledger_csv
+from gridmap.security.access import UNLIMITED
+from gridmap.interop.ledger import LedgerFilter, export_ledger, import_ledger, iter_ledger_csv
 from gridmap.storage.models import Issue, IssueTransition
-from gridmap.workflow import WorkflowRules, apply_action
+from gridmap.issues.workflow import WorkflowRules, apply_action
 from helpers import cell_point, write_csv
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -117,7 +117,7 @@ def snapshot(gm) -> list[dict]:
 @pytest.fixture
 def second_gm(request, settings, tmp_path):
     """Another core with its own empty (migrated, layer set loaded) database on the same backend."""
-    from gridmap.service import Gridmap
+    from gridmap.core import Gridmap
 
     if BACKEND == "sqlite":
         url, drop = f"sqlite:///{tmp_path / 'second' / 'gridmap.sqlite3'}", None
@@ -533,7 +533,7 @@ def test_a_ledger_with_a_status_but_no_history_gets_one_from_its_stage_times(gm,
 
 
 def test_every_header_names_one_field():
-    from gridmap.ledger import HISTORY_COLUMN, issue_columns
+    from gridmap.interop.ledger import HISTORY_COLUMN, issue_columns
 
     names: dict[str, str] = {}
     for column in [*issue_columns(), HISTORY_COLUMN]:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, Point, Polygon
 
 from gridmap.errors import InvalidInput
-from gridmap.locator import CellLocator
+from gridmap.geo.locator import CellLocator
 
 # A small layer on an exact binary lattice (every coordinate below is a float without rounding):
 # one unit U is 1/8 of a cell side S; (i, j) means (X0 + i*U, Y0 + j*U); j grows northwards.

@@ -101,7 +101,7 @@ def test_a_json_post_in_a_session_needs_the_csrf_header(anon_client, gm):
 
 
 def test_a_disabled_user_loses_their_session_at_the_next_request(anon_client, gm):
-    from gridmap.auth import disable_user
+    from gridmap.security.access import disable_user
 
     make_user(gm, "王调度", "dispatcher")
     log_in(anon_client, "王调度", "correct horse")
@@ -122,7 +122,7 @@ def test_a_bad_bearer_token_is_401_with_a_reason(anon_client, header, message):
 
 
 def test_a_revoked_token_stops_working_at_once(anon_client, gm):
-    from gridmap.auth import revoke_token
+    from gridmap.security.access import revoke_token
 
     secret = make_token(gm, "dispatcher", name="热线对接")
     headers = {"Authorization": f"Bearer {secret}"}

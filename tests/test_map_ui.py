@@ -12,7 +12,7 @@ import pytest
 import shapely
 from shapely.geometry import shape
 
-from gridmap.crs import wgs84_to_gcj02
+from gridmap.geo.crs import wgs84_to_gcj02
 from gridmap.errors import InvalidInput
 from gridmap.maps.assets import external_urls
 from gridmap.maps.data import legend_classes, metric_value

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from helpers import cell_point
 from sqlalchemy import select
 
-from gridmap.open311 import add_api_key, hash_key
+from gridmap.interop.open311 import add_api_key, hash_key
 from gridmap.storage.interop import ApiKey
 from gridmap.storage.models import Issue
 

@@ -6,7 +6,7 @@ import pytest
 
 from analytics_data import add, cell_codes, closed_case, issue_row, shift
 from browser import chromium_page, live_server, screenshot
-from gridmap.hotspots import queen_neighbours
+from gridmap.analytics.hotspots import queen_neighbours
 
 pytestmark = pytest.mark.browser
 

@@ -23,12 +23,12 @@ from shapely.geometry import LineString, shape
 from sqlalchemy import func, select
 
 from gridmap.errors import GridmapError, InvalidInput, NotFound
-from gridmap.layers import LEVELS, read_layer_set
-from gridmap.open311 import add_api_key
+from gridmap.geo.layers import LEVELS, read_layer_set
+from gridmap.interop.open311 import add_api_key
 from gridmap.storage.coverage import PatrolTrack
 from gridmap.storage.models import Issue, IssueTransition
-from gridmap.validate import validate_layer_set
-from gridmap.workflow import (
+from gridmap.geo.validate import validate_layer_set
+from gridmap.issues.workflow import (
     ACTION_PARAMS,
     ACTIONS,
     CLOSED_STATUSES,

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from test_open311 import errors_of, post
 
 from gridmap.errors import InvalidInput
-from gridmap.open311 import add_api_key
-from gridmap.ratelimit import Rate, RateLimiter, retry_after_seconds
+from gridmap.interop.open311 import add_api_key
+from gridmap.security.ratelimit import Rate, RateLimiter, retry_after_seconds
 from gridmap.storage.models import Issue
 from gridmap.web.limits import EXTENSION, IntakeLimits
 

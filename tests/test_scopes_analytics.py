@@ -20,7 +20,7 @@ import pytest
 from openpyxl import load_workbook
 
 from analytics_data import add, cell_codes, closed_case, issue_row
-from gridmap.hotspots import gi_star_table, queen_neighbours
+from gridmap.analytics.hotspots import gi_star_table, queen_neighbours
 
 COMM1, COMM2, TOWN1 = "460204001001", "460204001002", "460204101001"
 STREET, TOWN = "460204001", "460204101"

@@ -199,7 +199,7 @@ def test_work_lists_cover_only_the_scope_s_cells(client_as, scenario, who, cells
 
 
 def test_work_lists_of_assigned_workers_keep_to_the_scope(gm, client_as, scenario):
-    from gridmap.dispatch import Worker, store_workers
+    from gridmap.issues.dispatch import Worker, store_workers
 
     with gm.db.session() as session:
         store_workers(session, [Worker("李娜", "13800000001", (A, B)), Worker("王芳", None, (C, D))])

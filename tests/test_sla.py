@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from gridmap.errors import InvalidInput
-from gridmap.sla import (
+from gridmap.issues.sla import (
     BUNDLED_HOLIDAYS,
     TimeLimitKind,
     WorkingCalendar,

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from gridmap.cli import EXIT_BAD_INPUT, main
 from gridmap.errors import InvalidInput, NotFound
 from gridmap.storage.models import Issue, IssueTransition
-from gridmap.workflow import (
+from gridmap.issues.workflow import (
     ACTIONS,
     MAX_EXTENSIONS,
     STATUSES,
@@ -345,7 +345,7 @@ def test_cli_transition_and_assign(gm, cli_env, point):
 
 
 def test_init_demo_holds_every_status_side_path_and_escalations(cli_env, settings):
-    from gridmap.service import Gridmap
+    from gridmap.core import Gridmap
     from gridmap.storage.workflow import GridWorker, IssueEscalation
 
     result = run("init", "--demo")

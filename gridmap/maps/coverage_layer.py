@@ -1,6 +1,6 @@
 """The coverage layer of the map: visit and patrol coverage per area, from #5's coverage data.
 
-The figures and their definitions are :mod:`gridmap.coverage`'s (``area_coverage``); this module
+The figures and their definitions are :mod:`gridmap.coverage.metrics`'s (``area_coverage``); this module
 picks the period from the map's filter, colours the areas and says why there is nothing to draw.
 The period follows the coverage pages: ``to`` defaults to today, ``from`` to 1 January of that
 year, and the "now" figures are taken on ``min(to, today)``.
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from gridmap.maps.data import SHARE_COLOURS, legend_classes
 from gridmap.maps.filters import MapFilter
-from gridmap.maps.labels import N_, Translate, untranslated
+from gridmap.labels import N_, Translate, untranslated
 
 NOT_AVAILABLE = N_("走访与巡查覆盖数据尚未接入")
 NO_HOUSEHOLDS = N_("尚无住户登记：按巡查覆盖率着色")
@@ -32,9 +32,9 @@ PATROLS = N_("巡查覆盖率")
 
 
 def _coverage_module():
-    """gridmap.coverage when it is installed with what the layer needs, else None."""
+    """gridmap.coverage.metrics when it is installed with what the layer needs, else None."""
     try:
-        from gridmap import coverage
+        from gridmap.coverage.metrics import metrics as coverage
     except ImportError:
         return None
     return coverage if hasattr(coverage, "area_coverage") else None

@@ -1,6 +1,6 @@
 """What the map draws, aggregated on the server: per-area figures, classes, heat points, markers.
 
-The counts are those of :mod:`gridmap.aggregate` (one definition of total / open / overdue /
+The counts are those of :mod:`gridmap.issues.counts` (one definition of total / open / overdue /
 closed); this module adds the derived metrics, the colour classes, the heatmap's points (one per
 issue up to ``HEAT_RAW_LIMIT`` issues, one weighted point per area above) and the issues near
 the viewer. One grouped query per view gives the figures, the summary, the children and the heat.
@@ -24,14 +24,14 @@ import numpy as np
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from gridmap.aggregate import LEVEL_COLUMNS, metric_condition
-from gridmap.layers import CODE_LENGTHS
+from gridmap.issues.counts import LEVEL_COLUMNS, metric_condition
+from gridmap.geo.layers import CODE_LENGTHS
 from gridmap.maps.display import shift_points
 from gridmap.maps.filters import MapFilter
-from gridmap.maps.labels import NO_DATA, RATIO_METRICS, Translate, untranslated
+from gridmap.labels import NO_DATA, RATIO_METRICS, Translate, untranslated
 from gridmap.maps.scope import AreaCatalogue, AreaScope
 from gridmap.storage.models import Issue
-from gridmap.workflow import CLOCK_STOPPED_STATUSES, OPEN_STATUSES
+from gridmap.issues.workflow import CLOCK_STOPPED_STATUSES, OPEN_STATUSES
 
 COUNTS: tuple[str, ...] = ("total", "open", "overdue", "closed")
 #: Up to this many issues the heatmap gets one point per issue; above, one weighted point per area.
@@ -61,7 +61,7 @@ class MapQuery:
 def figures(session: Session, query: MapQuery, *, as_of: datetime | None = None) -> dict[str, tuple[int, int, int, int]]:
     """(total, open, overdue, closed) per area of the query's level inside its scope, zeros left out.
 
-    The same counts as :func:`gridmap.aggregate.area_counts` (its conditions), without listing the
+    The same counts as :func:`gridmap.issues.counts.area_counts` (its conditions), without listing the
     areas that have none.
     """
     column = LEVEL_COLUMNS[query.level]

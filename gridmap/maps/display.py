@@ -30,9 +30,9 @@ from collections.abc import Iterable
 import numpy as np
 import shapely
 
-from gridmap.crs import wgs84_to_gcj02
+from gridmap.geo.crs import wgs84_to_gcj02
 from gridmap.errors import InvalidInput
-from gridmap.layers import LEVELS, LayerSet
+from gridmap.geo.layers import LEVELS, LayerSet
 
 DISPLAY_DECIMALS = 5
 SIMPLIFY_TOLERANCE = 1e-5

@@ -6,13 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gridmap.aggregate import IssueFilter
-from gridmap.auth import AccessScope
-from gridmap.categories import CategoryTree
+from gridmap.issues.counts import IssueFilter
+from gridmap.security.access import AccessScope
+from gridmap.issues.categories import CategoryTree
 from gridmap.errors import InvalidInput
-from gridmap.maps.labels import METRICS
+from gridmap.labels import METRICS
 from gridmap.maps.scope import AreaScope
-from gridmap.workflow import SOURCES, STATUSES
+from gridmap.issues.workflow import SOURCES, STATUSES
 
 #: Query parameters of a map view, in the order URLs list them.
 PARAMS: tuple[str, ...] = ("area", "metric", "category", "status", "source", "from", "to")

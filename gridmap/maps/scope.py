@@ -14,7 +14,7 @@ from functools import cached_property
 from sqlalchemy import or_
 
 from gridmap.errors import InvalidInput, NotFound
-from gridmap.layers import CODE_LENGTHS, LEVELS, LayerSet
+from gridmap.geo.layers import CODE_LENGTHS, LEVELS, LayerSet
 from gridmap.storage.models import Issue
 
 LEVEL_OF_LENGTH: dict[int, str] = {length: level for level, length in CODE_LENGTHS.items()}

@@ -1,6 +1,6 @@
 """The map side of a configured gridmap: area catalogue, display geometry, basemap, limits.
 
-Built once per application from a :class:`gridmap.service.Gridmap` and kept (the display
+Built once per application from a :class:`gridmap.core.Gridmap` and kept (the display
 encoding of a layer set is computed on first use). Knows no web framework.
 """
 
@@ -16,8 +16,8 @@ from gridmap.maps.display import DisplayGeometry, shift_points
 from gridmap.maps.filters import parse_map_filter, parse_metric
 from gridmap.maps.scope import AreaCatalogue, AreaScope
 from gridmap.maps.tiles import TileSource, display_shift, tile_sources
-from gridmap.service import Gridmap
-from gridmap.auth import AccessScope
+from gridmap.core import Gridmap
+from gridmap.security.access import AccessScope
 from gridmap.errors import Forbidden
 
 #: Up to this many features a page embeds its geometry and data; above, the browser fetches them.

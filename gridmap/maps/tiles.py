@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from gridmap.errors import InvalidInput
-from gridmap.maps.labels import N_
+from gridmap.labels import N_
 
 TILE_CHOICES: tuple[str, ...] = ("none", "osm", "tianditu", "amap")
 

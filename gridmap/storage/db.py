@@ -17,10 +17,10 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridmap.errors import GridmapError, InvalidInput
-from gridmap.layers import LEVELS, LayerSet
+from gridmap.geo.layers import LEVELS, LayerSet
 from gridmap.storage.models import Area, Meta
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -51,7 +51,7 @@ class Database:
     """The application's database: an engine, a session factory and schema management."""
 
     def __init__(self, url: str) -> None:
-        from gridmap.audit import install as install_audit_log
+        from gridmap.security.audit import install as install_audit_log
 
         install_audit_log()  # every change made through any session is logged (#8)
         self.url = url

@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
 from gridmap.errors import GridmapError
-from gridmap.service import Gridmap
+from gridmap.core import Gridmap
 from gridmap.storage.models import MAX_ROW_ID
 
 TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"

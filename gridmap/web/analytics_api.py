@@ -1,7 +1,7 @@
 """JSON API of planner analytics under /api/v1: indicators (and their XLSX), hotspots, trends.
 
 Periods: ``from``/``to`` are local days, both included; default the last 30 days up to today.
-Definitions: gridmap.indicators, gridmap.hotspots, gridmap.trends (and docs/indicators.md).
+Definitions: gridmap.analytics.indicators, gridmap.analytics.hotspots, gridmap.analytics.trends (and docs/indicators.md).
 Every figure counts only the issues in the caller's scope (:func:`gridmap.web.auth.scope`).
 """
 
@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, current_app, jsonify, request, send_file
 
 from gridmap.errors import InvalidInput
-from gridmap.hotspots import REPEAT_MIN_COUNT, REPEAT_RADIUS_M, hotspot_report
-from gridmap.indicators import DEFAULT_DUE_RULE, DUE_RULES, GROUPS, AREA_LEVELS, Period, indicators, write_indicators_xlsx
-from gridmap.service import Gridmap
-from gridmap.trends import BY, INTERVALS, TREND_INDICATORS, trend_counts, trend_indicators
+from gridmap.analytics.hotspots import REPEAT_MIN_COUNT, REPEAT_RADIUS_M, hotspot_report
+from gridmap.analytics.indicators import DEFAULT_DUE_RULE, DUE_RULES, GROUPS, AREA_LEVELS, Period, indicators, write_indicators_xlsx
+from gridmap.core import Gridmap
+from gridmap.analytics.trends import BY, INTERVALS, TREND_INDICATORS, trend_counts, trend_indicators
 from gridmap.web.auth import requires, scope
 
 blueprint = Blueprint("analytics_api", __name__)
@@ -67,7 +67,7 @@ def number_arg(name: str, default: float, minimum: float) -> float:
 
 
 def indicator_options() -> dict[str, Any]:
-    """Keyword arguments of gridmap.indicators.indicators from the query string."""
+    """Keyword arguments of gridmap.analytics.indicators.indicators from the query string."""
     return {
         "group_by": choice_arg("group_by", GROUPS, "area"),
         "level": choice_arg("level", tuple(AREA_LEVELS), "districts"),

@@ -1,7 +1,7 @@
 """Authentication and access control for every request: sessions, bearer tokens, CSRF, login pages (#8).
 
 Every view declares who may call it with :func:`requires` (a permission of
-:data:`gridmap.auth.ROLE_PERMISSIONS`) or :func:`public`; ``create_app`` refuses to start when a view
+:data:`gridmap.security.access.ROLE_PERMISSIONS`) or :func:`public`; ``create_app`` refuses to start when a view
 declares neither, so a new endpoint cannot be open by mistake.  The check runs before the view, in
 one place (:func:`_authorise`), together with the CSRF check for cookie-authenticated form posts.
 """
@@ -16,11 +16,11 @@ from urllib.parse import urlsplit
 from flask import (Blueprint, Flask, current_app, g, redirect, render_template, request, session, url_for)
 from flask_babel import gettext as _
 
-from gridmap.audit import begin_acting, end_acting
-from gridmap.auth import (ANONYMOUS, ROLE_LABELS, AccessScope, Principal, authenticate_password,
+from gridmap.security.audit import begin_acting, end_acting
+from gridmap.security.access import (ANONYMOUS, ROLE_LABELS, AccessScope, Principal, authenticate_password,
                           authenticate_token, load_user, require)
 from gridmap.errors import Forbidden, NotFound, TooManyRequests, Unauthenticated
-from gridmap.ratelimit import Rate, RateLimiter, retry_after_seconds
+from gridmap.security.ratelimit import Rate, RateLimiter, retry_after_seconds
 
 blueprint = Blueprint("auth", __name__)
 

@@ -1,7 +1,7 @@
 """JSON API of coverage under /api/v1/coverage: metrics, households, visits, patrols, work lists, XLSX export.
 
 Periods: ``from``/``to`` are local days (both included; default the year so far), ``as_of`` the
-day the "now" figures are taken on (default ``min(to, today)``). Definitions: :mod:`gridmap.coverage`.
+day the "now" figures are taken on (default ``min(to, today)``). Definitions: :mod:`gridmap.coverage.metrics`.
 
 Every view passes the caller's scope (:func:`gridmap.web.auth.scope`) to the core, which counts,
 lists and writes only inside it; households' names and phones are masked for roles without
@@ -19,16 +19,16 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, jsonify, request, send_file
 
-from gridmap.coverage import LEVELS, area_coverage, check_area_code, stale_cells, worklists, write_coverage_xlsx
+from gridmap.coverage.metrics import LEVELS, area_coverage, check_area_code, stale_cells, worklists, write_coverage_xlsx
 from gridmap.dates import parse_day
 from gridmap.errors import InvalidInput
-from gridmap.households import (
+from gridmap.coverage.households import (
     HOUSEHOLD_REQUIRED, VISIT_REQUIRED, HouseholdRegistry, household_detail, list_households, mask_household,
     visit_detail,
 )
-from gridmap.intake import read_record_file
-from gridmap.patrols import import_tracks, read_track_data, track_detail
-from gridmap.service import Gridmap
+from gridmap.issues.intake import read_record_file
+from gridmap.coverage.patrols import import_tracks, read_track_data, track_detail
+from gridmap.core import Gridmap
 from gridmap.web.parsing import check_body_size, json_body
 from gridmap.web.auth import principal, requires, scope
 

@@ -1,8 +1,8 @@
 """The dispatcher's page (调度台): the queue with a small map, and the workflow actions as forms.
 
-``GET /dispatch`` shows the queue (:mod:`gridmap.dispatch_queue`) filtered by ``area``,
+``GET /dispatch`` shows the queue (:mod:`gridmap.maps.dispatch`) filtered by ``area``,
 ``category``, ``status`` and ``source`` in the URL. Each issue carries a form per allowed action;
-``POST /dispatch/issues/<id>`` applies it with :func:`gridmap.workflow.apply_action` and
+``POST /dispatch/issues/<id>`` applies it with :func:`gridmap.issues.workflow.apply_action` and
 redirects back to the queue (303), or shows the queue again with the error and its 4xx status,
 nothing changed.
 
@@ -23,15 +23,15 @@ from flask_babel import gettext as _
 from flask_babel import get_locale
 from sqlalchemy import select
 
-from gridmap.dispatch import suggest_assignees
-from gridmap.dispatch_queue import DEFAULT_LIMIT, REASON_COLOURS, REASONS, Queue, dispatch_queue, queue_map
+from gridmap.issues.dispatch import suggest_assignees
+from gridmap.maps.dispatch import DEFAULT_LIMIT, REASON_COLOURS, REASONS, Queue, dispatch_queue, queue_map
 from gridmap.errors import Forbidden, GridmapError, InvalidInput, NotFound
-from gridmap.issue_query import IssueQuery, parse_integer
-from gridmap.maps.labels import N_, SOURCE_LABELS, STATUS_LABELS
+from gridmap.issues.query import IssueQuery, parse_integer
+from gridmap.labels import N_, SOURCE_LABELS, STATUS_LABELS
 from gridmap.maps.tiles import display_shift, tile_sources
 from gridmap.storage.models import Area
 from gridmap.web.api import core
-from gridmap.workflow import (
+from gridmap.issues.workflow import (
     ACTION_PARAMS,
     ACTIONS,
     CLOCK_STOPPED_STATUSES,
@@ -50,7 +50,7 @@ blueprint = Blueprint("dispatcher", __name__)
 
 #: The URL filters of the queue.
 FILTERS = ("area", "category", "status", "source")
-#: Button texts of the actions (the same Chinese names as gridmap.workflow.ACTION_LABELS).
+#: Button texts of the actions (the same Chinese names as gridmap.issues.workflow.ACTION_LABELS).
 ACTION_TEXTS = {
     "register": N_("立案"), "reject": N_("不予立案"), "dispatch": N_("派遣"), "start": N_("签收处置"),
     "feedback": N_("处置反馈"), "check": N_("核查通过"), "rework": N_("返工"), "close": N_("结案"),

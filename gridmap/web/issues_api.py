@@ -14,18 +14,18 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from gridmap.dispatch import suggest_assignees
-from gridmap.duplicates import duplicate_distance_m
+from gridmap.issues.dispatch import suggest_assignees
+from gridmap.issues.duplicates import duplicate_distance_m
 from gridmap.web import MAX_ID
 from gridmap.web.parsing import json_body
 from gridmap.errors import Forbidden, InvalidInput, NotFound
-from gridmap.intake import parse_datetime
-from gridmap.issue_query import MAX_LIMIT, IssueQuery, issue_as_dict, parse_integer, transitions_as_dicts
-from gridmap.service import Gridmap
+from gridmap.issues.intake import parse_datetime
+from gridmap.issues.query import MAX_LIMIT, IssueQuery, issue_as_dict, parse_integer, transitions_as_dicts
+from gridmap.core import Gridmap
 from gridmap.storage.models import Issue
-from gridmap.workflow import ACTION_PARAMS, ACTIONS, SOURCES, apply_action, apply_to_issues, load_issue
+from gridmap.issues.workflow import ACTION_PARAMS, ACTIONS, SOURCES, apply_action, apply_to_issues, load_issue
 from gridmap.web.auth import principal, requires, scope
-from gridmap.idempotency import check_key, create_once
+from gridmap.issues.idempotency import check_key, create_once
 
 blueprint = Blueprint("issues_api", __name__)
 

@@ -6,7 +6,7 @@ import io
 
 from flask import Blueprint, Response, request, send_file
 
-from gridmap.ledger import LedgerFilter, iter_ledger_csv, ledger_filename, parse_lang, write_ledger_xlsx
+from gridmap.interop.ledger import LedgerFilter, iter_ledger_csv, ledger_filename, parse_lang, write_ledger_xlsx
 from gridmap.web.api import core
 from gridmap.web.auth import principal, requires, scope
 

@@ -15,8 +15,8 @@ from typing import Any, Callable, Mapping
 from flask import Flask, current_app, g, request
 
 from gridmap.errors import PayloadTooLarge, TooManyRequests
-from gridmap.ratelimit import Rate, RateLimiter, retry_after_seconds
-from gridmap.server import BODY_TOO_LARGE
+from gridmap.security.ratelimit import Rate, RateLimiter, retry_after_seconds
+from gridmap.ops.server import BODY_TOO_LARGE
 from gridmap.web.headers import set_response_header
 
 EXTENSION = "gridmap_intake_limits"
@@ -67,7 +67,7 @@ def install_limits(app: Flask) -> None:
 
 
 def refuse_body_too_large() -> None:
-    """413 for a request whose body the server refused as too large (see gridmap.server)."""
+    """413 for a request whose body the server refused as too large (see gridmap.ops.server)."""
     if request.environ.get(BODY_TOO_LARGE):
         raise PayloadTooLarge(f"the request body is larger than the limit of {current_app.config['MAX_CONTENT_LENGTH']} "
                               "bytes (setting max_upload_bytes); send a smaller file, or split it")

@@ -22,9 +22,9 @@ import numpy as np
 from flask import Blueprint, Response, current_app, request
 from flask_babel import gettext
 
-from gridmap.crs import gcj02_to_wgs84
+from gridmap.geo.crs import gcj02_to_wgs84
 from gridmap.errors import InvalidInput
-from gridmap.layers import LEVELS
+from gridmap.geo.layers import LEVELS
 from gridmap.maps import coverage_layer
 from gridmap.maps.data import issue_markers, map_data
 from gridmap.maps.overview import dumps

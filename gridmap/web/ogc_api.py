@@ -11,10 +11,10 @@ from typing import Any
 from flask import Blueprint, Response, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from gridmap import ogc
+from gridmap.interop import ogc
 from gridmap.errors import GridmapError, NotFound
-from gridmap.service import Gridmap
-from gridmap.workflow import STATUSES
+from gridmap.core import Gridmap
+from gridmap.issues.workflow import STATUSES
 from gridmap.web.auth import public, scope
 
 blueprint = Blueprint("ogc_api", __name__)

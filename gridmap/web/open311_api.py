@@ -13,13 +13,13 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from gridmap import open311
+from gridmap.interop import open311
 from gridmap.errors import GridmapError, NotFound
-from gridmap.service import Gridmap
+from gridmap.core import Gridmap
 from gridmap.web.parsing import check_body_size
 from gridmap.web.auth import public
 from gridmap.web.limits import limit_anonymous_intake
-from gridmap.idempotency import check_key
+from gridmap.issues.idempotency import check_key
 
 blueprint = Blueprint("open311_api", __name__)
 

@@ -17,14 +17,14 @@ from werkzeug.datastructures import MultiDict
 from gridmap.maps import coverage_layer
 from gridmap.maps.data import HEAT_RAW_LIMIT, MapQuery, issue_weeks, map_data, open_issues
 from gridmap.maps.filters import PARAMS, filter_params
-from gridmap.maps.labels import LEVEL_LABELS, METRIC_LABELS, METRICS, SOURCE_LABELS, STATUS_LABELS
+from gridmap.labels import LEVEL_LABELS, METRIC_LABELS, METRICS, SOURCE_LABELS, STATUS_LABELS
 from gridmap.maps.overview import HEAT_OPTIONS, render_map
 from gridmap.maps.scope import AreaScope
 from gridmap.maps.service import MapService
 from gridmap.web import LANGUAGES
 from gridmap.web.maps_api import map_service
 from gridmap.web.headers import csp_nonce
-from gridmap.workflow import SOURCES, STATUSES
+from gridmap.issues.workflow import SOURCES, STATUSES
 from gridmap.web.auth import principal, requires, scope
 
 blueprint = Blueprint("pages", __name__)

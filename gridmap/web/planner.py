@@ -13,10 +13,10 @@ from flask import Blueprint, render_template, request, url_for
 from flask_babel import gettext
 from shapely.geometry import MultiPolygon, Polygon
 
-from gridmap.hotspots import CLASS_LABELS
-from gridmap.indicators import AREA_LEVELS, DUE_RULES, GROUPS, INDICATORS, RATES, format_rate
-from gridmap.maps.labels import N_
-from gridmap.trends import line_chart
+from gridmap.analytics.hotspots import CLASS_LABELS
+from gridmap.analytics.indicators import AREA_LEVELS, DUE_RULES, GROUPS, INDICATORS, RATES, format_rate
+from gridmap.labels import N_
+from gridmap.analytics.trends import line_chart
 from gridmap.web.analytics_api import compute_hotspots, compute_indicators, compute_trends, core
 from gridmap.web.auth import requires
 

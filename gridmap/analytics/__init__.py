@@ -1,0 +1,1 @@
+"""Analytics: indicators, hot spots and trends."""

@@ -1,0 +1,1 @@
+"""Coverage: households, visits, patrols and the coverage metrics."""

@@ -1,0 +1,1 @@
+"""Demo data generators; nothing outside this package imports it."""

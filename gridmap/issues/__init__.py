@@ -1,0 +1,1 @@
+"""Issues: categories, intake, workflow, deadlines, escalation, duplicates, queries, counts and dispatch."""

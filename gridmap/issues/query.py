@@ -1,0 +1,294 @@
+"""Finding issues (filters, paging) and describing them as JSON-ready dicts, for the API and pages."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, not_, select
+from sqlalchemy.orm import Session, selectinload
+
+from gridmap.issues.counts import IssueFilter, metric_condition
+from gridmap.security.access import AccessScope, mask_name, mask_phone
+from gridmap.issues.categories import CategoryTree
+from gridmap.errors import InvalidInput
+from gridmap.storage.models import MAX_ROW_ID, Issue, IssueTransition
+from gridmap.storage.workflow import IssueEscalation
+from gridmap.issues.workflow import (
+    ACTION_LABELS,
+    CLOSED_STATUSES,
+    OPEN_STATUSES,
+    SOURCES,
+    STATUS_LABELS,
+    STATUSES,
+    WorkflowRules,
+    allowed_actions,
+    sla_state_of,
+)
+
+#: Area column by code length: district 6, street 9, community 12, cell 15 digits.
+AREA_COLUMNS = {6: Issue.district_code, 9: Issue.street_code, 12: Issue.community_code, 15: Issue.cell_code}
+#: Status groups accepted besides the statuses themselves.
+STATUS_GROUPS = {"open": OPEN_STATUSES, "closed": CLOSED_STATUSES}
+SORTS = {
+    "-reported_at": (Issue.reported_at.desc(), Issue.id.desc()),
+    "reported_at": (Issue.reported_at.asc(), Issue.id.asc()),
+    "deadline": (Issue.deadline.asc(), Issue.id.asc()),
+    "-deadline": (Issue.deadline.desc(), Issue.id.desc()),
+    "id": (Issue.id.asc(),),
+    "-id": (Issue.id.desc(),),
+}
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class IssueQuery:
+    """Which issues to list and which page of them."""
+
+    period: IssueFilter = field(default_factory=IssueFilter)
+    area: str | None = None
+    statuses: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    bbox: tuple[float, float, float, float] | None = None
+    overdue: bool | None = None
+    department: str | None = None
+    assignee: str | None = None
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+    sort: str = "-reported_at"
+
+    @classmethod
+    def parse(cls, args: Mapping[str, str], *, categories: CategoryTree, timezone_name: str,
+              access: AccessScope) -> IssueQuery:
+        """A query from query-string values (``area``, ``status``, ``category``, ``source``, ``bbox``,
+        ``from``, ``to``, ``overdue``, ``department``, ``assignee``, ``limit``, ``offset``, ``sort``)."""
+        period = IssueFilter.parse(date_from=args.get("from"), date_to=args.get("to"), category=args.get("category"),
+                                   categories=categories, timezone_name=timezone_name, access=access)
+        area = (args.get("area") or "").strip() or None
+        if area is not None and not (area.isdigit() and len(area) in AREA_COLUMNS):
+            raise InvalidInput(f"area {area!r} is not an area code: give 6 (district), 9 (street), 12 (community) or 15 (cell) digits")
+        statuses: list[str] = []
+        for name in _list(args.get("status")):
+            if name in STATUS_GROUPS:
+                statuses += sorted(STATUS_GROUPS[name])
+            elif name in STATUSES:
+                statuses.append(name)
+            else:
+                raise InvalidInput(f"unknown status {name!r}: use one of {', '.join(STATUSES)}, or open / closed")
+        sources = _list(args.get("source"))
+        for name in sources:
+            if name not in SOURCES:
+                raise InvalidInput(f"unknown source {name!r}: use one of {', '.join(SOURCES)}")
+        sort = args.get("sort") or "-reported_at"
+        if sort not in SORTS:
+            raise InvalidInput(f"unknown sort {sort!r}: use one of {', '.join(SORTS)}")
+        return cls(
+            period=period,
+            area=area,
+            statuses=tuple(dict.fromkeys(statuses)),
+            sources=tuple(sources),
+            bbox=_bbox(args.get("bbox")),
+            overdue=_boolean(args.get("overdue"), "overdue"),
+            department=(args.get("department") or "").strip() or None,
+            assignee=(args.get("assignee") or "").strip() or None,
+            limit=parse_integer(args.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+            offset=parse_integer(args.get("offset"), "offset", 0, 0, MAX_ROW_ID),
+            sort=sort,
+        )
+
+    def conditions(self, as_of: datetime | None = None) -> list[Any]:
+        """SQL conditions on the issues table."""
+        conditions = self.period.conditions()
+        if self.area:
+            conditions.append(AREA_COLUMNS[len(self.area)] == self.area)
+        if self.statuses:
+            conditions.append(Issue.status.in_(self.statuses))
+        if self.sources:
+            conditions.append(Issue.source.in_(self.sources))
+        if self.bbox:
+            west, south, east, north = self.bbox
+            conditions += [Issue.lon >= west, Issue.lon <= east, Issue.lat >= south, Issue.lat <= north]
+        if self.overdue is not None:
+            overdue = metric_condition("overdue", as_of)
+            conditions.append(overdue if self.overdue else not_(and_(Issue.deadline.is_not(None), overdue)))
+        if self.department:
+            conditions.append(Issue.department == self.department)
+        if self.assignee:
+            conditions.append(Issue.assignee == self.assignee)
+        return conditions
+
+    def run(self, session: Session, as_of: datetime | None = None) -> tuple[int, list[Issue]]:
+        """(total matching, the issues of the requested page)."""
+        conditions = self.conditions(as_of)
+        total = session.scalar(select(func.count()).select_from(Issue).where(*conditions))
+        issues = session.scalars(
+            select(Issue).where(*conditions).order_by(*SORTS[self.sort]).limit(self.limit).offset(self.offset)
+            .options(selectinload(Issue.escalations))
+        ).all()
+        return int(total or 0), list(issues)
+
+
+def _list(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def _boolean(value: str | None, name: str) -> bool | None:
+    if value in (None, ""):
+        return None
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise InvalidInput(f"{name} must be true or false, got {value!r}")
+
+
+def parse_integer(value: str | None, name: str, default: int, low: int, high: int | None) -> int:
+    """A whole number from query-string text within [low, high]; ``default`` when absent."""
+    if value in (None, ""):
+        return default
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise InvalidInput(f"{name} must be a whole number, got {value!r}") from None
+    if number < low or (high is not None and number > high):
+        bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
+        raise InvalidInput(f"{name} must be {bounds}, got {number}")
+    return number
+
+
+def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
+    if value in (None, ""):
+        return None
+    parts = str(value).split(",")
+    try:
+        numbers = tuple(float(part) for part in parts)
+    except ValueError:
+        numbers = ()
+    if len(numbers) != 4 or not all(math.isfinite(n) for n in numbers):
+        raise InvalidInput(f"bbox must be four numbers west,south,east,north (WGS84 lon/lat), got {value!r}")
+    west, south, east, north = numbers
+    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+        raise InvalidInput(f"bbox {value!r} must be west,south,east,north with west < east and south < north, in lon/lat range")
+    return numbers  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------------------------
+# Issues as JSON
+
+
+def _time(moment: datetime | None, tz: tzinfo) -> str | None:
+    return None if moment is None else moment.astimezone(tz).isoformat()
+
+
+def issue_as_dict(
+    issue: Issue,
+    *,
+    rules: WorkflowRules,
+    timezone_name: str = "Asia/Shanghai",
+    now: datetime | None = None,
+    detail: bool = False,
+    personal: bool = True,
+) -> dict[str, Any]:
+    """The issue as the API shows it; ``detail`` adds the reporter (masked unless ``personal``), history, escalations."""
+    tz = ZoneInfo(timezone_name)
+    now = now or datetime.now(timezone.utc)
+    try:
+        sla_state = sla_state_of(issue, now, rules)
+    except InvalidInput:  # a deadline the calendar cannot count yet: the last tick's answer
+        sla_state = issue.sla_state
+    category = rules.categories.get(issue.category) if issue.category in rules.categories else None
+    body: dict[str, Any] = {
+        "id": issue.id,
+        "category": issue.category,
+        "category_name": category.name_zh if category else None,
+        "description": issue.description,
+        "source": issue.source,
+        "status": issue.status,
+        "status_label": STATUS_LABELS.get(issue.status, issue.status),
+        "urgency": issue.urgency,
+        "lon": issue.lon,
+        "lat": issue.lat,
+        "address": issue.address,
+        "cell": issue.cell_code,
+        "community": issue.community_code,
+        "street": issue.street_code,
+        "district": issue.district_code,
+        "department": issue.department,
+        "assignee": issue.assignee,
+        "deadline": _time(issue.deadline, tz),
+        "sla_state": sla_state,
+        "reported_at": _time(issue.reported_at, tz),
+        "registered_at": _time(issue.registered_at, tz),
+        "dispatched_at": _time(issue.dispatched_at, tz),
+        "handled_at": _time(issue.handled_at, tz),
+        "checked_at": _time(issue.checked_at, tz),
+        "closed_at": _time(issue.closed_at, tz),
+        "revisited_at": _time(issue.revisited_at, tz),
+        "rework_count": issue.rework_count or 0,
+        "extension_count": issue.extension_count or 0,
+        "satisfaction": issue.satisfaction,
+        "photos": list(issue.photos or []),
+        "duplicate_of": issue.duplicate_of,
+        "possible_duplicate_of": issue.possible_duplicate_of,
+        "external_id": issue.external_id,
+        "escalation_level": escalation_level(issue),
+        "allowed_actions": allowed_actions(issue),
+    }
+    if detail:
+        body.update(
+            reporter=({"name": issue.reporter_name, "phone": issue.reporter_phone} if personal else
+                      {"name": mask_name(issue.reporter_name), "phone": mask_phone(issue.reporter_phone)}),
+            suspended_at=_time(issue.suspended_at, tz),
+            paused_seconds=issue.paused_seconds or 0.0,
+            transitions=transitions_as_dicts(issue.transitions, timezone_name),
+            escalations=escalations_as_dicts(issue.escalations, timezone_name),
+        )
+    return body
+
+
+def escalation_level(issue: Issue) -> int:
+    """The highest escalation level reached against the issue's current deadline (0: none)."""
+    if issue.deadline is None or issue.status not in OPEN_STATUSES:
+        return 0
+    return max((e.level for e in issue.escalations if e.deadline == issue.deadline), default=0)
+
+
+def transitions_as_dicts(transitions: list[IssueTransition], timezone_name: str = "Asia/Shanghai") -> list[dict[str, Any]]:
+    """Transition records as JSON-ready dicts, in the order given (oldest first)."""
+    tz = ZoneInfo(timezone_name)
+    return [
+        {
+            "id": t.id,
+            "action": t.action,
+            "action_label": ACTION_LABELS.get(t.action, t.action),
+            "from": t.from_status,
+            "to": t.to_status,
+            "actor": t.actor,
+            "at": _time(t.at, tz),
+            "comment": t.comment,
+            "details": t.details or {},
+        }
+        for t in transitions
+    ]
+
+
+def escalations_as_dicts(escalations: list[IssueEscalation], timezone_name: str = "Asia/Shanghai") -> list[dict[str, Any]]:
+    """Escalation records as JSON-ready dicts, oldest first."""
+    tz = ZoneInfo(timezone_name)
+    return [
+        {
+            "level": e.level,
+            "area_level": e.area_level,
+            "area_code": e.area_code,
+            "deadline": _time(e.deadline, tz),
+            "due_at": _time(e.due_at, tz),
+            "created_at": _time(e.created_at, tz),
+        }
+        for e in escalations
+    ]

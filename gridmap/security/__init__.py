@@ -1,0 +1,1 @@
+"""Security: roles and scopes, the audit log, rate limits."""
