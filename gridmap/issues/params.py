@@ -133,8 +133,16 @@ def parse_choice(value: Any, allowed: Iterable[str], name: str, default: str) ->
     return text
 
 
+def status_names(value: Any) -> tuple[str, ...]:
+    """The names ``status`` gives, as given (statuses, ``open``, ``closed``), checked; for forms and links."""
+    return parse_choices(value, (*STATUS_GROUPS, *STATUSES), "status")
+
+
 def parse_statuses(value: Any) -> tuple[str, ...]:
-    """Workflow statuses from ``status`` (comma-separated; ``open`` and ``closed`` stand for their groups)."""
+    """Workflow statuses from ``status`` (comma-separated; ``open`` and ``closed`` stand for their groups).
+
+    ``closed`` is the group (结案 and 回访), so ``status=closed`` selects revisited cases too, on every endpoint.
+    """
     statuses: list[str] = []
     for name in split_list(value):
         if name in STATUS_GROUPS:

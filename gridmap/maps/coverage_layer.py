@@ -35,7 +35,7 @@ PATROLS = N_("巡查覆盖率")
 def _coverage_module():
     """gridmap.coverage.metrics when it is installed with what the layer needs, else None."""
     try:
-        from gridmap.coverage.metrics import metrics as coverage
+        from gridmap.coverage import metrics as coverage
     except ImportError:
         return None
     return coverage if hasattr(coverage, "area_coverage") else None

@@ -11,7 +11,7 @@ from gridmap.security.access import AccessScope
 from gridmap.issues.categories import CategoryTree
 from gridmap.labels import METRICS
 from gridmap.maps.scope import AreaScope
-from gridmap.issues.params import parse_choice, parse_choices, parse_statuses
+from gridmap.issues.params import parse_choice, parse_choices, parse_statuses, status_names
 from gridmap.issues.workflow import SOURCES
 
 #: Query parameters of a map view, in the order URLs list them.
@@ -22,7 +22,7 @@ PARAMS: tuple[str, ...] = ("area", "metric", "category", "status", "source", "fr
 class MapFilter(IssueFilter):
     """An IssueFilter with workflow statuses, sources and the areas the issues must lie in."""
 
-    statuses: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()  # as the URL names them: statuses, open, closed
     sources: tuple[str, ...] = ()
     scope: AreaScope | None = None
 
@@ -32,7 +32,7 @@ class MapFilter(IssueFilter):
 
         conditions = super().conditions()
         if self.statuses:
-            conditions.append(Issue.status.in_(self.statuses))
+            conditions.append(Issue.status.in_(parse_statuses(",".join(self.statuses))))
         if self.sources:
             conditions.append(Issue.source.in_(self.sources))
         if self.scope is not None:
@@ -54,7 +54,7 @@ def parse_map_filter(args: Mapping[str, str], *, categories: CategoryTree, timez
         category=base.category,
         timezone=base.timezone,
         access=access,
-        statuses=parse_statuses(args.get("status")),
+        statuses=status_names(args.get("status")),
         sources=parse_choices(args.get("source"), SOURCES, "source"),
         scope=scope,
     )
