@@ -27,7 +27,8 @@ def test_default_database_is_sqlite_in_the_instance_folder(tmp_path):
 def test_overrides_pass_through_the_same_parsers_as_the_environment():
     from_env = load_settings(environ={"GRIDMAP_PATROL_STALE_DAYS": "9", "GRIDMAP_SESSION_HOURS": "2.5",
                                       "GRIDMAP_MAX_UPLOAD_BYTES": "1000"})
-    from_text = load_settings({"patrol_stale_days": "9", "session_hours": "2.5", "max_upload_bytes": "1000"}, environ={})
+    from_text = load_settings({"patrol_stale_days": "9", "session_hours": "2.5", "max_upload_bytes": "1000"},
+                              environ={})
     from_values = load_settings({"patrol_stale_days": 9, "GRIDMAP_SESSION_HOURS": 2.5, "max_upload_bytes": 1000},
                                 environ={})
     for values in (from_env, from_text, from_values):

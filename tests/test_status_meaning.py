@@ -70,7 +70,7 @@ def test_the_map_counts_a_status_group_as_the_lists_select_it(client, statuses, 
     data = client.get(f"/api/v1/maps/data?status={group}&heat=0").get_json()
     assert data["summary"]["total"] == expected
     assert data["summary"][group] == expected  # the map's own open / closed count agrees
-    stats = client.get(f"/api/v1/stats/districts").get_json()["districts"]
+    stats = client.get("/api/v1/stats/districts").get_json()["districts"]
     assert sum(row[group] for row in stats) == expected  # and so do the stats
     assert client.get(f"/?status={group}").status_code == 200  # the map page takes the group too
 
