@@ -29,3 +29,30 @@ def parse_day(value: str | date | None, name: str) -> date | None:
     if not EARLIEST_DAY <= day <= LATEST_DAY:
         raise InvalidInput(f"`{name}` ({day}) must lie between {EARLIEST_DAY} and {LATEST_DAY}")
     return day
+
+
+#: The length of the period a figure over a closed period covers when ``from`` is not given.
+DEFAULT_PERIOD_DAYS = 30
+
+
+def parse_period(date_from: str | date | None, date_to: str | date | None, *, today: date | None = None,
+                 default_start: str | None = None) -> tuple[date | None, date | None]:
+    """The period ``[from, to]`` in whole local days, both included; the one rule for every ``from``/``to``.
+
+    ``from`` after ``to`` is refused (InvalidInput: "swap them"). Without ``today`` the ends may stay
+    open (None: since the first issue, up to now). With ``today`` (a figure over a closed period) a
+    missing ``to`` is today and a missing ``from`` is ``default_start``: ``"days"`` (the default,
+    DEFAULT_PERIOD_DAYS days up to ``to``) or ``"year"`` (1 January of ``to``'s year).
+    """
+    start = parse_day(date_from, "from")
+    end = parse_day(date_to, "to")
+    if today is not None:
+        end = end or today
+        if start is None:
+            if (default_start or "days") == "year":
+                start = date(end.year, 1, 1)
+            else:
+                start = max(end - timedelta(days=DEFAULT_PERIOD_DAYS - 1), EARLIEST_DAY)
+    if start and end and start > end:
+        raise InvalidInput(f"from ({start}) is after to ({end}); swap them")
+    return start, end

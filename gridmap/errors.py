@@ -42,6 +42,13 @@ class InvalidInput(GridmapError):
     code = "invalid_input"
 
 
+class SettingError(GridmapError):
+    """A setting override or environment value that names no setting or does not parse."""
+
+    status = 400
+    code = "invalid_setting"
+
+
 class NotFound(GridmapError):
     """The named thing does not exist (404)."""
 

@@ -38,12 +38,14 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import shapely
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gridmap.security.access import AccessScope
 from gridmap.analytics.indicators import Period
 from gridmap.geo.layers import LayerSet
+from gridmap.issues.counts import grouped_counts
+from gridmap.issues.params import LEVEL_COLUMNS
 from gridmap.storage.models import Issue
 from gridmap.labels import N_
 
@@ -134,12 +136,10 @@ def gi_star_table(codes: Sequence[str], counts: Sequence[float], neighbours: Seq
 
 def cell_counts(session: Session, period: Period, category: str | None = None, *, access: AccessScope) -> dict[str, int]:
     """Issues in ``access`` reported in the period per cell code (category: an item or class code prefix)."""
-    statement = (select(Issue.cell_code, func.count())
-                 .where(Issue.reported_at >= period.start, Issue.reported_at < period.end, *access.issue_conditions())
-                 .group_by(Issue.cell_code))
+    conditions = [Issue.reported_at >= period.start, Issue.reported_at < period.end, *access.issue_conditions()]
     if category:
-        statement = statement.where(Issue.category.startswith(category, autoescape=True))
-    return {code: int(count) for code, count in session.execute(statement)}
+        conditions.append(Issue.category.startswith(category, autoescape=True))
+    return {code: counts[0] for code, counts in grouped_counts(session, LEVEL_COLUMNS["cells"], conditions).items()}
 
 
 _NEIGHBOURS_CACHE: dict[int, tuple[LayerSet, list[list[int]]]] = {}

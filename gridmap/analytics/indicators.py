@@ -35,8 +35,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from gridmap.security.access import AccessScope
-from gridmap.dates import EARLIEST_DAY, LATEST_DAY, parse_day
+from gridmap.dates import EARLIEST_DAY, LATEST_DAY, parse_period
 from gridmap.errors import InvalidInput
+from gridmap.issues.params import LEVEL_COLUMNS, parse_choice
 from gridmap.storage.models import Area, Issue
 from gridmap.issues.workflow import CLOSED_STATUSES
 from gridmap.labels import N_
@@ -50,12 +51,8 @@ DUE_RULES: tuple[str, ...] = ("deadline", "closed")
 DEFAULT_DUE_RULE = "deadline"
 #: What a row of the table is.
 GROUPS: tuple[str, ...] = ("area", "department", "worker")
-AREA_LEVELS: dict[str, Any] = {
-    "districts": Issue.district_code,
-    "streets": Issue.street_code,
-    "communities": Issue.community_code,
-    "cells": Issue.cell_code,
-}
+#: Area level → the Issue column of its code (gridmap.issues.params.LEVEL_COLUMNS).
+AREA_LEVELS: dict[str, Any] = LEVEL_COLUMNS
 #: Satisfaction is scored 1–5 at the revisit; 4 (满意) and 5 (非常满意) count as satisfied.
 SATISFIED_MIN = 4
 #: The labels of issues without a department or without a worker.
@@ -113,10 +110,10 @@ class Period:
 
     @classmethod
     def parse(cls, date_from: str | None, date_to: str | None, timezone_name: str, *,
-              today: date | None = None, default_days: int = 30) -> Period:
-        """From query-string dates; a missing ``to`` is today, a missing ``from`` ``default_days`` before it."""
-        end = parse_day(date_to, "to") or today or datetime.now(ZoneInfo(timezone_name)).date()
-        start = parse_day(date_from, "from") or end - timedelta(days=default_days - 1)
+              today: date | None = None) -> Period:
+        """From query-string dates by :func:`gridmap.dates.parse_period`: default the last 30 days up to today."""
+        start, end = parse_period(date_from, date_to, today=today or datetime.now(ZoneInfo(timezone_name)).date())
+        assert start is not None and end is not None  # a closed period: parse_period fills both ends
         return cls(start, end, timezone_name)
 
     @property
@@ -262,12 +259,9 @@ def group_key(issue: Any, group_by: str, level: str) -> str | None:
 
 def check_options(group_by: str, level: str, due_rule: str) -> None:
     """Refuse unknown ``group_by``, ``level`` and ``due`` values with the allowed ones."""
-    if group_by not in GROUPS:
-        raise InvalidInput(f"unknown group_by {group_by!r}; use one of {', '.join(GROUPS)}")
-    if level not in AREA_LEVELS:
-        raise InvalidInput(f"unknown level {level!r}; use one of {', '.join(AREA_LEVELS)}")
-    if due_rule not in DUE_RULES:
-        raise InvalidInput(f"unknown due rule {due_rule!r}; use one of {', '.join(DUE_RULES)}")
+    parse_choice(group_by, GROUPS, "group_by", group_by)
+    parse_choice(level, AREA_LEVELS, "level", level)
+    parse_choice(due_rule, DUE_RULES, "due rule", due_rule)
 
 
 def indicators(session: Session, period: Period, *, access: AccessScope, group_by: str = "area",

@@ -22,6 +22,7 @@ from gridmap.security.access import AccessScope
 from gridmap.issues.categories import CategoryTree, load_categories
 from gridmap.errors import InvalidInput
 from gridmap.analytics.indicators import AREA_LEVELS, DEFAULT_DUE_RULE, INDICATORS, Period, RATES, load_issues, tally
+from gridmap.issues.params import parse_choice
 from gridmap.storage.models import Area, Issue
 
 INTERVALS: tuple[str, ...] = ("week", "month")
@@ -34,8 +35,7 @@ MAX_BUCKETS = 160
 
 def buckets(period: Period, interval: str) -> list[tuple[str, Period]]:
     """The week or month buckets covering the period, as (label, sub-period), clipped to it."""
-    if interval not in INTERVALS:
-        raise InvalidInput(f"unknown interval {interval!r}; use one of {', '.join(INTERVALS)}")
+    parse_choice(interval, INTERVALS, "interval", interval)
     result = []
     start = period.date_from
     while start <= period.date_to:
@@ -63,10 +63,8 @@ def trend_counts(session: Session, period: Period, interval: str = "week", *, ac
                  by: str = "category", level: str = "districts", top: int = 8, categories: CategoryTree | None = None,
                  category: str | None = None) -> dict[str, Any]:
     """Issues in ``access`` reported per bucket by category class (``E05``) or area, the ``top`` largest series first."""
-    if by not in BY:
-        raise InvalidInput(f"unknown by {by!r}; use one of {', '.join(BY)}")
-    if level not in AREA_LEVELS:
-        raise InvalidInput(f"unknown level {level!r}; use one of {', '.join(AREA_LEVELS)}")
+    parse_choice(by, BY, "by", by)
+    parse_choice(level, AREA_LEVELS, "level", level)
     parts = buckets(period, interval)
     column = Issue.category if by == "category" else AREA_LEVELS[level]
     statement = select(Issue.reported_at, column).where(Issue.reported_at >= period.start, Issue.reported_at < period.end,

@@ -14,7 +14,6 @@ item or class code).  Unknown parameters are refused (400), as the standard asks
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
@@ -28,10 +27,10 @@ from sqlalchemy import func, select
 from gridmap.issues.counts import IssueFilter, area_counts
 from gridmap.security.access import AccessScope
 from gridmap.errors import InvalidInput, NotFound
-from gridmap.issues.query import STATUS_GROUPS, parse_integer
+from gridmap.issues.params import bbox_conditions, parse_bbox, parse_paging, parse_statuses
 from gridmap.geo.layers import LEVELS
 from gridmap.storage.models import MAX_ROW_ID, Issue
-from gridmap.issues.workflow import STATUS_LABELS, STATUSES
+from gridmap.issues.workflow import STATUS_LABELS
 
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
@@ -130,24 +129,6 @@ def collections(gm: Any, base: str) -> dict[str, Any]:
 # --- query parameters ------------------------------------------------------------------------
 
 
-def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
-    """minx,miny,maxx,maxy in WGS84; InvalidInput otherwise."""
-    if value in (None, ""):
-        return None
-    try:
-        numbers = [float(part) for part in str(value).split(",")]
-    except ValueError:
-        numbers = []
-    if len(numbers) == 6:  # a 3D box: heights are ignored
-        numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
-    if len(numbers) != 4 or not all(math.isfinite(n) for n in numbers):
-        raise InvalidInput(f"bbox must be four numbers minx,miny,maxx,maxy (WGS84 lon/lat), got {value!r}")
-    west, south, east, north = numbers
-    if not (-180 <= west <= 180 and -180 <= east <= 180 and -90 <= south <= north <= 90) or west > east:
-        raise InvalidInput(f"bbox {value!r} must be minx,miny,maxx,maxy with minx <= maxx and miny <= maxy, in lon/lat range")
-    return west, south, east, north
-
-
 def _instant(text: str, end: bool) -> datetime:
     try:
         if len(text) == 10:
@@ -174,7 +155,7 @@ def parse_datetime_filter(value: str | None) -> tuple[datetime | None, datetime 
         if start is None and end is None:
             raise InvalidInput("datetime '../..' leaves both ends open; give at least one")
         if start and end and start > end:
-            raise InvalidInput(f"datetime {text!r}: the start is after the end")
+            raise InvalidInput(f"datetime {text!r}: the start is after the end; swap them")
         return start, end
     if text == "..":
         raise InvalidInput("datetime '..' is not an instant")
@@ -204,7 +185,7 @@ def _area_properties(gm: Any, name: str, session, access: AccessScope) -> dict[s
     today = datetime.now(ZoneInfo(gm.timezone)).date()
     coverage = {row["code"]: row for row in cell_coverage(
         session, today.replace(day=1), today, as_of=today, access=access,
-        min_patrol_minutes=float(gm.settings["patrol_min_minutes"]), stale_days=int(gm.settings["patrol_stale_days"]))}
+        min_patrol_minutes=gm.settings["patrol_min_minutes"], stale_days=gm.settings["patrol_stale_days"])}
     extra = {}
     for code in gm.areas.layers.cells["code"]:
         count, cover = counts.get(code, {}), coverage.get(code, {})
@@ -277,22 +258,10 @@ def _issue_conditions(gm: Any, values: Mapping[str, Any], bbox, period, access: 
     if category not in (None, ""):
         conditions += IssueFilter.parse(date_from=None, date_to=None, category=category, categories=gm.categories,
                                         timezone_name=gm.timezone, access=access).conditions()
-    statuses: list[str] = []
-    for part in str(values.get("status") or "").split(","):
-        part = part.strip()
-        if not part:
-            continue
-        if part in STATUS_GROUPS:
-            statuses += sorted(STATUS_GROUPS[part])
-        elif part in STATUSES:
-            statuses.append(part)
-        else:
-            raise InvalidInput(f"unknown status {part!r}: use one of {', '.join(STATUSES)}, or open / closed")
+    statuses = parse_statuses(values.get("status"))
     if statuses:
         conditions.append(Issue.status.in_(statuses))
-    if bbox:
-        west, south, east, north = bbox
-        conditions += [Issue.lon >= west, Issue.lon <= east, Issue.lat >= south, Issue.lat <= north]
+    conditions += bbox_conditions(bbox)
     if period:
         start, end = period
         if start is not None:
@@ -313,8 +282,8 @@ def items(gm: Any, base: str, name: str, values: Mapping[str, Any], *, access: A
     _check_parameters(name, values)
     bbox = parse_bbox(values.get("bbox"))
     period = parse_datetime_filter(values.get("datetime"))
-    limit = parse_integer(values.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    offset = parse_integer(values.get("offset"), "offset", 0, 0, MAX_ROW_ID)
+    limit, offset = parse_paging(values.get("limit"), values.get("offset"), default_limit=DEFAULT_LIMIT,
+                                 max_limit=MAX_LIMIT)
     with gm.db.sessions() as session:
         if name == "issues":
             conditions = _issue_conditions(gm, values, bbox, period, access)

@@ -41,6 +41,7 @@ from gridmap.errors import Conflict, Forbidden, GridmapError, InvalidInput, NotF
 from gridmap.issues.idempotency import request_hash
 from gridmap.storage.security import IdempotencyKey
 from gridmap.issues.intake import parse_datetime
+from gridmap.issues.params import parse_integer
 from gridmap.storage.interop import ApiKey, Open311Token
 from gridmap.storage.models import MAX_ROW_ID, Issue
 from gridmap.issues.workflow import OPEN_STATUSES, STATUS_LABELS
@@ -115,16 +116,7 @@ def _moment(values: Mapping[str, Any], name: str, tz: ZoneInfo) -> datetime | No
 
 
 def _int(values: Mapping[str, Any], name: str, default: int, low: int, high: int | None) -> int:
-    text = param(values, name)
-    if text is None:
-        return default
-    try:
-        number = int(text)
-    except ValueError:
-        raise InvalidInput(f"{name} must be a whole number, got {text!r}") from None
-    if number < low or (high is not None and number > high):
-        raise InvalidInput(f"{name} must be from {low} to {high}" if high else f"{name} must be at least {low}")
-    return number
+    return parse_integer(param(values, name), name, default, low, high)
 
 
 # --- services --------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
@@ -16,24 +15,28 @@ from gridmap.issues.counts import IssueFilter, metric_condition
 from gridmap.security.access import AccessScope, mask_name, mask_phone
 from gridmap.issues.categories import CategoryTree
 from gridmap.errors import InvalidInput
-from gridmap.storage.models import MAX_ROW_ID, Issue, IssueTransition
+from gridmap.issues.params import (
+    AREA_COLUMNS,
+    bbox_conditions,
+    parse_bbox,
+    parse_boolean,
+    parse_choice,
+    parse_choices,
+    parse_paging,
+    parse_statuses,
+)
+from gridmap.storage.models import Issue, IssueTransition
 from gridmap.storage.workflow import IssueEscalation
 from gridmap.issues.workflow import (
     ACTION_LABELS,
-    CLOSED_STATUSES,
     OPEN_STATUSES,
     SOURCES,
     STATUS_LABELS,
-    STATUSES,
     WorkflowRules,
     allowed_actions,
     sla_state_of,
 )
 
-#: Area column by code length: district 6, street 9, community 12, cell 15 digits.
-AREA_COLUMNS = {6: Issue.district_code, 9: Issue.street_code, 12: Issue.community_code, 15: Issue.cell_code}
-#: Status groups accepted besides the statuses themselves.
-STATUS_GROUPS = {"open": OPEN_STATUSES, "closed": CLOSED_STATUSES}
 SORTS = {
     "-reported_at": (Issue.reported_at.desc(), Issue.id.desc()),
     "reported_at": (Issue.reported_at.asc(), Issue.id.asc()),
@@ -72,32 +75,21 @@ class IssueQuery:
         area = (args.get("area") or "").strip() or None
         if area is not None and not (area.isdigit() and len(area) in AREA_COLUMNS):
             raise InvalidInput(f"area {area!r} is not an area code: give 6 (district), 9 (street), 12 (community) or 15 (cell) digits")
-        statuses: list[str] = []
-        for name in _list(args.get("status")):
-            if name in STATUS_GROUPS:
-                statuses += sorted(STATUS_GROUPS[name])
-            elif name in STATUSES:
-                statuses.append(name)
-            else:
-                raise InvalidInput(f"unknown status {name!r}: use one of {', '.join(STATUSES)}, or open / closed")
-        sources = _list(args.get("source"))
-        for name in sources:
-            if name not in SOURCES:
-                raise InvalidInput(f"unknown source {name!r}: use one of {', '.join(SOURCES)}")
-        sort = args.get("sort") or "-reported_at"
-        if sort not in SORTS:
-            raise InvalidInput(f"unknown sort {sort!r}: use one of {', '.join(SORTS)}")
+        sources = parse_choices(args.get("source"), SOURCES, "source")
+        sort = parse_choice(args.get("sort"), SORTS, "sort", "-reported_at")
+        limit, offset = parse_paging(args.get("limit"), args.get("offset"), default_limit=DEFAULT_LIMIT,
+                                     max_limit=MAX_LIMIT)
         return cls(
             period=period,
             area=area,
-            statuses=tuple(dict.fromkeys(statuses)),
-            sources=tuple(sources),
-            bbox=_bbox(args.get("bbox")),
-            overdue=_boolean(args.get("overdue"), "overdue"),
+            statuses=parse_statuses(args.get("status")),
+            sources=sources,
+            bbox=parse_bbox(args.get("bbox")),
+            overdue=parse_boolean(args.get("overdue"), "overdue"),
             department=(args.get("department") or "").strip() or None,
             assignee=(args.get("assignee") or "").strip() or None,
-            limit=parse_integer(args.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
-            offset=parse_integer(args.get("offset"), "offset", 0, 0, MAX_ROW_ID),
+            limit=limit,
+            offset=offset,
             sort=sort,
         )
 
@@ -110,9 +102,7 @@ class IssueQuery:
             conditions.append(Issue.status.in_(self.statuses))
         if self.sources:
             conditions.append(Issue.source.in_(self.sources))
-        if self.bbox:
-            west, south, east, north = self.bbox
-            conditions += [Issue.lon >= west, Issue.lon <= east, Issue.lat >= south, Issue.lat <= north]
+        conditions += bbox_conditions(self.bbox)
         if self.overdue is not None:
             overdue = metric_condition("overdue", as_of)
             conditions.append(overdue if self.overdue else not_(and_(Issue.deadline.is_not(None), overdue)))
@@ -131,51 +121,6 @@ class IssueQuery:
             .options(selectinload(Issue.escalations))
         ).all()
         return int(total or 0), list(issues)
-
-
-def _list(value: str | None) -> list[str]:
-    return [part.strip() for part in (value or "").split(",") if part.strip()]
-
-
-def _boolean(value: str | None, name: str) -> bool | None:
-    if value in (None, ""):
-        return None
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes"):
-        return True
-    if text in ("false", "0", "no"):
-        return False
-    raise InvalidInput(f"{name} must be true or false, got {value!r}")
-
-
-def parse_integer(value: str | None, name: str, default: int, low: int, high: int | None) -> int:
-    """A whole number from query-string text within [low, high]; ``default`` when absent."""
-    if value in (None, ""):
-        return default
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise InvalidInput(f"{name} must be a whole number, got {value!r}") from None
-    if number < low or (high is not None and number > high):
-        bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
-        raise InvalidInput(f"{name} must be {bounds}, got {number}")
-    return number
-
-
-def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
-    if value in (None, ""):
-        return None
-    parts = str(value).split(",")
-    try:
-        numbers = tuple(float(part) for part in parts)
-    except ValueError:
-        numbers = ()
-    if len(numbers) != 4 or not all(math.isfinite(n) for n in numbers):
-        raise InvalidInput(f"bbox must be four numbers west,south,east,north (WGS84 lon/lat), got {value!r}")
-    west, south, east, north = numbers
-    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
-        raise InvalidInput(f"bbox {value!r} must be west,south,east,north with west < east and south < north, in lon/lat range")
-    return numbers  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------------------------

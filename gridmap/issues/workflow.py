@@ -51,6 +51,7 @@ from sqlalchemy.orm import Session
 from gridmap.issues.categories import CategoryTree, load_categories
 from gridmap.dates import CLOCK_SKEW
 from gridmap.errors import Conflict, InvalidInput, NotFound
+from gridmap.labels import STATUS_LABELS as LABELLED_STATUSES
 from gridmap.issues.sla import TimeLimitKind, WorkingCalendar, deadline, parse_time_limit_kind
 from gridmap.storage.models import Issue, IssueTransition
 
@@ -77,19 +78,8 @@ CLOCK_STOPPED_STATUSES: frozenset[str] = frozenset({"suspended"})
 
 SOURCES: tuple[str, ...] = ("patrol", "hotline", "web", "visit", "open311", "import")
 
-#: Chinese names of the statuses, for pages and exports.
-STATUS_LABELS: dict[str, str] = {
-    "reported": "待立案",
-    "registered": "已立案",
-    "rejected": "不予立案",
-    "dispatched": "已派遣",
-    "in_progress": "处置中",
-    "handled": "已反馈",
-    "checked": "已核查",
-    "closed": "已结案",
-    "revisited": "已回访",
-    "suspended": "挂账",
-}
+#: Chinese names of the statuses, for pages and exports: the one table, marked for translation in gridmap.labels.
+STATUS_LABELS: dict[str, str] = LABELLED_STATUSES
 
 #: The action vocabulary, in the order allowed actions are listed.
 ACTIONS: tuple[str, ...] = (

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gridmap.dates import parse_period
 from gridmap.maps.data import SHARE_COLOURS, legend_classes
 from gridmap.maps.filters import MapFilter
 from gridmap.labels import N_, Translate, untranslated
@@ -34,7 +35,7 @@ PATROLS = N_("巡查覆盖率")
 def _coverage_module():
     """gridmap.coverage.metrics when it is installed with what the layer needs, else None."""
     try:
-        from gridmap.coverage.metrics import metrics as coverage
+        from gridmap.coverage import metrics as coverage
     except ImportError:
         return None
     return coverage if hasattr(coverage, "area_coverage") else None
@@ -43,8 +44,8 @@ def _coverage_module():
 def coverage_period(issue_filter: MapFilter) -> tuple[date, date, date]:
     """(from, to, as_of) of the coverage figures for a map filter's period."""
     today = datetime.now(timezone.utc).astimezone(ZoneInfo(issue_filter.timezone)).date()
-    date_to = issue_filter.date_to or today
-    date_from = issue_filter.date_from or date(date_to.year, 1, 1)
+    date_from, date_to = parse_period(issue_filter.date_from, issue_filter.date_to, today=today, default_start="year")
+    assert date_from is not None and date_to is not None  # a closed period: both ends filled
     return date_from, date_to, min(date_to, today)
 
 
@@ -64,8 +65,7 @@ def _rows(session: Session, settings, issue_filter: MapFilter, level: str) -> li
     date_from, date_to, as_of = coverage_period(issue_filter)
     rows = module.area_coverage(
         session, level, date_from, date_to, access=issue_filter.access, as_of=as_of,
-        min_patrol_minutes=float(settings.get("patrol_min_minutes") or module.DEFAULT_MIN_PATROL_MINUTES),
-        stale_days=int(settings.get("patrol_stale_days") or module.DEFAULT_STALE_DAYS),
+        min_patrol_minutes=settings["patrol_min_minutes"], stale_days=settings["patrol_stale_days"],
     )
     scope = issue_filter.scope
     return [row for row in rows if scope is None or scope.contains(row["code"])]

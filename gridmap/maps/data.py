@@ -24,16 +24,17 @@ import numpy as np
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from gridmap.issues.counts import LEVEL_COLUMNS, metric_condition
+from gridmap.issues.counts import COUNTS, grouped_counts, metric_condition
+from gridmap.errors import InvalidInput
+from gridmap.geo.crs import gcj02_to_wgs84
+from gridmap.issues.params import LEVEL_COLUMNS, BBox, bbox_conditions, parse_bbox
 from gridmap.geo.layers import CODE_LENGTHS
 from gridmap.maps.display import shift_points
 from gridmap.maps.filters import MapFilter
 from gridmap.labels import NO_DATA, RATIO_METRICS, Translate, untranslated
 from gridmap.maps.scope import AreaCatalogue, AreaScope
 from gridmap.storage.models import Issue
-from gridmap.issues.workflow import CLOCK_STOPPED_STATUSES, OPEN_STATUSES
 
-COUNTS: tuple[str, ...] = ("total", "open", "overdue", "closed")
 #: Up to this many issues the heatmap gets one point per issue; above, one weighted point per area.
 HEAT_RAW_LIMIT = 5000
 #: The issues each heat metric counts (ratios are drawn from the issues behind them).
@@ -61,24 +62,15 @@ class MapQuery:
 def figures(session: Session, query: MapQuery, *, as_of: datetime | None = None) -> dict[str, tuple[int, int, int, int]]:
     """(total, open, overdue, closed) per area of the query's level inside its scope, zeros left out.
 
-    The same counts as :func:`gridmap.issues.counts.area_counts` (its conditions), without listing the
-    areas that have none.
+    The grouped count of :func:`gridmap.issues.counts.grouped_counts`, as the stats use it, without
+    listing the areas that have none.
     """
-    column = LEVEL_COLUMNS[query.level]
-    statement = (
-        select(column, func.count(),
-               *(func.sum(case((metric_condition(m, as_of), 1), else_=0)) for m in COUNTS[1:]))
-        .where(*query.issue_filter.conditions())
-        .group_by(column)
-    )
-    # A Core result fetched at once (session.connection(), .all()): no per-row ORM bookkeeping.
-    rows = session.connection().execute(statement).all()
+    counted = grouped_counts(session, LEVEL_COLUMNS[query.level], query.issue_filter.conditions(), as_of=as_of)
     # The filter's scope condition selects issues by their stamped area codes, and codes nest by
     # prefix, so every code found lies in that scope; only another scope needs checking.
     if query.issue_filter.scope == query.scope:
-        return {code: (total, open_, overdue, closed) for code, total, open_, overdue, closed in rows}
-    return {code: (total, open_, overdue, closed) for code, total, open_, overdue, closed in rows
-            if query.scope.contains(code)}
+        return counted
+    return {code: counts for code, counts in counted.items() if query.scope.contains(code)}
 
 
 def metric_value(metric: str, counts: Sequence[int], households: int | None) -> float | None:
@@ -235,22 +227,38 @@ def heat_points(session: Session, query: MapQuery, per_area: Mapping[str, Sequen
 
 
 MARKER_LIMIT = 1000
+#: The most markers one answer may ask for (``limit``).
+MAX_MARKERS = 2000
 DESCRIPTION_CHARS = 200
 
 
+def view_bbox(text: str | None, shift: str = "none") -> BBox:
+    """The box of a map view (``bbox``, required; the rule of :func:`gridmap.issues.params.parse_bbox`) in WGS84.
+
+    On AMap tiles (``shift`` gcj02) the browser's view is in GCJ-02 while the data is WGS84.
+    """
+    bbox = parse_bbox(text)
+    if bbox is None:
+        raise InvalidInput("bbox is required: west,south,east,north (e.g. bbox=109.40,18.20,109.45,18.25)")
+    minx, miny, maxx, maxy = bbox
+    if shift == "gcj02":
+        lon, lat = gcj02_to_wgs84(np.array([minx, maxx]), np.array([miny, maxy]))
+        minx, maxx, miny, maxy = float(lon[0]), float(lon[1]), float(lat[0]), float(lat[1])
+    return minx, miny, maxx, maxy
+
+
 def _overdue_case(as_of: datetime):
-    return case((Issue.status.in_(sorted(OPEN_STATUSES - CLOCK_STOPPED_STATUSES)) & (Issue.deadline < as_of), 1), else_=0)
+    return case((metric_condition("overdue", as_of), 1), else_=0)
 
 
 def issue_markers(session: Session, issue_filter: MapFilter, bbox: tuple[float, float, float, float], *,
                   limit: int = MARKER_LIMIT, shift: str = "none", as_of: datetime | None = None) -> dict[str, Any]:
     """The newest issues in a lon/lat box (WGS84) that the filter selects, for markers with popups."""
     as_of = as_of or datetime.now(timezone.utc)
-    minx, miny, maxx, maxy = bbox
     statement = (
         select(Issue.id, Issue.lat, Issue.lon, Issue.category, Issue.status, Issue.deadline, Issue.source,
                Issue.description, Issue.address, Issue.reported_at, _overdue_case(as_of))
-        .where(*issue_filter.conditions(), Issue.lon >= minx, Issue.lon <= maxx, Issue.lat >= miny, Issue.lat <= maxy)
+        .where(*issue_filter.conditions(), *bbox_conditions(bbox))
         .order_by(Issue.reported_at.desc(), Issue.id.desc())
         .limit(limit + 1)
     )
@@ -281,7 +289,7 @@ def open_issues(session: Session, issue_filter: MapFilter, *, limit: int = 500,
                 as_of: datetime | None = None) -> dict[str, Any]:
     """The open issues the filter selects, overdue first, then by deadline: a manager's list."""
     as_of = as_of or datetime.now(timezone.utc)
-    open_condition = Issue.status.in_(sorted(OPEN_STATUSES))
+    open_condition = metric_condition("open", as_of)
     overdue = _overdue_case(as_of)
     conditions = [*issue_filter.conditions(), open_condition]
     totals = session.execute(select(func.count(), func.coalesce(func.sum(overdue), 0)).where(*conditions)).one()

@@ -9,10 +9,10 @@ from typing import Any
 from gridmap.issues.counts import IssueFilter
 from gridmap.security.access import AccessScope
 from gridmap.issues.categories import CategoryTree
-from gridmap.errors import InvalidInput
 from gridmap.labels import METRICS
 from gridmap.maps.scope import AreaScope
-from gridmap.issues.workflow import SOURCES, STATUSES
+from gridmap.issues.params import parse_choice, parse_choices, parse_statuses, status_names
+from gridmap.issues.workflow import SOURCES
 
 #: Query parameters of a map view, in the order URLs list them.
 PARAMS: tuple[str, ...] = ("area", "metric", "category", "status", "source", "from", "to")
@@ -22,7 +22,7 @@ PARAMS: tuple[str, ...] = ("area", "metric", "category", "status", "source", "fr
 class MapFilter(IssueFilter):
     """An IssueFilter with workflow statuses, sources and the areas the issues must lie in."""
 
-    statuses: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()  # as the URL names them: statuses, open, closed
     sources: tuple[str, ...] = ()
     scope: AreaScope | None = None
 
@@ -32,7 +32,7 @@ class MapFilter(IssueFilter):
 
         conditions = super().conditions()
         if self.statuses:
-            conditions.append(Issue.status.in_(self.statuses))
+            conditions.append(Issue.status.in_(parse_statuses(",".join(self.statuses))))
         if self.sources:
             conditions.append(Issue.source.in_(self.sources))
         if self.scope is not None:
@@ -40,17 +40,12 @@ class MapFilter(IssueFilter):
         return conditions
 
 
-def _choices(text: str | None, allowed: tuple[str, ...], name: str) -> tuple[str, ...]:
-    values = tuple(dict.fromkeys(part.strip() for part in (text or "").split(",") if part.strip()))
-    unknown = [value for value in values if value not in allowed]
-    if unknown:
-        raise InvalidInput(f"unknown {name} {', '.join(map(repr, unknown))}; use one or more of {', '.join(allowed)}, separated by commas")
-    return values
-
-
 def parse_map_filter(args: Mapping[str, str], *, categories: CategoryTree, timezone_name: str,
                      scope: AreaScope | None, access: AccessScope) -> MapFilter:
-    """The filter of a map URL's query (``from``, ``to``, ``category``, ``status``, ``source``)."""
+    """The filter of a map URL's query (``from``, ``to``, ``category``, ``status``, ``source``).
+
+    ``status`` takes statuses and the groups ``open`` / ``closed``, as the issues API, exports and OGC do.
+    """
     base = IssueFilter.parse(date_from=args.get("from"), date_to=args.get("to"), category=args.get("category"),
                              categories=categories, timezone_name=timezone_name, access=access)
     return MapFilter(
@@ -59,18 +54,15 @@ def parse_map_filter(args: Mapping[str, str], *, categories: CategoryTree, timez
         category=base.category,
         timezone=base.timezone,
         access=access,
-        statuses=_choices(args.get("status"), STATUSES, "status"),
-        sources=_choices(args.get("source"), SOURCES, "source"),
+        statuses=status_names(args.get("status")),
+        sources=parse_choices(args.get("source"), SOURCES, "source"),
         scope=scope,
     )
 
 
 def parse_metric(text: str | None, default: str = "total") -> str:
     """The choropleth metric of a map URL; InvalidInput naming the metrics for an unknown one."""
-    metric = (text or "").strip() or default
-    if metric not in METRICS:
-        raise InvalidInput(f"unknown metric {metric!r}; use one of {', '.join(METRICS)}")
-    return metric
+    return parse_choice(text, METRICS, "metric", default)
 
 
 def filter_params(issue_filter: MapFilter) -> dict[str, str]:

@@ -15,15 +15,9 @@ from sqlalchemy import or_
 
 from gridmap.errors import InvalidInput, NotFound
 from gridmap.geo.layers import CODE_LENGTHS, LEVELS, LayerSet
-from gridmap.storage.models import Issue
+from gridmap.issues.params import AREA_COLUMNS
 
 LEVEL_OF_LENGTH: dict[int, str] = {length: level for level, length in CODE_LENGTHS.items()}
-ISSUE_COLUMNS = {
-    "districts": Issue.district_code,
-    "streets": Issue.street_code,
-    "communities": Issue.community_code,
-    "cells": Issue.cell_code,
-}
 #: Most codes one scope may name (a manager's communities and cells).
 MAX_SCOPE_CODES = 500
 
@@ -142,7 +136,7 @@ class AreaScope:
 
     def condition(self):
         """SQL condition: the issue lies in one of the areas (by the codes stamped at intake)."""
-        return or_(*(ISSUE_COLUMNS[LEVEL_OF_LENGTH[len(code)]] == code for code in self.codes))
+        return or_(*(AREA_COLUMNS[len(code)] == code for code in self.codes))
 
     def bounds(self, catalogue: AreaCatalogue) -> tuple[float, float, float, float]:
         """The lon/lat bounds (minx, miny, maxx, maxy) of all the areas."""

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from gridmap.security.audit import audit_entries
 from gridmap.security.access import ROLE_LABELS, disable_user, enable_user, list_tokens, list_users, revoke_token
 from gridmap.errors import Conflict
-from gridmap.issues.query import parse_integer
+from gridmap.issues.params import parse_integer
 from gridmap.storage.models import MAX_ROW_ID
 from gridmap.web.auth import principal, requires
 

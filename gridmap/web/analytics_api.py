@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, jsonify, request, send_file
 
-from gridmap.errors import InvalidInput
+from gridmap.issues.params import parse_choice, parse_integer, parse_number
 from gridmap.analytics.hotspots import REPEAT_MIN_COUNT, REPEAT_RADIUS_M, hotspot_report
 from gridmap.analytics.indicators import DEFAULT_DUE_RULE, DUE_RULES, GROUPS, AREA_LEVELS, Period, indicators, write_indicators_xlsx
 from gridmap.core import Gridmap
@@ -46,24 +46,12 @@ def category_arg() -> str | None:
 
 def choice_arg(name: str, allowed: tuple[str, ...], default: str) -> str:
     """A query argument that must be one of ``allowed``."""
-    value = request.args.get(name) or default
-    if value not in allowed:
-        raise InvalidInput(f"unknown {name} {value!r}; use one of {', '.join(allowed)}")
-    return value
+    return parse_choice(request.args.get(name), allowed, name, default)
 
 
 def number_arg(name: str, default: float, minimum: float) -> float:
     """A numeric query argument of at least ``minimum``."""
-    raw = request.args.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise InvalidInput(f"`{name}` must be a number, got {raw!r}") from None
-    if not value >= minimum:
-        raise InvalidInput(f"`{name}` must be at least {minimum:g}, got {raw!r}")
-    return value
+    return parse_number(request.args.get(name), name, default, minimum)
 
 
 def indicator_options() -> dict[str, Any]:
@@ -107,7 +95,7 @@ def compute_hotspots() -> dict[str, Any]:
     gm = core()
     period, category = period_arg(), category_arg()
     radius = number_arg("radius_m", REPEAT_RADIUS_M, 1)
-    min_count = int(number_arg("min_count", REPEAT_MIN_COUNT, 2))
+    min_count = parse_integer(request.args.get("min_count"), "min_count", REPEAT_MIN_COUNT, 2)
     with gm.db.sessions() as session:
         return hotspot_report(session, gm.areas.layers, period, access=scope(), category=category, radius_m=radius,
                               min_count=min_count)

@@ -26,7 +26,8 @@ from sqlalchemy import select
 from gridmap.issues.dispatch import suggest_assignees
 from gridmap.maps.dispatch import DEFAULT_LIMIT, REASON_COLOURS, REASONS, Queue, dispatch_queue, queue_map
 from gridmap.errors import Forbidden, GridmapError, InvalidInput, NotFound
-from gridmap.issues.query import IssueQuery, parse_integer
+from gridmap.issues.params import parse_integer
+from gridmap.issues.query import IssueQuery
 from gridmap.labels import N_, SOURCE_LABELS, STATUS_LABELS
 from gridmap.maps.tiles import display_shift, tile_sources
 from gridmap.storage.models import Area

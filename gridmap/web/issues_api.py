@@ -20,7 +20,8 @@ from gridmap.web import MAX_ID
 from gridmap.web.parsing import json_body
 from gridmap.errors import Forbidden, InvalidInput, NotFound
 from gridmap.issues.intake import parse_datetime
-from gridmap.issues.query import MAX_LIMIT, IssueQuery, issue_as_dict, parse_integer, transitions_as_dicts
+from gridmap.issues.params import parse_integer
+from gridmap.issues.query import MAX_LIMIT, IssueQuery, issue_as_dict, transitions_as_dicts
 from gridmap.core import Gridmap
 from gridmap.storage.models import Issue
 from gridmap.issues.workflow import ACTION_PARAMS, ACTIONS, SOURCES, apply_action, apply_to_issues, load_issue
@@ -246,7 +247,7 @@ def get_suggestions(issue_id: int):
         if not scope().covers_issue(issue):
             raise NotFound(f"no issue has the id {issue_id} in your areas")
         suggestions = suggest_assignees(session, issue, layers=gm.areas.layers, routing=gm.routing,
-                                        workload_m=float(gm.settings["suggestion_workload_m"]), limit=limit)
+                                        workload_m=gm.settings["suggestion_workload_m"], limit=limit)
     return jsonify({"issue": issue_id, "suggestions": [s.as_dict() for s in suggestions]})
 
 

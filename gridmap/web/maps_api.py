@@ -18,15 +18,13 @@ import hashlib
 import threading
 from collections import OrderedDict
 
-import numpy as np
 from flask import Blueprint, Response, current_app, request
 from flask_babel import gettext
 
-from gridmap.geo.crs import gcj02_to_wgs84
-from gridmap.errors import InvalidInput
 from gridmap.geo.layers import LEVELS
 from gridmap.maps import coverage_layer
-from gridmap.maps.data import issue_markers, map_data
+from gridmap.issues.params import parse_choice, parse_integer
+from gridmap.maps.data import MARKER_LIMIT, MAX_MARKERS, issue_markers, map_data, view_bbox
 from gridmap.maps.overview import dumps
 from gridmap.maps.service import MapService
 from gridmap.web.api import core
@@ -95,8 +93,7 @@ def cached_json(body: str | bytes, *, etag: str | None = None, cache_control: st
 @requires("aggregates:read")
 def area_geometry(level: str):
     """Display geometry of one level, optionally only inside some areas."""
-    if level not in LEVELS:
-        raise InvalidInput(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
+    parse_choice(level, LEVELS, "level", level)
     service = map_service()
     within = request.args.get("within")
     prefixes = service.scope(within, access=scope(), default_all=False).codes if within else None
@@ -126,25 +123,7 @@ def data():
 def _level_arg() -> str | None:
     """The ``level`` parameter (the level the page draws), None when absent."""
     level = request.args.get("level") or None
-    if level is not None and level not in LEVELS:
-        raise InvalidInput(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
-    return level
-
-
-def _bbox(text: str | None, shift: str) -> tuple[float, float, float, float]:
-    try:
-        values = [float(part) for part in (text or "").split(",")]
-    except ValueError:
-        values = []
-    if len(values) != 4 or not all(np.isfinite(values)):
-        raise InvalidInput("bbox must be four numbers: min lon, min lat, max lon, max lat (e.g. bbox=109.40,18.20,109.45,18.25)")
-    minx, miny, maxx, maxy = values
-    if minx > maxx or miny > maxy:
-        raise InvalidInput("bbox must be min lon, min lat, max lon, max lat, with min ≤ max")
-    if shift == "gcj02":  # the browser's view is in GCJ-02 on AMap tiles; the data is WGS84
-        lon, lat = gcj02_to_wgs84(np.array([minx, maxx]), np.array([miny, maxy]))
-        minx, maxx, miny, maxy = float(lon[0]), float(lon[1]), float(lat[0]), float(lat[1])
-    return max(minx, -180.0), max(miny, -90.0), min(maxx, 180.0), min(maxy, 90.0)
+    return None if level is None else parse_choice(level, LEVELS, "level", level)
 
 
 @blueprint.get("/maps/issues")
@@ -154,13 +133,8 @@ def issues():
     service = map_service()
     area_scope = service.scope(request.args.get("area"), access=scope())
     query = service.query(request.args, area_scope, access=scope())
-    bbox = _bbox(request.args.get("bbox"), service.shift)
-    try:
-        limit = int(request.args.get("limit") or 1000)
-    except ValueError:
-        raise InvalidInput("limit must be a whole number from 1 to 2000") from None
-    if not 1 <= limit <= 2000:
-        raise InvalidInput("limit must be a whole number from 1 to 2000")
+    bbox = view_bbox(request.args.get("bbox"), service.shift)
+    limit = parse_integer(request.args.get("limit"), "limit", MARKER_LIMIT, 1, MAX_MARKERS)
     with service.gm.db.sessions() as session:
         result = issue_markers(session, query.issue_filter, bbox, limit=limit, shift=service.shift)
     return cached_json(dumps(result))
