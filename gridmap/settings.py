@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from gridmap.resources import resource
+
 #: Folder of the bundled layer set (the Tianya demo district).
-BUNDLED_GEODATA = Path(__file__).resolve().parent.parent / "geodata"
+BUNDLED_GEODATA = resource("geodata")
 
 
 @dataclass(frozen=True)
