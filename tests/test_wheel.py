@@ -20,6 +20,7 @@ import urllib.parse
 import urllib.request
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -160,42 +161,36 @@ def fetch(opener: urllib.request.OpenerDirector, url: str, data: dict[str, str] 
         return error.code, error.read().decode("utf-8", errors="replace")
 
 
-class serving:
-    """`gridmap serve` of the fresh venv on a free loopback port, as a context manager yielding its base URL."""
-
-    def __init__(self, gridmap: str, env: dict[str, str], folder: Path) -> None:
-        self.args = [gridmap, "serve", "--host", "127.0.0.1", "--port", str(free_port()), "--threads", "2"]
-        self.env, self.folder = env, folder
-        self.log = folder / "serve.log"
-
-    def __enter__(self) -> str:
-        port = int(self.args[5])
-        with open(self.log, "wb") as out:
-            self.process = subprocess.Popen(self.args, env=self.env, cwd=self.folder, stdout=out,
-                                            stderr=subprocess.STDOUT)
+@contextmanager
+def serving(gridmap: str, env: dict[str, str], folder: Path) -> Iterator[str]:
+    """`gridmap serve` of the fresh venv on a free loopback port; yields its base URL, stops it afterwards."""
+    port = free_port()
+    log = folder / "serve.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen([gridmap, "serve", "--host", "127.0.0.1", "--port", str(port), "--threads", "2"],
+                                   env=env, cwd=folder, stdout=out, stderr=subprocess.STDOUT)
+    try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gridmap serve exited with {self.process.returncode}:\n{self.output()}")
+            if process.poll() is not None:
+                output = log.read_text(errors="replace")
+                raise RuntimeError(f"gridmap serve exited with {process.returncode}:\n{output}")
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return f"http://127.0.0.1:{port}"
+                break
             except OSError:
                 if time.monotonic() > deadline:
-                    self.__exit__()
-                    raise RuntimeError(f"gridmap serve did not listen within {START_TIMEOUT_S} s:\n{self.output()}")
+                    raise RuntimeError(f"gridmap serve did not listen within {START_TIMEOUT_S} s:\n"
+                                       f"{log.read_text(errors='replace')}") from None
                 time.sleep(0.1)
-
-    def __exit__(self, *_exc: object) -> None:
-        self.process.terminate()
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
         try:
-            self.process.wait(timeout=10)
+            process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
+            process.kill()
+            process.wait(timeout=10)
 
 
 # gridmap.resources: the in-package copy first, the checkout's top-level folder as the fallback.
