@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from gridmap.errors import SettingError
+from gridmap.resources import resource
 
 #: Folder of the bundled layer set (the Tianya demo district).
-BUNDLED_GEODATA = Path(__file__).resolve().parent.parent / "geodata"
+BUNDLED_GEODATA = resource("geodata")
 
 
 def _text(value: Any) -> str:

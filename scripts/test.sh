@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Install everything and run the whole test suite, twice:
+# Install everything, run the house tools, then the whole test suite, twice:
+#   0. ruff (lint and import order) and mypy (types of the core packages), both configured in pyproject.toml;
 #   1. on SQLite (the default), browser tests included;
 #   2. on PostgreSQL + PostGIS (GRIDMAP_TEST_DATABASE=postgresql): the tests start their own
 #      throwaway server (tests/pgserver.py); browser tests are not repeated (-m "not browser").
 # Extra arguments go to both pytest runs, e.g.  bash scripts/test.sh -x -k crs
-# The same script for developers and CI (.ci/run).  Exits non-zero if either run fails.
+# The same script for developers and CI (.ci/run).  Exits non-zero if a tool or either run fails; the
+# suites run even when a tool fails, so one run reports everything.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -21,6 +23,12 @@ fi
 echo "test.sh: installing gridmap[test] into .venv..." >&2
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
 
+echo; echo "===== test.sh: ruff and mypy ====="
+rc_ruff=0
+.venv/bin/python -m ruff check . || rc_ruff=$?
+rc_mypy=0
+.venv/bin/python -m mypy || rc_mypy=$?
+
 # "$@" goes to both runs.  `env -u` keeps a GRIDMAP_TEST_DATABASE from the caller's shell out of the SQLite run.
 echo; echo "===== test.sh: SQLite run ====="
 rc_sqlite=0
@@ -32,6 +40,9 @@ rc_postgresql=0
 GRIDMAP_TEST_DATABASE=postgresql \
     .venv/bin/python -m pytest -p no:cacheprovider -m "not browser" "$@" || rc_postgresql=$?
 
+tool() {  # tool EXIT-CODE
+    if [[ $1 -eq 0 ]]; then echo "passed"; else echo "FAILED (exit code $1)"; fi
+}
 describe() {  # describe PYTEST-EXIT-CODE
     case $1 in
         0) echo "passed" ;;
@@ -40,7 +51,8 @@ describe() {  # describe PYTEST-EXIT-CODE
     esac
 }
 echo
-echo "test.sh: SQLite: $(describe $rc_sqlite); PostgreSQL: $(describe $rc_postgresql)"
-if [[ $rc_sqlite -ne 0 || $rc_postgresql -ne 0 ]]; then
+echo "test.sh: ruff: $(tool $rc_ruff); mypy: $(tool $rc_mypy);" \
+    "SQLite: $(describe $rc_sqlite); PostgreSQL: $(describe $rc_postgresql)"
+if [[ $rc_ruff -ne 0 || $rc_mypy -ne 0 || $rc_sqlite -ne 0 || $rc_postgresql -ne 0 ]]; then
     exit 1
 fi

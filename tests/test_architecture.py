@@ -16,8 +16,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "gridmap"
 
 #: Each top-level room of gridmap and the rooms it may import from (besides itself).
-#: The ground floor (errors, settings, dates, labels) may import only from the ground floor.
-GROUND = {"errors", "settings", "dates", "labels"}
+#: The ground floor (errors, settings, dates, labels, resources) may import only from the ground floor.
+GROUND = {"errors", "settings", "dates", "labels", "resources"}
 MAY_IMPORT: dict[str, set[str]] = {
     "ground": set(),
     "geo": {"ground"},

@@ -44,6 +44,7 @@ import shapely
 from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
+from gridmap.resources import resource
 from gridmap.security.access import UNLIMITED, AccessScope, mask_name, mask_phone
 from gridmap.coverage.metrics import check_area_code, next_visit_due, refuse_outside
 from gridmap.geo.crs import InputCRS, parse_crs
@@ -60,7 +61,7 @@ if TYPE_CHECKING:
     from gridmap.storage.db import Database
 
 #: The household kinds shipped with gridmap (setting ``household_kinds`` chooses another file).
-BUNDLED_HOUSEHOLD_KINDS = Path(__file__).resolve().parent.parent / "data" / "household_kinds.csv"
+BUNDLED_HOUSEHOLD_KINDS = resource("data/household_kinds.csv")
 KIND_COLUMNS = ("code", "name_zh", "name_en", "key", "visit_interval_months", "description")
 HOUSEHOLD_REQUIRED = ("address", "kind")
 HOUSEHOLD_OPTIONAL = ("lon", "lat", "cell", "members", "external_id", "name", "phone", "registered_on", "moved_on")

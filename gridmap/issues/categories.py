@@ -34,9 +34,10 @@ from typing import TypeVar
 
 from gridmap.errors import InvalidInput
 from gridmap.issues.sla import TimeLimitKind, excel_column, read_csv_records
+from gridmap.resources import resource
 
 #: The category tree shipped with gridmap (setting ``GRIDMAP_CATEGORIES`` chooses another file).
-BUNDLED_CATEGORIES = Path(__file__).resolve().parent.parent / "data" / "categories.csv"
+BUNDLED_CATEGORIES = resource("data/categories.csv")
 
 COLUMNS = (
     "standard",

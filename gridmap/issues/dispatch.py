@@ -56,14 +56,15 @@ from gridmap.issues.categories import CategoryTree
 from gridmap.errors import InvalidInput
 from gridmap.geo.layers import LayerSet
 from gridmap.issues.sla import excel_column, read_csv_records
+from gridmap.resources import resource
 from gridmap.storage.models import Issue
 from gridmap.storage.workflow import GridWorker, GridWorkerCell
 from gridmap.issues.workflow import OPEN_STATUSES
 
 #: Routing rules shipped with gridmap (setting ``routing`` chooses another file).
-BUNDLED_ROUTING = Path(__file__).resolve().parent.parent / "data" / "routing.csv"
+BUNDLED_ROUTING = resource("data/routing.csv")
 #: Synthetic grid workers of the bundled Tianya layer set.
-BUNDLED_WORKERS = Path(__file__).resolve().parent.parent / "data" / "workers.csv"
+BUNDLED_WORKERS = resource("data/workers.csv")
 #: Cells per demo grid worker (about).
 DEMO_CELLS_PER_WORKER = 20
 

@@ -61,9 +61,10 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gridmap.errors import InvalidInput
+from gridmap.resources import resource
 
 #: The holiday calendar shipped with gridmap.
-BUNDLED_HOLIDAYS = Path(__file__).resolve().parent.parent / "data" / "holidays.csv"
+BUNDLED_HOLIDAYS = resource("data/holidays.csv")
 #: Local working periods of a working day: 08:00–12:00 and 14:00–18:00.
 DEFAULT_WORKING_PERIODS: tuple[tuple[time, time], ...] = ((time(8), time(12)), (time(14), time(18)))
 DEFAULT_TIMEZONE = "Asia/Shanghai"

@@ -23,9 +23,11 @@ from urllib.parse import urlsplit
 from branca.element import Element, Figure, Link
 from folium.elements import JSCSSMixin
 
+from gridmap.resources import resource
+
 StaticUrl = Callable[[str], str]
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+STATIC_DIR = resource("static")
 VENDOR_DIR = STATIC_DIR / "vendor"
 
 

@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gridmap.errors import GridmapError, InvalidInput
 from gridmap.geo.layers import LEVELS, LayerSet
+from gridmap.resources import resource
 from gridmap.storage.models import Area, Meta
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATIONS = resource("storage/migrations")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, Mapping
 
 from flask import Flask, jsonify, make_response, render_template, request
@@ -14,11 +13,12 @@ from werkzeug.routing import IntegerConverter
 
 from gridmap.errors import GridmapError
 from gridmap.core import Gridmap
+from gridmap.resources import resource
 from gridmap.storage.models import MAX_ROW_ID
 
-TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
-STATIC = Path(__file__).resolve().parent.parent / "static"
-TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
+TEMPLATES = resource("templates")
+STATIC = resource("static")
+TRANSLATIONS = resource("translations")
 LANGUAGES = ("zh_CN", "en")
 
 
