@@ -23,11 +23,12 @@ from gridmap.coverage.metrics import LEVELS, area_coverage, check_area_code, sta
 from gridmap.dates import parse_day
 from gridmap.errors import InvalidInput
 from gridmap.coverage.households import (
-    HOUSEHOLD_REQUIRED, VISIT_REQUIRED, HouseholdRegistry, household_detail, list_households, mask_household,
-    visit_detail,
+    HOUSEHOLD_REQUIRED, HouseholdRegistry, household_detail, list_households, mask_household,
 )
-from gridmap.issues.intake import read_record_file
-from gridmap.coverage.patrols import import_tracks, read_track_data, track_detail
+from gridmap.coverage.visits import VISIT_REQUIRED, visit_detail
+from gridmap.issues.record_files import read_record_file
+from gridmap.coverage.patrols import import_tracks, track_detail
+from gridmap.coverage.track_files import read_track_data
 from gridmap.core import Gridmap
 from gridmap.web.parsing import check_body_size, json_body
 from gridmap.web.auth import principal, requires, scope
