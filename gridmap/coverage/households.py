@@ -55,11 +55,16 @@ if TYPE_CHECKING:
 class CoverageParts(Protocol):
     """What the registry needs of a configured gridmap (the core façade has it; a test may pass its own)."""
 
-    db: Database
-    areas: AreaIndex
-    intake: Intake
-    settings: Mapping[str, Any]
-    timezone: str
+    @property
+    def db(self) -> Database: ...
+    @property
+    def areas(self) -> AreaIndex: ...
+    @property
+    def intake(self) -> Intake: ...
+    @property
+    def settings(self) -> Mapping[str, Any]: ...
+    @property
+    def timezone(self) -> str: ...
 
 
 HOUSEHOLD_REQUIRED = ("address", "kind")

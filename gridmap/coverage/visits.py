@@ -167,8 +167,11 @@ class VisitRecords:
             return self.intake.submit_in(session, records, crs_each=crs_each, access=access, actor=actor,
                                          default_source="visit")
         except OutOfScope as exc:
-            refuse_outside(access, [(label or "an issue raised at the visit", (exc.details or {}).get("cell"))],
-                           "issues raised at the visit lie")
+            try:  # the import's words: which row, which cell
+                refuse_outside(access, [(label or "an issue raised at the visit", (exc.details or {}).get("cell"))],
+                               "issues raised at the visit lie")
+            except Forbidden as refused:
+                raise OutOfScope(refused.message, details=refused.details) from None
             raise
         except GridmapError as exc:
             raise _prefixed(exc, "issue raised at the visit: ") from None

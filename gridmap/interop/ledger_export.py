@@ -45,7 +45,7 @@ def is_overdue(issue: Issue, as_of: datetime) -> bool:
     return issue.status in OPEN_STATUSES - CLOCK_STOPPED_STATUSES and issue.deadline < as_of
 
 
-#: Personal columns and how they are masked for roles without personal:read (#8).
+#: Personal columns and how they are masked for roles without personal:read.
 MASKED_COLUMNS = {"reporter_name": mask_name, "reporter_phone": mask_phone}
 
 

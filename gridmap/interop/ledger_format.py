@@ -31,10 +31,14 @@ from gridmap.storage.models import Area, Issue, IssueTransition
 class LedgerParts(Protocol):
     """What export and import need of a configured gridmap (the core façade has it)."""
 
-    db: Database
-    categories: CategoryTree
-    intake: Intake
-    timezone: str
+    @property
+    def db(self) -> Database: ...
+    @property
+    def categories(self) -> CategoryTree: ...
+    @property
+    def intake(self) -> Intake: ...
+    @property
+    def timezone(self) -> str: ...
 
 
 FORMATS = ("csv", "xlsx")
@@ -185,7 +189,7 @@ class LedgerFilter:
     any level, statuses, sources), with statuses and sources also accepted by their Chinese labels."""
 
     query: IssueQuery
-    personal: bool = True  # False: reporter names and phones are masked (#8)
+    personal: bool = True  # False: reporter names and phones are masked
 
     @classmethod
     def parse(cls, *, area: str | None = None, date_from: str | None = None, date_to: str | None = None,

@@ -22,15 +22,16 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import JSON, Float, Integer, select, text, update
 
-from gridmap.errors import InvalidInput
-from gridmap.issues.intake import parse_datetime, refuse_out_of_scope
+from gridmap.errors import GridmapError, InvalidInput
+from gridmap.issues.intake import parse_datetime
 from gridmap.issues.workflow import STATUSES
 from gridmap.security.access import UNLIMITED, AccessScope
 from gridmap.storage.models import Issue, IssueTransition, UTCDateTime
+from gridmap.interop.ledger_files import RawTable, header_key, plan_columns, read_table
 from gridmap.interop.ledger_format import (
-    ACTION_LABELS, FORMULA_START, HISTORY_COLUMN, HISTORY_SHEET, INTAKE_FIELDS, LABELLED, RESTORED_FIELDS, STAGE_FIELDS, STATUS_LABELS, LedgerParts, history_columns, label_code, transition_fields,
+    ACTION_LABELS, FORMULA_START, HISTORY_COLUMN, HISTORY_SHEET, INTAKE_FIELDS, LABELLED, RESTORED_FIELDS,
+    STAGE_FIELDS, STATUS_LABELS, LedgerParts, history_columns, label_code, transition_fields,
 )
-from gridmap.interop.ledger_files import header_key, RawTable, plan_columns, read_table
 
 
 # --- rows ------------------------------------------------------------------------------
@@ -38,11 +39,12 @@ from gridmap.interop.ledger_files import header_key, RawTable, plan_columns, rea
 
 @dataclass(frozen=True)
 class LedgerRowError:
-    """A row that cannot be imported: its number, the file's column(s) concerned, what is wrong."""
+    """A row that cannot be imported: its number, the file's column(s) concerned, what is wrong, its error type."""
 
     row: int
     columns: tuple[str, ...]
     message: str
+    error: type[GridmapError] = InvalidInput
 
     def __str__(self) -> str:
         where = f", column {' / '.join(self.columns)}" if self.columns else ""
@@ -282,9 +284,10 @@ class _LedgerImport:
         self.rows: list[_Row] = []
         self.row_of_id: dict[int, int] = {}  # the first row of each id in the file
 
-    def problem(self, number: int, field_names: Iterable[str | None], message: str) -> None:
+    def problem(self, number: int, field_names: Iterable[str | None], message: str,
+                error: type[GridmapError] = InvalidInput) -> None:
         columns = tuple(dict.fromkeys(self.plan.headers.get(f, f) for f in field_names if f))
-        self.problems.setdefault(number, []).append(LedgerRowError(number, columns, message))
+        self.problems.setdefault(number, []).append(LedgerRowError(number, columns, message, error))
 
     def report(self, *, dry_run: bool) -> LedgerImportReport:
         errors = sorted((e for found in self.problems.values() for e in found), key=lambda e: e.row)
@@ -307,11 +310,10 @@ class _LedgerImport:
                 self.problem(ids[issue_id], ["id"], f"issue {issue_id} already exists in the database; "
                              "import without --keep-ids to give the rows new ids")
         numbers = [row.number for row in self.rows]
-        prepared, errors = self.gm.intake.prepare([row.record for row in self.rows], crs=crs, row_numbers=numbers,
-                                                  access=self.access)
-        refuse_out_of_scope(errors, self.access)
+        prepared, errors = self.gm.intake.check_batch([row.record for row in self.rows], crs=crs, row_numbers=numbers,
+                                                      access=self.access, default_source="import")
         for error in errors:
-            self.problem(error.row, error.fields, error.message)
+            self.problem(error.row, error.fields, error.message, error.error)
         refused = {error.row for error in errors}
         for row, issue in zip((r for r in self.rows if r.number not in refused), prepared, strict=True):
             row.prepared = issue

@@ -409,6 +409,18 @@ class Intake:
             rows += prepared
         return self.write(session, rows, actor=actor)
 
+    def check_batch(self, records: Sequence[Mapping[str, Any]], *, access: AccessScope = UNLIMITED,
+                    crs: InputCRS | str | None = None, row_numbers: Sequence[int] | None = None,
+                    default_source: str = "import") -> tuple[list[dict[str, Any]], list[RowError]]:
+        """The checking half of the batch form: :meth:`prepare`, and OutOfScope if any row lies outside ``access``.
+
+        The ledger import calls it (and then :meth:`write`) to restore exported fields in between.
+        """
+        rows, errors = self.prepare(records, crs=crs, row_numbers=row_numbers, default_source=default_source,
+                                    access=access)
+        refuse_out_of_scope(errors, access)
+        return rows, errors
+
     def import_records(
         self,
         db: Database,
@@ -427,9 +439,8 @@ class Intake:
 
         A row outside ``access`` refuses the whole import (OutOfScope), ``skip_bad_rows`` or not.
         """
-        rows, errors = self.prepare(records, crs=crs, row_numbers=row_numbers, default_source=default_source,
-                                    access=access)
-        refuse_out_of_scope(errors, access)
+        rows, errors = self.check_batch(records, crs=crs, row_numbers=row_numbers, default_source=default_source,
+                                        access=access)
         report = ImportReport(rows=len(records), imported=0, errors=errors, dry_run=dry_run)
         if errors and not skip_bad_rows:
             return report  # all or nothing: nothing is written

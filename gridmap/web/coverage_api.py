@@ -346,7 +346,7 @@ _UPLOAD = {"content": {"multipart/form-data": {"schema": {"type": "object", "pro
     "skip_bad_rows": {"type": "boolean"}, "dry_run": {"type": "boolean"}, "crs": {"type": "string"},
 }}}}}
 _ERRORS = {"400": {"$ref": "#/components/responses/BadRequest"}}
-#: Writes outside the caller's areas (#8).
+#: Writes outside the caller's areas.
 _OUTSIDE = {"403": {"description": "A row, address or track lies outside the caller's areas; nothing was written.",
                     "content": {"application/json": {"schema": {"type": "object"}}}}}
 _IMPORT_REPORT = {"$ref": "#/components/schemas/CoverageImportReport"}
