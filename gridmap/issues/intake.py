@@ -475,12 +475,13 @@ def refuse_out_of_scope(errors: Sequence[RowError], access: AccessScope) -> None
 
 
 def _submission(session: Session, issue_id: int, *, replayed: bool) -> Submission:
-    issue = session.scalar(select(Issue).where(Issue.id == issue_id)
-                           .options(selectinload(Issue.transitions), selectinload(Issue.escalations)))
+    """The stored issue with its history and escalations loaded, and its likely original if any."""
+    issue = session.scalars(select(Issue).where(Issue.id == issue_id)
+                            .options(selectinload(Issue.transitions), selectinload(Issue.escalations))).one()
     answer = Submission(issue, replayed=replayed)
-    if issue.possible_duplicate_of is not None:
-        answer.duplicate = session.get(Issue, issue.possible_duplicate_of)
-        answer.duplicate_distance_m = duplicate_distance_m(issue, answer.duplicate)
+    original = None if issue.possible_duplicate_of is None else session.get(Issue, issue.possible_duplicate_of)
+    if original is not None:
+        answer.duplicate, answer.duplicate_distance_m = original, duplicate_distance_m(issue, original)
     return answer
 
 
