@@ -286,14 +286,15 @@ def issues_import(file: Path, crs: str | None, encoding: str | None, skip_bad_ro
     """Import issues from CSV, XLSX or GeoJSON points (columns lon, lat, category, description, reported_at)."""
     from tqdm import tqdm
 
-    from gridmap.issues.intake import read_issue_file
+    from gridmap.issues.record_files import read_issue_file
+    from gridmap.security.access import cli_principal
 
     gm = _core()
     gm.db.migrate()
     records, numbers = read_issue_file(file, encoding=encoding)
     with tqdm(total=len(records), desc="importing", unit="row", disable=not sys.stderr.isatty()) as bar:
         report = gm.intake.import_records(gm.db, records, numbers, crs=crs, skip_bad_rows=skip_bad_rows,
-                                          dry_run=dry_run, actor=f"import:{file.name}", on_progress=bar.update)
+                                          access=cli_principal().access, dry_run=dry_run, actor=f"import:{file.name}", on_progress=bar.update)
     for error in report.errors:
         click.echo(f"{file.name}: {error}", err=True)
     if report.errors and not skip_bad_rows:
@@ -328,7 +329,8 @@ def ledger_export(file: Path, fmt: str | None, lang: str, area: str | None, date
                   date_to: str | None, status: str | None, category: str | None, source: str | None) -> None:
     """Write the ledger (one row per issue, plus the transition history) to FILE."""
     from gridmap.security.access import UNLIMITED
-    from gridmap.interop.ledger import LedgerFilter, export_ledger
+    from gridmap.interop.ledger_export import export_ledger
+    from gridmap.interop.ledger_format import LedgerFilter
 
     gm = _core()
     ledger_filter = LedgerFilter.parse(area=area, date_from=date_from, date_to=date_to, status=status,
@@ -352,14 +354,16 @@ def ledger_import(file: Path, mapping: Path | None, crs: str | None, encoding: s
     """Import a ledger or a hotline system's CSV/XLSX export (one transaction)."""
     from tqdm import tqdm
 
-    from gridmap.interop.ledger import import_ledger, load_mapping
+    from gridmap.interop.ledger_files import load_mapping
+    from gridmap.interop.ledger_import import import_ledger
+    from gridmap.security.access import cli_principal
 
     gm = _core()
     gm.db.migrate()
     columns = load_mapping(mapping) if mapping else None
     with tqdm(desc="importing", unit="row", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
         report = import_ledger(gm, file, mapping=columns, crs=crs, encoding=encoding, dry_run=dry_run,
-                               skip_bad_rows=skip_bad_rows, keep_ids=keep_ids,
+                               skip_bad_rows=skip_bad_rows, keep_ids=keep_ids, access=cli_principal().access,
                                on_start=lambda total: setattr(bar, "total", total), on_progress=bar.update)
     for error in report.errors:
         click.echo(f"{file.name}: {error}", err=True)
@@ -572,7 +576,7 @@ def _report_import(name: str, report, skip_bad_rows: bool, dry_run: bool, what: 
 def coverage_households_import(file: Path, encoding: str | None, crs: str | None, skip_bad_rows: bool, dry_run: bool) -> None:
     """Import households from CSV, XLSX or GeoJSON points (address, kind, lon/lat or cell, members…)."""
     from gridmap.coverage.households import HOUSEHOLD_REQUIRED, HouseholdRegistry
-    from gridmap.issues.intake import read_record_file
+    from gridmap.issues.record_files import read_record_file
 
     gm = _core()
     gm.db.migrate()
@@ -588,8 +592,9 @@ def coverage_households_import(file: Path, encoding: str | None, crs: str | None
 @_import_options
 def coverage_visits_import(file: Path, encoding: str | None, crs: str | None, skip_bad_rows: bool, dry_run: bool) -> None:
     """Import visits from CSV or XLSX (household, visitor, visited_at, notes, issues raised)."""
-    from gridmap.coverage.households import VISIT_REQUIRED, HouseholdRegistry
-    from gridmap.issues.intake import read_record_file
+    from gridmap.coverage.households import HouseholdRegistry
+    from gridmap.coverage.visits import VISIT_REQUIRED
+    from gridmap.issues.record_files import read_record_file
 
     gm = _core()
     gm.db.migrate()
@@ -606,7 +611,8 @@ def coverage_visits_import(file: Path, encoding: str | None, crs: str | None, sk
 def coverage_patrols_import(files: tuple[Path, ...], worker: str | None, crs: str | None, skip_bad_rows: bool,
                             dry_run: bool) -> None:
     """Import GPS patrol tracks from GPX or GeoJSON files; parts outside the district are reported."""
-    from gridmap.coverage.patrols import import_tracks, read_track_file
+    from gridmap.coverage.patrols import import_tracks
+    from gridmap.coverage.track_files import read_track_file
 
     gm = _core()
     gm.db.migrate()

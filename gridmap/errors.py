@@ -100,3 +100,26 @@ class TooManyRequests(GridmapError):
     def __init__(self, message: str, *, retry_after: int = 60) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class InvalidField(InvalidInput):
+    """One record's field (or a few) is wrong; ``fields`` names them so a report can point at the column (400)."""
+
+    def __init__(self, message: str, *, fields: tuple[str, ...] = (), **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.fields = tuple(fields)
+
+
+class UnknownCategory(InvalidField):
+    """The category names no item of the category tree: unknown, ambiguous, or a class (400)."""
+
+    def __init__(self, message: str, *, fields: tuple[str, ...] = ("category",), **kwargs: Any) -> None:
+        super().__init__(message, fields=fields, **kwargs)
+
+
+class OutOfScope(Forbidden):
+    """What would be written lies outside the caller's areas or departments; nothing was written (403)."""
+
+
+class AlreadyRecorded(Conflict):
+    """The same record (a visit of the same household at the same time) is stored already (409)."""

@@ -17,7 +17,9 @@ from sqlalchemy import func, select
 from conftest import BACKEND
 from gridmap.cli import main
 from gridmap.security.access import UNLIMITED
-from gridmap.interop.ledger import LedgerFilter, export_ledger, import_ledger, iter_ledger_csv
+from gridmap.interop.ledger_export import export_ledger, iter_ledger_csv
+from gridmap.interop.ledger_format import LedgerFilter
+from gridmap.interop.ledger_import import import_ledger
 from gridmap.storage.models import Issue, IssueTransition
 from gridmap.issues.workflow import WorkflowRules, apply_action
 from helpers import cell_point, write_csv
@@ -533,7 +535,7 @@ def test_a_ledger_with_a_status_but_no_history_gets_one_from_its_stage_times(gm,
 
 
 def test_every_header_names_one_field():
-    from gridmap.interop.ledger import HISTORY_COLUMN, issue_columns
+    from gridmap.interop.ledger_format import HISTORY_COLUMN, issue_columns
 
     names: dict[str, str] = {}
     for column in [*issue_columns(), HISTORY_COLUMN]:

@@ -1,10 +1,6 @@
-"""Households and home visits (入户走访): the registry, its address history, and visits with the issues they raise.
+"""Households (户): the registry and its address history.
 
-- **Kinds** come from an operator-edited CSV (``gridmap/data/household_kinds.csv``, setting
-  ``household_kinds``): code, names, whether it is a key household (重点户) and how often it
-  must be visited (``visit_interval_months``). The file is copied into the ``household_kinds``
-  table whenever coverage data is written or read through :class:`HouseholdRegistry`, so that
-  the metrics (:mod:`gridmap.coverage.metrics`) need only a database session.
+- **Kinds** of household come from the kinds file (:mod:`gridmap.coverage.kinds`).
 - **Households** are imported from CSV/XLSX/GeoJSON points like issues: located with the layer
   set's locator (lon/lat, in any CRS the intake accepts) or given a cell code; every bad row is
   reported by its row number and the import is one transaction (all or nothing, unless
@@ -13,18 +9,14 @@
   ``moved_on`` (default today): the old address stays in ``household_locations`` with
   ``valid_to = moved_on`` and the new one starts that day, so past periods keep counting the
   household where it lived then.
-- **Visits** are recorded one at a time (API, form) or imported; each is stamped with the cell
-  the household lived in that day. Issues raised at a visit are created through
-  :class:`gridmap.issues.intake.Intake` with source ``visit`` (at the household's location unless
-  given their own) and linked to the visit; existing issues may be linked by id.
-- **Scopes** (#8): reads take the asking principal's ``access``; a household is inside it when
+- **Visits** (:mod:`gridmap.coverage.visits`) are recorded through the same registry.
+- **Scopes**: reads take the asking principal's ``access``; a household is inside it when
   its current address (or its last one, if it left) lies in a cell of the scope, a visit when the
   cell it was stamped with does. Outside, a household or visit does not exist for that principal
   (NotFound, the same message as for a missing one). Writes take ``access`` too: a household
-  registered or moved to a cell outside it, a visit in such a cell or an issue raised there is
-  refused with :class:`gridmap.errors.Forbidden` before anything is written; an import with one
-  such row writes nothing. :func:`mask_household` hides name and phone from roles without
-  ``personal:read``.
+  registered or moved to a cell outside it is refused with :class:`gridmap.errors.Forbidden`
+  before anything is written; an import with one such row writes nothing.
+  :func:`mask_household` hides name and phone from roles without ``personal:read``.
 """
 
 from __future__ import annotations
@@ -32,165 +24,59 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from functools import lru_cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import shapely
-from sqlalchemy import delete, func, insert, or_, select
+from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session
 
-from gridmap.resources import resource
-from gridmap.security.access import UNLIMITED, AccessScope, mask_name, mask_phone
+from gridmap.coverage.kinds import HouseholdKinds, load_household_kinds, sync_household_kinds
 from gridmap.coverage.metrics import check_area_code, next_visit_due, refuse_outside
+from gridmap.coverage.records import (
+    CoverageImportReport, Rollback, current_location, household_or_404, latest_cells,
+)
+from gridmap.coverage.records import text_value as _text
+from gridmap.coverage.visits import VisitRecords, visit_detail
+from gridmap.errors import Conflict, GridmapError, InvalidField, InvalidInput, OutsideCells
 from gridmap.geo.crs import InputCRS, parse_crs
-from gridmap.errors import Conflict, GridmapError, InvalidInput, NotFound, OutsideCells
-from gridmap.issues.intake import ImportReport, RowError, parse_datetime, range_message
-from gridmap.issues.sla import read_csv_records
-from gridmap.storage.coverage import Household, HouseholdKind, HouseholdLocation, Visit, VisitIssue
-from gridmap.storage.models import Issue
+from gridmap.issues.intake import RowError, range_message
+from gridmap.security.access import UNLIMITED, AccessScope, mask_name, mask_phone
+from gridmap.storage.coverage import Household, HouseholdKind, HouseholdLocation, Visit
 
 if TYPE_CHECKING:
     from gridmap.geo.areas import AreaIndex
     from gridmap.issues.intake import Intake
-    from gridmap.core import Gridmap
     from gridmap.storage.db import Database
 
-#: The household kinds shipped with gridmap (setting ``household_kinds`` chooses another file).
-BUNDLED_HOUSEHOLD_KINDS = resource("data/household_kinds.csv")
-KIND_COLUMNS = ("code", "name_zh", "name_en", "key", "visit_interval_months", "description")
+
+class CoverageParts(Protocol):
+    """What the registry needs of a configured gridmap (the core façade has it; a test may pass its own)."""
+
+    @property
+    def db(self) -> Database: ...
+    @property
+    def areas(self) -> AreaIndex: ...
+    @property
+    def intake(self) -> Intake: ...
+    @property
+    def settings(self) -> Mapping[str, Any]: ...
+    @property
+    def timezone(self) -> str: ...
+
+
 HOUSEHOLD_REQUIRED = ("address", "kind")
 HOUSEHOLD_OPTIONAL = ("lon", "lat", "cell", "members", "external_id", "name", "phone", "registered_on", "moved_on")
-VISIT_REQUIRED = ("household", "visitor", "visited_at")
-VISIT_OPTIONAL = ("notes", "issue_ids", "issue_category", "issue_description", "issue_lon", "issue_lat", "issue_address")
 MAX_MEMBERS = 99
-_TRUE = {"yes", "y", "true", "1", "是", "重点"}
-_FALSE = {"no", "n", "false", "0", "否", ""}
+
 
 
 # --- kinds ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class HouseholdKindSpec:
-    """One household kind of the kinds file."""
-
-    code: str
-    name_zh: str
-    name_en: str
-    key: bool
-    visit_interval_months: int
-    description: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        """The kind as stored and served by the API."""
-        return {"code": self.code, "name_zh": self.name_zh, "name_en": self.name_en, "key": self.key,
-                "visit_interval_months": self.visit_interval_months, "description": self.description}
-
-
-class HouseholdKinds:
-    """The household kinds of one file, found by code or by Chinese or English name."""
-
-    def __init__(self, kinds: Sequence[HouseholdKindSpec], source: str = "the household kinds") -> None:
-        self.kinds = tuple(kinds)
-        self.source = source
-        self._by_text = {}
-        for kind in self.kinds:
-            for text in (kind.code, kind.name_zh, kind.name_en):
-                self._by_text.setdefault(text.strip().lower(), kind)
-
-    def __iter__(self):
-        return iter(self.kinds)
-
-    def __len__(self) -> int:
-        return len(self.kinds)
-
-    def find(self, text: str) -> HouseholdKindSpec:
-        """The kind named by ``text`` (code, 中文名 or English name); ValueError listing the choices."""
-        kind = self._by_text.get(str(text).strip().lower())
-        if kind is None:
-            choices = ", ".join(f"{k.code} ({k.name_zh})" for k in self.kinds)
-            raise ValueError(f"unknown household kind {text!r}; use one of {choices}")
-        return kind
-
-
-def load_household_kinds(path: str | Path | None = None) -> HouseholdKinds:
-    """Read and validate a household kinds CSV (default: the bundled file); every problem is reported."""
-    path = Path(path) if path else BUNDLED_HOUSEHOLD_KINDS
-    try:
-        stat = path.stat()
-    except OSError:
-        raise InvalidInput(f"household kinds file {path} does not exist") from None
-    return _read_kinds(str(path), stat.st_mtime_ns, stat.st_size)
-
-
-@lru_cache(maxsize=8)
-def _read_kinds(path: str, mtime_ns: int, size: int) -> HouseholdKinds:
-    _, records = read_csv_records(Path(path), required=KIND_COLUMNS[:5], what="household kinds file")
-    kinds, problems, seen = [], [], set()
-    for line, row in records:
-        code = row.get("code", "")
-        try:
-            if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", code):
-                raise ValueError(f"code {code!r} must be lower-case letters, digits and _ (at most 32), starting with a letter")
-            if code in seen:
-                raise ValueError(f"code {code} appears twice")
-            if not row.get("name_zh"):
-                raise ValueError("name_zh is empty")
-            key = row.get("key", "").lower()
-            if key not in _TRUE | _FALSE:
-                raise ValueError(f"key must be yes or no, got {row.get('key')!r}")
-            try:
-                interval = int(row.get("visit_interval_months", ""))
-            except ValueError:
-                raise ValueError(f"visit_interval_months must be a whole number of months, got {row.get('visit_interval_months')!r}") from None
-            if not 1 <= interval <= 120:
-                raise ValueError(f"visit_interval_months must be 1–120, got {interval}")
-        except ValueError as exc:
-            problems.append(f"line {line}: {exc}")
-            continue
-        seen.add(code)
-        kinds.append(HouseholdKindSpec(code, row["name_zh"], row.get("name_en") or code, key in _TRUE, interval,
-                                       row.get("description", "")))
-    if problems:
-        raise InvalidInput(f"household kinds file {path} has {len(problems)} problem(s): " + "; ".join(problems),
-                           details={"path": path, "problems": problems})
-    if not kinds:
-        raise InvalidInput(f"household kinds file {path} defines no kind")
-    return HouseholdKinds(kinds, source=path)
-
-
-def sync_household_kinds(session: Session, kinds: HouseholdKinds) -> None:
-    """Make the ``household_kinds`` table match the file; a kind dropped from it stays while households have it."""
-    stored = {kind.code: kind for kind in session.scalars(select(HouseholdKind))}
-    for spec in kinds:
-        row = stored.pop(spec.code, None)
-        values = spec.as_dict()
-        if row is None:
-            session.add(HouseholdKind(**values))
-        elif any(getattr(row, key) != value for key, value in values.items()):
-            for key, value in values.items():
-                setattr(row, key, value)
-    if stored:
-        used = set(session.scalars(select(Household.kind).where(Household.kind.in_(list(stored))).distinct()))
-        unused = [code for code in stored if code not in used]
-        if unused:
-            session.execute(delete(HouseholdKind).where(HouseholdKind.code.in_(unused)))
-    session.flush()
-
-
 # --- parsing helpers ------------------------------------------------------------------------------------
-
-
-def _text(value: Any) -> str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    text = str(value).strip()
-    return text or None
 
 
 def _number(value: Any, name: str) -> float:
@@ -231,43 +117,10 @@ def _members(value: Any) -> int:
     return int(number)
 
 
-def _issue_ids(value: Any) -> list[int]:
-    if value is None:
-        return []
-    parts = value if isinstance(value, (list, tuple)) else re.split(r"[;,\s]+", str(value))
-    ids = []
-    for part in parts:
-        text = _text(part)
-        if text is None:
-            continue
-        try:
-            ids.append(int(text))
-        except ValueError:
-            raise ValueError(f"issue id {text!r} is not a number") from None
-    return ids
-
-
 # --- the registry ---------------------------------------------------------------------------------------
 
 
-@dataclass
-class CoverageImportReport(ImportReport):
-    """What a household or visit import did: rows, how many were taken, the bad rows, ids written."""
-
-    ids: list[int] = field(default_factory=list)
-    moved: int = 0
-    issues_created: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        """The report as JSON-ready data."""
-        return {**super().as_dict(), "moved": self.moved, "issues_created": self.issues_created}
-
-
-class _Rollback(Exception):
-    """Raised inside a transaction to discard it (dry run, or bad rows without skip_bad_rows)."""
-
-
-class HouseholdRegistry:
+class HouseholdRegistry(VisitRecords):
     """Households, their addresses over time and their visits, against one layer set and kinds file."""
 
     def __init__(self, db: Database, areas: AreaIndex, kinds: HouseholdKinds, intake: Intake,
@@ -281,7 +134,7 @@ class HouseholdRegistry:
         self._cell_points: dict[int, tuple[float, float]] = {}
 
     @classmethod
-    def for_core(cls, gm: Gridmap) -> HouseholdRegistry:
+    def for_core(cls, gm: CoverageParts) -> HouseholdRegistry:
         """The registry of a configured core (its database, layer set, kinds file and time zone)."""
         return cls(gm.db, gm.areas, load_household_kinds(gm.settings.get("household_kinds")), gm.intake, gm.timezone)
 
@@ -305,10 +158,13 @@ class HouseholdRegistry:
             self._cell_points[index] = (round(point.x, 7), round(point.y, 7))
         return self._cell_points[index]
 
-    def locate_rows(self, specs: Sequence[dict[str, Any]], crs: InputCRS | str | None) -> list[str | None]:
-        """Fill each spec's location fields in place from its lon/lat or cell; an error message per spec or None."""
+    def locate_rows(self, specs: Sequence[dict[str, Any]], crs: InputCRS | str | None) -> list[GridmapError | None]:
+        """Fill each spec's location fields in place from its lon/lat or cell; an error per spec or None.
+
+        The error is OutsideCells for a point outside every cell, else InvalidField naming the fields.
+        """
         crs = crs if isinstance(crs, InputCRS) else parse_crs(crs)
-        messages: list[str | None] = [None] * len(specs)
+        messages: list[GridmapError | None] = [None] * len(specs)
         with_point = [i for i, spec in enumerate(specs) if spec.get("x") is not None]
         if with_point:
             xs = np.array([specs[i]["x"] for i in with_point])
@@ -317,15 +173,16 @@ class HouseholdRegistry:
             for i, x, y, cell in zip(with_point, lon, lat, index):
                 spec = specs[i]
                 if not (-180 <= x <= 180 and -90 <= y <= 90):  # swapped, projected metres…: say which
-                    messages[i] = range_message(spec["x"], spec["y"])
+                    messages[i] = InvalidField(range_message(spec["x"], spec["y"]), fields=("lon", "lat"))
                     continue
                 if cell < 0:
-                    messages[i] = (f"({spec['x']:g}, {spec['y']:g}) lies outside every grid cell; check the coordinates, "
-                                   "their order (lon, lat) and the CRS")
+                    messages[i] = OutsideCells(f"({spec['x']:g}, {spec['y']:g}) lies outside every grid cell; check the "
+                                               "coordinates, their order (lon, lat) and the CRS")
                     continue
                 location = self.areas.location_at(int(cell), x, y)
                 if spec.get("cell") and spec["cell"] != location.cell:
-                    messages[i] = f"({spec['x']:g}, {spec['y']:g}) lies in cell {location.cell}, not in the given cell {spec['cell']}"
+                    messages[i] = InvalidField(f"({spec['x']:g}, {spec['y']:g}) lies in cell {location.cell}, not in the "
+                                               f"given cell {spec['cell']}", fields=("lon", "lat", "cell"))
                     continue
                 spec.update(lon=location.lon, lat=location.lat, located_by="point", cell_code=location.cell,
                             community_code=location.community, street_code=location.street,
@@ -335,8 +192,9 @@ class HouseholdRegistry:
                 continue
             index = self._cell_index.get(spec.get("cell") or "")
             if index is None:
-                messages[i] = (f"unknown cell {spec.get('cell')!r}: give the 15-digit code of a cell of the layer set"
-                               if spec.get("cell") else "give lon and lat, or cell")
+                messages[i] = InvalidField(f"unknown cell {spec.get('cell')!r}: give the 15-digit code of a cell of the "
+                                           "layer set" if spec.get("cell") else "give lon and lat, or cell",
+                                           fields=("cell",) if spec.get("cell") else ("lon", "lat", "cell"))
                 continue
             lon, lat = self._cell_point(index)
             location = self.areas.location_at(index, lon, lat)
@@ -397,13 +255,15 @@ class HouseholdRegistry:
             try:
                 specs.append(self._validate_household(record, today))
                 kept.append(number)
-            except (ValueError, GridmapError) as exc:
-                errors.append(RowError(number, str(getattr(exc, "message", exc))))
-        messages = self.locate_rows(specs, crs)
+            except GridmapError as exc:
+                errors.append(RowError.of(number, exc))
+            except ValueError as exc:
+                errors.append(RowError(number, str(exc)))
+        problems = self.locate_rows(specs, crs)
         prepared = []
-        for number, spec, message in zip(kept, specs, messages):
-            if message:
-                errors.append(RowError(number, message))
+        for number, spec, problem in zip(kept, specs, problems):
+            if problem is not None:
+                errors.append(RowError.of(number, problem))
             else:
                 prepared.append((number, spec))
         errors.sort(key=lambda e: e.row)
@@ -430,8 +290,8 @@ class HouseholdRegistry:
                 report.errors = sorted(report.errors + db_errors, key=lambda e: e.row)
                 report.ids, report.moved, report.imported = ids, moved, len(prepared) - len(db_errors)
                 if (db_errors and not skip_bad_rows) or dry_run:
-                    raise _Rollback
-        except _Rollback:
+                    raise Rollback
+        except Rollback:
             report.ids = []
             if not dry_run:
                 report.imported = report.moved = 0
@@ -509,7 +369,7 @@ class HouseholdRegistry:
         household.name = spec["name"] or household.name
         household.phone = spec["phone"] or household.phone
         household.updated_at = now
-        current = _current_location(session, household_id)
+        current = current_location(session, household_id)
         if current is None:
             raise ValueError(f"household {spec['external_id']} has left the registry; register it again under a new external_id")
         same = (current.cell_code == spec["cell_code"] and current.address == spec["address"]
@@ -539,7 +399,7 @@ class HouseholdRegistry:
         """Register one household (API); InvalidInput/OutsideCells/Conflict/Forbidden say what is wrong."""
         prepared, errors = self.prepare_households([record], crs=crs, now=now)
         if errors:
-            _raise_row_error(errors[0].message)
+            raise errors[0].exception()
         (_, spec), = prepared
         refuse_outside(access, [("the address", spec["cell_code"])], "the household lies")
         now = now or datetime.now(timezone.utc)
@@ -563,11 +423,11 @@ class HouseholdRegistry:
                 raise ValueError(f"moved_on {moved_on} is in the future")
         except ValueError as exc:
             raise InvalidInput(str(exc)) from None
-        message = self.locate_rows([spec], crs)[0]
-        if message:
-            _raise_row_error(message)
+        problem = self.locate_rows([spec], crs)[0]
+        if problem is not None:
+            raise problem
         with self.db.session() as session:
-            current = _current_location(session, _household_or_404(session, household_id, access).id)
+            current = current_location(session, household_or_404(session, household_id, access).id)
             if current is None:
                 raise Conflict(f"household {household_id} has left the registry")
             refuse_outside(access, [("the new address", spec["cell_code"])], "the new address lies")
@@ -587,7 +447,7 @@ class HouseholdRegistry:
         except ValueError as exc:
             raise InvalidInput(str(exc)) from None
         with self.db.session() as session:
-            current = _current_location(session, _household_or_404(session, household_id, access).id)
+            current = current_location(session, household_or_404(session, household_id, access).id)
             if current is None:
                 raise Conflict(f"household {household_id} has already left the registry")
             if day <= current.valid_from:
@@ -596,234 +456,12 @@ class HouseholdRegistry:
             session.flush()
             return household_detail(session, household_id, as_of=today, access=access)
 
-    # --- visits ------------------------------------------------------------------------------------
-
-    def _validate_visit(self, record: Mapping[str, Any], now: datetime) -> dict[str, Any]:
-        if record.get("__error__"):
-            raise ValueError(record["__error__"])
-        household = _text(record.get("household"))
-        if household is None:
-            raise ValueError("household is empty: give its id or external_id")
-        visitor = _text(record.get("visitor"))
-        if not visitor:
-            raise ValueError("visitor is empty")
-        if len(visitor) > 100:
-            raise ValueError("visitor is longer than 100 characters")
-        raw_time = record.get("visited_at")
-        try:
-            visited_at = parse_datetime(raw_time if raw_time not in (None, "") else "", self.tz)
-        except ValueError as exc:
-            raise ValueError(f"visited_at {exc}") from None
-        if visited_at > now:
-            raise ValueError(f"visited_at {visited_at.isoformat()} is in the future")
-        issues = []
-        given = record.get("issues")
-        if given is not None:
-            if not isinstance(given, list) or not all(isinstance(item, Mapping) for item in given):
-                raise ValueError("issues must be a list of objects with category and description")
-            issues = [dict(item) for item in given]
-        elif _text(record.get("issue_category")) or _text(record.get("issue_description")):
-            issues = [{"category": record.get("issue_category"), "description": record.get("issue_description"),
-                       "lon": record.get("issue_lon"), "lat": record.get("issue_lat"),
-                       "address": record.get("issue_address")}]
-        return {"household": household, "visitor": visitor, "visited_at": visited_at,
-                "visited_on": visited_at.astimezone(self.tz).date(), "notes": _text(record.get("notes")),
-                "issue_ids": _issue_ids(record.get("issue_ids")), "issues": issues}
-
-    def _write_visit(self, session: Session, spec: dict[str, Any], *, source: str, actor: str,
-                     crs: InputCRS | str | None, this_import: dict[tuple[int, datetime], int],
-                     access: AccessScope = UNLIMITED, label: str = "") -> tuple[int, list[int]]:
-        """Check a validated visit against the database and write it with its issues; ValueError if it cannot be.
-
-        Forbidden (the caller's transaction rolls back) when the visit or an issue raised at it lies outside ``access``.
-        """
-        household = _find_household(session, spec["household"], access)
-        if household is None:
-            raise ValueError(f"no household {spec['household']!r} (give its id or external_id)")
-        location = session.scalar(
-            select(HouseholdLocation).where(
-                HouseholdLocation.household_id == household.id, HouseholdLocation.valid_from <= spec["visited_on"],
-                or_(HouseholdLocation.valid_to.is_(None), HouseholdLocation.valid_to > spec["visited_on"])))
-        if location is None:
-            span = session.execute(select(HouseholdLocation.valid_from, HouseholdLocation.valid_to)
-                                   .where(HouseholdLocation.household_id == household.id)
-                                   .order_by(HouseholdLocation.valid_from)).all()
-            left = span[-1][1]
-            until = f" until {left}" if left else ""
-            raise ValueError(f"household {spec['household']} was not in the registry on {spec['visited_on']} "
-                             f"(registered from {span[0][0]}{until})")
-        refuse_outside(access, [(label or f"household {spec['household']} on {spec['visited_on']}", location.cell_code)], "the visit lies")
-        key = (household.id, spec["visited_at"])
-        visit_id = this_import.get(key)
-        if visit_id is None:
-            existing = session.scalar(select(Visit.id).where(Visit.household_id == household.id,
-                                                             Visit.visited_at == spec["visited_at"]))
-            if existing is not None:
-                raise ValueError(f"this visit is already recorded (visit {existing})")
-        missing = [i for i in spec["issue_ids"] if not _issue_in_scope(session.get(Issue, i), access)]
-        if missing:
-            raise ValueError(f"no issue with id {', '.join(map(str, missing))}")
-        issue_rows = []
-        if spec["issues"]:
-            records = []
-            for item in spec["issues"]:
-                record = {**item, "reported_at": spec["visited_at"], "source": "visit",
-                          "reporter_name": item.get("reporter_name") or household.name}
-                if _text(record.get("lon")) is None and _text(record.get("lat")) is None:
-                    record.update(lon=location.lon, lat=location.lat, address=_text(item.get("address")) or location.address)
-                    records.append((record, None))
-                else:
-                    records.append((record, crs))
-            for record, record_crs in records:
-                rows, errors = self.intake.prepare([record], crs=record_crs, default_source="visit")
-                if errors:
-                    raise ValueError(f"issue raised at the visit: {errors[0].message}")
-                issue_rows += rows
-        refuse_outside(access, [(label or "an issue raised at the visit", row["cell_code"]) for row in issue_rows],
-                       "issues raised at the visit lie")
-        if visit_id is None:
-            visit = Visit(household_id=household.id, visitor=spec["visitor"], visited_at=spec["visited_at"],
-                          visited_on=spec["visited_on"], cell_code=location.cell_code, notes=spec["notes"],
-                          source=source, created_at=datetime.now(timezone.utc))
-            session.add(visit)
-            session.flush()
-            visit_id = this_import[key] = visit.id
-        new_issue_ids = self.intake.write(session, issue_rows, actor=actor) if issue_rows else []
-        linked = set(session.scalars(select(VisitIssue.issue_id).where(VisitIssue.visit_id == visit_id)))
-        for issue_id in [*spec["issue_ids"], *new_issue_ids]:
-            if issue_id not in linked:
-                session.add(VisitIssue(visit_id=visit_id, issue_id=issue_id))
-                linked.add(issue_id)
-        session.flush()
-        return visit_id, new_issue_ids
-
-    def record_visit(self, record: Mapping[str, Any], *, source: str = "api", actor: str = "api",
-                     crs: InputCRS | str | None = None, now: datetime | None = None,
-                     access: AccessScope = UNLIMITED) -> dict[str, Any]:
-        """Record one visit (API or form) to a household in ``access`` with the issues raised at it; return the stored visit."""
-        now = now or datetime.now(timezone.utc)
-        try:
-            spec = self._validate_visit(record, now)
-        except (ValueError, GridmapError) as exc:
-            raise InvalidInput(str(getattr(exc, "message", exc))) from None
-        with self.db.session() as session:
-            self.sync_kinds(session)
-            if _find_household(session, spec["household"], access) is None:
-                raise NotFound(f"no household {spec['household']!r} (give its id or external_id)")
-            try:
-                visit_id, _ = self._write_visit(session, spec, source=source, actor=actor, crs=crs, this_import={},
-                                                access=access)
-            except ValueError as exc:
-                message = str(exc)
-                if "already recorded" in message:
-                    raise Conflict(message) from None
-                _raise_row_error(message)
-            return visit_detail(session, visit_id, access=access)
-
-    def import_visits(self, records: Sequence[Mapping[str, Any]], row_numbers: Sequence[int] | None = None, *,
-                      crs: InputCRS | str | None = None, skip_bad_rows: bool = False, dry_run: bool = False,
-                      actor: str = "import", now: datetime | None = None,
-                      access: AccessScope = UNLIMITED) -> CoverageImportReport:
-        """Import visits in one transaction; rows with the same household and time are one visit with several issues.
-
-        Households outside ``access`` are not found (a bad row); a visit or an issue in a cell outside
-        it refuses the whole import (Forbidden).
-        """
-        now = now or datetime.now(timezone.utc)
-        numbers = list(row_numbers) if row_numbers is not None else list(range(1, len(records) + 1))
-        report = CoverageImportReport(rows=len(records), imported=0, dry_run=dry_run)
-        specs = []
-        for number, record in zip(numbers, records):
-            try:
-                specs.append((number, self._validate_visit(record, now)))
-            except (ValueError, GridmapError) as exc:
-                report.errors.append(RowError(number, str(getattr(exc, "message", exc))))
-        if report.errors and not skip_bad_rows:
-            return report
-        try:
-            with self.db.session() as session:
-                self.sync_kinds(session)
-                this_import: dict[tuple[int, datetime], int] = {}
-                for number, spec in specs:
-                    try:  # every check comes before the first write, so a bad row leaves nothing behind
-                        visit_id, issue_ids = self._write_visit(session, spec, source="import", actor=actor,
-                                                                crs=crs, this_import=this_import, access=access,
-                                                                label=f"row {number}")
-                    except ValueError as exc:
-                        report.errors.append(RowError(number, str(exc)))
-                        continue
-                    report.imported += 1
-                    report.issues_created += len(issue_ids)
-                    if visit_id not in report.ids:
-                        report.ids.append(visit_id)
-                report.errors.sort(key=lambda e: e.row)
-                if (report.errors and not skip_bad_rows) or dry_run:
-                    raise _Rollback
-        except _Rollback:
-            report.ids = []
-            if not dry_run:
-                report.imported = report.issues_created = 0
-        return report
-
-
 # --- reading back -------------------------------------------------------------------------------------------
-
-
-def _issue_in_scope(issue: Issue | None, access: AccessScope) -> bool:
-    return issue is not None and access.covers_issue(issue)
 
 
 def _location_fields(spec: Mapping[str, Any]) -> dict[str, Any]:
     return {key: spec[key] for key in ("address", "lon", "lat", "located_by", "cell_code", "community_code",
                                        "street_code", "district_code")}
-
-
-def _raise_row_error(message: str) -> None:
-    if "outside every grid cell" in message:
-        raise OutsideCells(message)
-    raise InvalidInput(message)
-
-
-def _current_location(session: Session, household_id: int) -> HouseholdLocation | None:
-    return session.scalar(select(HouseholdLocation).where(HouseholdLocation.household_id == household_id,
-                                                          HouseholdLocation.valid_to.is_(None)))
-
-
-def _find_household(session: Session, reference: Any, access: AccessScope = UNLIMITED) -> Household | None:
-    """A household by external_id, else by numeric id; None when there is none in ``access``."""
-    text = str(reference).strip()
-    household = session.scalar(select(Household).where(Household.external_id == text))
-    if household is None and text.isdigit():
-        household = session.get(Household, int(text))
-    if household is None or not household_in_scope(session, household.id, access):
-        return None
-    return household
-
-
-def _household_or_404(session: Session, household_id: int, access: AccessScope = UNLIMITED) -> Household:
-    household = session.get(Household, household_id)
-    if household is None or not household_in_scope(session, household_id, access):
-        raise NotFound(f"no household with id {household_id}")  # the same words outside the scope: nothing revealed
-    return household
-
-
-def latest_cells(session: Session, household_ids: Sequence[int]) -> dict[int, str]:
-    """household id → the cell of its current address, or of its last one if it left the registry."""
-    cells: dict[int, str] = {}
-    ids = sorted(set(household_ids))
-    for start in range(0, len(ids), 500):
-        statement = (select(HouseholdLocation.household_id, HouseholdLocation.cell_code)
-                     .where(HouseholdLocation.household_id.in_(ids[start:start + 500]))
-                     .order_by(HouseholdLocation.household_id, HouseholdLocation.valid_from))
-        cells.update(session.execute(statement).all())  # the latest address wins
-    return cells
-
-
-def household_in_scope(session: Session, household_id: int, access: AccessScope) -> bool:
-    """Whether a household's current address (or its last, if it left) lies in a cell of ``access``."""
-    if access.areas is None:
-        return True
-    return access.covers_cell(latest_cells(session, [household_id]).get(household_id))
 
 
 def mask_household(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -843,21 +481,10 @@ def _location_dict(location: HouseholdLocation) -> dict[str, Any]:
             "street_code": location.street_code, "district_code": location.district_code}
 
 
-def visit_detail(session: Session, visit_id: int, *, access: AccessScope) -> dict[str, Any]:
-    """A stored visit in a cell of ``access`` as a dict (household, visitor, time, cell, notes, linked issue ids)."""
-    visit = session.scalar(select(Visit).where(Visit.id == visit_id, access.cell_condition(Visit.cell_code)))
-    if visit is None:
-        raise NotFound(f"no visit with id {visit_id}")
-    issue_ids = sorted(session.scalars(select(VisitIssue.issue_id).where(VisitIssue.visit_id == visit_id)))
-    return {"id": visit.id, "household_id": visit.household_id, "visitor": visit.visitor,
-            "visited_at": visit.visited_at.isoformat(), "visited_on": visit.visited_on.isoformat(),
-            "cell_code": visit.cell_code, "notes": visit.notes, "source": visit.source, "issue_ids": issue_ids}
-
-
 def household_detail(session: Session, household_id: int, *, as_of: date, access: AccessScope,
                      visits: int = 50) -> dict[str, Any]:
     """A household in ``access`` with its address history (all of it), its latest visits and when the next is due."""
-    household = _household_or_404(session, household_id, access)
+    household = household_or_404(session, household_id, access)
     locations = session.scalars(select(HouseholdLocation).where(HouseholdLocation.household_id == household_id)
                                 .order_by(HouseholdLocation.valid_from)).all()
     kind = session.get(HouseholdKind, household.kind)

@@ -1,10 +1,6 @@
 """Patrols (巡查): GPS tracks per worker and day, the cells they pass through and the time spent in each.
 
-Reading: GPX 1.0/1.1 (parsed with ``gpxpy``; every ``<trk>`` is a track, its ``<trkseg>``s are
-parts; the worker is the file's ``<metadata><author><name>`` unless given) or GeoJSON (a
-LineString/MultiLineString feature with ``properties.times``, one ISO 8601 time per coordinate,
-and optionally ``properties.worker``; or Point features with ``properties.time`` and
-``worker``, grouped into one track per worker and local day). Times without an offset are local.
+Reading GPX and GeoJSON track files: :mod:`gridmap.coverage.track_files`.
 
 Splitting (:class:`TrackSplitter`): each stretch between two consecutive points is cut where it
 crosses a cell boundary, in the layer set's UTM zone (metres); every piece is put in a cell by
@@ -21,19 +17,16 @@ pieces in the same cell make one **segment** (entered, left, seconds, metres). R
 - a segment belongs to the local day it was entered (a patrol over midnight credits each day
   with its own part); the track's day is the day it started.
 
-Scopes (#8): an import by a principal limited to some areas is refused whole (Forbidden) when a
+Scopes: an import by a principal limited to some areas is refused whole (Forbidden) when a
 track has a segment in a cell outside them; a stored track is visible to such a principal when
 one of its segments lies in its areas, and then lists only those segments.
 """
 
 from __future__ import annotations
 
-import json
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone, tzinfo
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo
@@ -47,9 +40,10 @@ from sqlalchemy.orm import Session
 
 from gridmap.security.access import UNLIMITED, AccessScope
 from gridmap.coverage.metrics import refuse_outside
+from gridmap.coverage.track_files import TrackInput
 from gridmap.geo.crs import WGS84, InputCRS, metric_crs_for, parse_crs, to_wgs84
-from gridmap.errors import InvalidInput, NotFound
-from gridmap.issues.intake import RowError, parse_datetime
+from gridmap.errors import NotFound
+from gridmap.issues.intake import RowError
 from gridmap.storage.coverage import PatrolSegment, PatrolTrack
 
 if TYPE_CHECKING:
@@ -59,157 +53,6 @@ if TYPE_CHECKING:
 MAX_GAP_SECONDS = 15 * 60
 #: Pieces shorter than this fraction of their stretch are rounding noise at a boundary.
 _EPS = 1e-9
-
-
-# --- input ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class TrackInput:
-    """A track as read from a file: its number there (for messages), worker, and parts of (x, y, time) points."""
-
-    number: int
-    worker: str | None
-    parts: list[list[tuple[float, float, datetime]]]
-    name: str | None = None
-    error: str | None = None  # the reader found this track unusable
-
-
-def read_track_file(path: Path | str, *, timezone_name: str = "Asia/Shanghai") -> list[TrackInput]:
-    """Tracks from a GPX or GeoJSON file; InvalidInput if the file as a whole cannot be read."""
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidInput(f"{path}: file not found")
-    data = path.read_bytes()
-    suffix = path.suffix.lower()
-    if suffix == ".gpx":
-        return read_gpx(data, timezone_name=timezone_name, what=path.name)
-    if suffix in (".geojson", ".json"):
-        return read_geojson_tracks(data, timezone_name=timezone_name, what=path.name)
-    raise InvalidInput(f"{path}: unknown file type {suffix!r}; give a .gpx or .geojson track file")
-
-
-def read_track_data(data: bytes, *, filename: str, timezone_name: str = "Asia/Shanghai") -> list[TrackInput]:
-    """Tracks from uploaded bytes, the format told by the file name (or sniffed: GPX is XML)."""
-    suffix = Path(filename or "").suffix.lower()
-    if suffix == ".gpx" or (suffix not in (".geojson", ".json") and data.lstrip()[:1] == b"<"):
-        return read_gpx(data, timezone_name=timezone_name, what=filename or "upload")
-    return read_geojson_tracks(data, timezone_name=timezone_name, what=filename or "upload")
-
-
-def read_gpx(data: bytes | str, *, timezone_name: str = "Asia/Shanghai", what: str = "GPX") -> list[TrackInput]:
-    """Tracks of a GPX document: one per ``<trk>``, its ``<trkseg>``s as parts."""
-    import gpxpy
-    import gpxpy.gpx
-
-    tz = ZoneInfo(timezone_name)
-    text = data.decode("utf-8-sig", errors="replace") if isinstance(data, bytes) else data
-    try:
-        gpx = gpxpy.parse(text)
-    except (gpxpy.gpx.GPXException, ValueError) as exc:
-        raise InvalidInput(f"{what}: not a readable GPX file ({exc})") from None
-    if not gpx.tracks:
-        raise InvalidInput(f"{what}: the GPX file has no track (<trk>); routes and waypoints carry no patrol times")
-    worker = (gpx.author_name or "").strip() or None
-    tracks = []
-    for number, track in enumerate(gpx.tracks, start=1):
-        parts, error = [], None
-        for segment in track.segments:
-            part = []
-            for index, point in enumerate(segment.points, start=1):
-                if point.time is None:
-                    error = f"point {index} of segment {len(parts) + 1} has no time"
-                    break
-                moment = point.time if point.time.tzinfo else point.time.replace(tzinfo=tz)
-                part.append((float(point.longitude), float(point.latitude), moment))
-            if error:
-                break
-            if part:
-                parts.append(part)
-        tracks.append(TrackInput(number, worker, parts, name=(track.name or None), error=error))
-    return tracks
-
-
-def read_geojson_tracks(data: bytes | str | Mapping[str, Any], *, timezone_name: str = "Asia/Shanghai",
-                        what: str = "GeoJSON") -> list[TrackInput]:
-    """Tracks of a GeoJSON FeatureCollection: LineStrings with ``times``, or timed Points grouped by worker and day."""
-    tz = ZoneInfo(timezone_name)
-    if isinstance(data, Mapping):
-        collection = data
-    else:
-        try:
-            collection = json.loads(data)
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(f"{what}: broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-        except UnicodeDecodeError:
-            raise InvalidInput(f"{what}: not UTF-8; GeoJSON must be UTF-8") from None
-        except (ValueError, RecursionError) as exc:  # a number of thousands of digits, arrays nested thousands deep
-            raise InvalidInput(f"{what}: not usable JSON: {str(exc)[:100]}") from None
-    if isinstance(collection, Mapping) and collection.get("type") == "Feature":
-        collection = {"type": "FeatureCollection", "features": [collection]}
-    if not isinstance(collection, Mapping) or collection.get("type") != "FeatureCollection":
-        raise InvalidInput(f"{what}: not a GeoJSON FeatureCollection")
-    if not isinstance(collection.get("features"), list) or not collection["features"]:
-        raise InvalidInput(f"{what}: \"features\" must list the tracks: LineStrings with properties.times, or timed Points")
-    tracks: list[TrackInput] = []
-    groups: dict[tuple[str | None, date], TrackInput] = {}
-    for number, feature in enumerate(collection.get("features") or [], start=1):
-        feature = feature if isinstance(feature, Mapping) else {}
-        geometry = feature.get("geometry") or {}
-        properties = feature.get("properties") or {}
-        worker = str(properties["worker"]).strip() or None if properties.get("worker") is not None else None
-        kind = geometry.get("type")
-        try:
-            if kind == "Point":
-                x, y = _xy(geometry.get("coordinates"))
-                moment = _time(properties.get("time"), tz, "time")
-                key = (worker, moment.astimezone(tz).date())
-                if key not in groups:
-                    groups[key] = TrackInput(number, worker, [[]], name=properties.get("name"))
-                    tracks.append(groups[key])
-                groups[key].parts[0].append((x, y, moment))
-                continue
-            if kind == "LineString":
-                lines, times = [geometry.get("coordinates")], [properties.get("times")]
-            elif kind == "MultiLineString":
-                lines, times = geometry.get("coordinates") or [], properties.get("times")
-                if not isinstance(times, list) or len(times) != len(lines):
-                    raise ValueError("a MultiLineString needs properties.times with one list of times per line")
-            else:
-                raise ValueError(f"a {kind or 'feature without geometry'} is no track; "
-                                 "give a LineString with properties.times, or timed Points")
-            parts = []
-            for line, line_times in zip(lines, times):
-                if not isinstance(line, list) or not isinstance(line_times, list) or len(line) != len(line_times):
-                    raise ValueError("properties.times must list one time per coordinate of the line")
-                parts.append([(*_xy(xy), _time(t, tz, f"time {i}")) for i, (xy, t) in enumerate(zip(line, line_times), start=1)])
-            tracks.append(TrackInput(number, worker, parts, name=properties.get("name")))
-        except ValueError as exc:
-            tracks.append(TrackInput(number, worker, [], error=f"feature {number}: {exc}"))
-    for track in groups.values():
-        track.parts[0].sort(key=lambda point: point[2])
-    return tracks
-
-
-def _xy(coordinates: Any) -> tuple[float, float]:
-    if not isinstance(coordinates, (list, tuple)) or len(coordinates) < 2:
-        raise ValueError("coordinates must be [lon, lat]")
-    try:
-        x, y = float(coordinates[0]), float(coordinates[1])
-    except (TypeError, ValueError):
-        raise ValueError(f"coordinates {coordinates!r} are not numbers") from None
-    if not (math.isfinite(x) and math.isfinite(y)):
-        raise ValueError("coordinates must be finite numbers")
-    return x, y
-
-
-def _time(value: Any, tz: tzinfo, name: str) -> datetime:
-    if value in (None, ""):
-        raise ValueError(f"{name} is missing: every point needs a time")
-    try:
-        return parse_datetime(value, tz)
-    except ValueError as exc:
-        raise ValueError(f"{name} {exc}") from None
 
 
 # --- splitting ------------------------------------------------------------------------------------------

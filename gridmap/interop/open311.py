@@ -33,13 +33,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gridmap.issues.categories import Category, CategoryKind, CategoryTree
-from gridmap.errors import Conflict, Forbidden, GridmapError, InvalidInput, NotFound
-from gridmap.issues.idempotency import request_hash
-from gridmap.storage.security import IdempotencyKey
+from gridmap.errors import Forbidden, GridmapError, InvalidInput, NotFound, OutsideCells, UnknownCategory
+from gridmap.issues.idempotency import RetryKey, request_hash
+from gridmap.security.access import UNLIMITED
 from gridmap.issues.intake import parse_datetime
 from gridmap.issues.params import parse_integer
 from gridmap.storage.interop import ApiKey, Open311Token
@@ -313,7 +312,7 @@ def _coordinate(values: Mapping[str, Any], name: str, low: float, high: float) -
 
 def request_record(values: Mapping[str, Any], categories: CategoryTree, *, now: datetime) -> tuple[dict[str, Any], str | None]:
     """The intake record of a POST requests form (and the e-mail, which is not stored); InvalidInput if bad."""
-    category = _service(categories, param(values, "service_code"), InvalidInput)
+    category = _service(categories, param(values, "service_code"), UnknownCategory)
     has_lat, has_long = param(values, "lat") is not None, param(values, "long") is not None
     if not (has_lat or has_long):
         if param(values, "address_string") or param(values, "address_id"):
@@ -365,21 +364,9 @@ def request_record(values: Mapping[str, Any], categories: CategoryTree, *, now: 
     return record, param(values, "email")
 
 
-def _earlier_request(gm: Any, client: str, key: str, fingerprint: str) -> dict[str, Any] | None:
-    """The answer of the request first made with this retry key, or None."""
-    with gm.db.sessions() as session:
-        found = session.scalar(select(IdempotencyKey).where(IdempotencyKey.principal == client, IdempotencyKey.key == key))
-        if found is None:
-            return None
-        if found.request_hash != fingerprint:
-            raise Conflict(f"Idempotency-Key {key!r} was used before for a different request: use a new key")
-        token = session.scalar(select(Open311Token.token).where(Open311Token.issue_id == found.issue_id))
-    return {"service_request_id": str(found.issue_id), "token": token, "service_notice": None, "account_id": None}
-
-
 def post_request(gm: Any, values: Mapping[str, Any], *, now: datetime | None = None,
                  idempotency_key: str | None = None) -> dict[str, Any]:
-    """POST requests: check the key, take the issue through the intake, answer id, token and notice.
+    """POST requests: check the key, take the issue through the one intake path, answer id, token and notice.
 
     With an ``idempotency_key`` (the Idempotency-Key header), a retry of the same request by the same
     client answers with the request made the first time instead of making another.
@@ -389,37 +376,31 @@ def post_request(gm: Any, values: Mapping[str, Any], *, now: datetime | None = N
         key = check_api_key(session, param(values, "api_key"))
         key_id, key_name = key.id, key.name
     record, _email = request_record(values, gm.categories, now=now)  # e-mail: personal data, not kept
-    rows, errors = gm.intake.prepare([record], default_source="open311")
-    if errors:  # the spec knows 400, not 422, for a point outside every cell
-        raise InvalidInput(errors[0].message)
     client = f"open311:{key_name}"
-    fingerprint = request_hash({k: v for k, v in values.items() if k != "api_key"})
-    if idempotency_key is not None:
-        earlier = _earlier_request(gm, client, idempotency_key, fingerprint)
-        if earlier is not None:
-            return earlier
+    retry = None if idempotency_key is None else RetryKey(
+        client, idempotency_key, request_hash({k: v for k, v in values.items() if k != "api_key"}))
     token = secrets.token_hex(16)
+
+    def keep_token(session: Session, issue_id: int) -> None:  # the issue, its token and the retry key in one go
+        session.add(Open311Token(token=token, issue_id=issue_id, api_key_id=key_id, created_at=now))
+        session.flush()
+
     try:
-        with gm.db.session() as session:  # the issue, its token and the retry key in one transaction
-            (issue_id,) = gm.intake.write(session, rows, actor=client)
-            session.add(Open311Token(token=token, issue_id=issue_id, api_key_id=key_id, created_at=now))
-            if idempotency_key is not None:
-                session.add(IdempotencyKey(principal=client, key=idempotency_key, request_hash=fingerprint,
-                                           issue_id=issue_id, created_at=now))
-            session.flush()
-            issue = session.get(Issue, issue_id)
-            deadline, duplicate = issue.deadline, issue.possible_duplicate_of
-    except IntegrityError:  # a concurrent retry with the same key won
-        earlier = None if idempotency_key is None else _earlier_request(gm, client, idempotency_key, fingerprint)
-        if earlier is None:
-            raise
-        return earlier
+        done = gm.intake.submit(gm.db, record, access=UNLIMITED, actor=client, default_source="open311",
+                                retry=retry, also=keep_token)
+    except OutsideCells as exc:  # the spec knows 400, not 422, for a point outside every cell
+        raise InvalidInput(exc.message) from None
+    issue_id = done.issue_id
+    if done.replayed:
+        with gm.db.sessions() as session:
+            first = session.scalar(select(Open311Token.token).where(Open311Token.issue_id == issue_id))
+        return {"service_request_id": str(issue_id), "token": first, "service_notice": None, "account_id": None}
     tz = ZoneInfo(gm.timezone)
     notices = []
-    if deadline is not None:
-        notices.append(f"处理时限 {_w3c(deadline, tz)}")
-    if duplicate is not None:
-        notices.append(f"可能与诉求 {duplicate} 重复")
+    if done.issue.deadline is not None:
+        notices.append(f"处理时限 {_w3c(done.issue.deadline, tz)}")
+    if done.issue.possible_duplicate_of is not None:
+        notices.append(f"可能与诉求 {done.issue.possible_duplicate_of} 重复")
     return {"service_request_id": str(issue_id), "token": token,
             "service_notice": "；".join(notices) or None, "account_id": None}
 

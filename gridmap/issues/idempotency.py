@@ -1,8 +1,9 @@
-"""Idempotent intake (#8): a client that retries a POST with the same key gets the issue made the first time.
+"""Idempotent intake: a client that retries a POST with the same key gets the issue made the first time.
 
 The key comes from an ``Idempotency-Key`` header or a ``client_request_id`` field. It is stored in
 the transaction that stores the issue, under a primary key of (principal, key), so two concurrent
 retries cannot both create an issue: the loser's transaction fails and it answers with the winner's.
+:meth:`gridmap.issues.intake.Intake.submit` uses these steps; every source of single reports shares them.
 Reusing a key for a different request body is refused (409), since that is a client bug.
 """
 
@@ -11,10 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Mapping
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from gridmap.errors import Conflict, InvalidInput
 from gridmap.storage.db import Database
@@ -42,37 +44,36 @@ def request_hash(body: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
 
 
-def _existing(db: Database, principal: str, key: str, fingerprint: str) -> int | None:
+@dataclass(frozen=True)
+class RetryKey:
+    """A client's retry key: whose it is, the key, and the fingerprint of the request it came with."""
+
+    principal: str
+    key: str
+    fingerprint: str
+
+    @classmethod
+    def of(cls, principal: str, key: str | None, body: Mapping[str, Any]) -> RetryKey | None:
+        """The retry key of a request (None without a key); InvalidInput when the key is unusable."""
+        key = check_key(key)
+        return None if key is None else cls(principal, key, request_hash(body))
+
+
+def find_replay(db: Database, retry: RetryKey) -> int | None:
+    """The issue made the first time this key was used, None if it is new; Conflict if used for another request."""
     with db.sessions() as session:
-        found = session.scalar(select(IdempotencyKey).where(IdempotencyKey.principal == principal,
-                                                            IdempotencyKey.key == key))
+        found = session.scalar(select(IdempotencyKey).where(IdempotencyKey.principal == retry.principal,
+                                                            IdempotencyKey.key == retry.key))
     if found is None:
         return None
-    if found.request_hash != fingerprint:
-        raise Conflict(f"the idempotency key {key!r} was used before for a different request: "
+    if found.request_hash != retry.fingerprint:
+        raise Conflict(f"the idempotency key {retry.key!r} was used before for a different request: "
                        "use a new key for a new issue")
     return found.issue_id
 
 
-def create_once(db: Database, create: Callable[..., Any], *, principal: str, key: str | None,
-                body: Mapping[str, Any]) -> tuple[int, bool]:
-    """Run ``create(also=…)`` at most once per (principal, key); return (issue id, whether it was replayed)."""
-    if key is None:
-        return create(also=None).id, False
-    fingerprint = request_hash(body)
-    known = _existing(db, principal, key, fingerprint)
-    if known is not None:
-        return known, True
-
-    def remember(session, issue_id: int) -> None:
-        session.add(IdempotencyKey(principal=principal, key=key, request_hash=fingerprint, issue_id=issue_id,
-                                   created_at=datetime.now(timezone.utc)))
-        session.flush()
-
-    try:
-        return create(also=remember).id, False
-    except IntegrityError:  # a concurrent retry stored the key first; its issue is the one
-        known = _existing(db, principal, key, fingerprint)
-        if known is None:
-            raise
-        return known, True
+def remember(session: Session, retry: RetryKey, issue_id: int) -> None:
+    """Store the key in the transaction that stores the issue (a concurrent twin fails on the primary key)."""
+    session.add(IdempotencyKey(principal=retry.principal, key=retry.key, request_hash=retry.fingerprint,
+                               issue_id=issue_id, created_at=datetime.now(timezone.utc)))
+    session.flush()

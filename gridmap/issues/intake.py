@@ -1,39 +1,47 @@
-"""Intake: turn reported problems into stored issues, located and stamped with their area codes.
+"""Intake: the one path by which reported problems become stored issues.
 
-One path serves every source: a single report (API, form), a CSV/XLSX/GeoJSON import and the
-demo generator all go through :meth:`Intake.prepare` (validate every row, locate them all in
-one vectorised call) and :meth:`Intake.write` (one transaction).  A row that is wrong or lies
-outside every cell is reported by its row number, never dropped silently.
+Every source goes through the same steps, in this order: validate each record, locate it (one
+vectorised call for a batch), stamp its area codes, route it to a department, set its deadline,
+check it lies in the caller's scope (:class:`gridmap.security.access.AccessScope`) — all before
+anything is written — then write it in one transaction with its history (and its retry key),
+and flag likely duplicates.  A single report (``POST /api/v1/issues``, Open311 ``POST requests``,
+a form) uses :meth:`Intake.submit`; an import (``gridmap issues import``, the ledger import, the
+demo) uses the batch form :meth:`Intake.import_records`; issues raised in another record's
+transaction (a household visit) use :meth:`Intake.submit_in`.  All three share
+:meth:`Intake.prepare` (the per-row steps) and :meth:`Intake.write`.  A row that is wrong or
+lies outside every cell is reported by its row number, never dropped silently; its error has a
+type (:class:`RowError.error`) and names its fields, so no caller reads the message's words.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import insert
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
 
-from gridmap.geo.areas import AreaIndex
-from gridmap.issues.categories import CategoryTree
-from gridmap.geo.crs import InputCRS, parse_crs
 from gridmap.dates import CLOCK_SKEW, EARLIEST_DAY, LATEST_DAY
+from gridmap.errors import GridmapError, InvalidField, InvalidInput, OutOfScope, OutsideCells, UnknownCategory
+from gridmap.geo.areas import AreaIndex
+from gridmap.geo.crs import InputCRS, parse_crs
+from gridmap.issues.categories import CategoryTree
 from gridmap.issues.dispatch import Routing
-from gridmap.issues.duplicates import DuplicateRule, flag_duplicates
-from gridmap.errors import GridmapError, InvalidInput, OutsideCells
+from gridmap.issues.duplicates import DuplicateRule, duplicate_distance_m, flag_duplicates
+from gridmap.issues.idempotency import RetryKey, find_replay, remember
+from gridmap.issues.record_files import REQUIRED_COLUMNS
 from gridmap.issues.sla import WorkingCalendar, deadline
+from gridmap.issues.workflow import CLOSED_STATUSES, SOURCES, STATUSES
+from gridmap.security.access import UNLIMITED, AccessScope
 from gridmap.storage.db import Database
 from gridmap.storage.models import Issue, IssueTransition
-from gridmap.issues.workflow import CLOSED_STATUSES, SOURCES, STATUSES
 
 #: Stage timestamps in workflow order, with the action and status each one records.
 STAGES: tuple[tuple[str, str, str], ...] = (
@@ -44,7 +52,6 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     ("closed_at", "close", "closed"),
     ("revisited_at", "revisit", "revisited"),
 )
-REQUIRED_COLUMNS = ("lon", "lat", "category", "description", "reported_at")
 OPTIONAL_COLUMNS = (
     "source", "address", "reporter_name", "reporter_phone", "status", "department", "assignee",
     "photos", "satisfaction", "external_id", *(stage for stage, _, _ in STAGES),
@@ -54,13 +61,46 @@ _DATETIME_FORMS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "
 
 @dataclass(frozen=True)
 class RowError:
-    """A row that cannot be taken, with its number in the source (CSV line, feature number)."""
+    """A row that cannot be taken: its number in the source (CSV line, feature number), what is wrong,
+    the error type a single report raises for it, the fields it is about and (out of scope) the cell."""
 
     row: int
     message: str
+    error: type[GridmapError] = InvalidInput
+    fields: tuple[str, ...] = ()
+    cell: str | None = None
 
     def __str__(self) -> str:
         return f"row {self.row}: {self.message}"
+
+    @classmethod
+    def of(cls, row: int, exc: GridmapError) -> RowError:
+        """The row error of a raised error (its type and fields kept)."""
+        return cls(row, exc.message, type(exc), getattr(exc, "fields", ()))
+
+    def exception(self) -> GridmapError:
+        """The error a single report raises for this row."""
+        if issubclass(self.error, InvalidField):
+            return self.error(self.message, fields=self.fields)
+        return self.error(self.message, details=None if self.cell is None else {"cell": self.cell})
+
+
+@dataclass
+class Submission:
+    """What one report through :meth:`Intake.submit` did, with what an answer shows.
+
+    ``issue`` is loaded with its transitions and escalations; ``duplicate`` is the likely original
+    (or None) and ``duplicate_distance_m`` its distance in metres.
+    """
+
+    issue: Issue
+    replayed: bool = False
+    duplicate: Issue | None = None
+    duplicate_distance_m: float | None = None
+
+    @property
+    def issue_id(self) -> int:
+        return self.issue.id
 
 
 @dataclass
@@ -110,9 +150,9 @@ def _number(value: Any, name: str) -> float:
     try:
         number = float(str(value).strip()) if not isinstance(value, (int, float)) else float(value)
     except ValueError:
-        raise ValueError(f"{name} {value!r} is not a number") from None
+        raise InvalidField(f"{name} {value!r} is not a number", fields=(name,)) from None
     if not math.isfinite(number):
-        raise ValueError(f"{name} must be a finite number")
+        raise InvalidField(f"{name} must be a finite number", fields=(name,))
     return number
 
 
@@ -143,7 +183,7 @@ class Intake:
         self.routing = routing  # None: every issue goes to its category's department
         self.duplicate_rule = duplicate_rule  # None: likely duplicates are not flagged
 
-    # --- validation ----------------------------------------------------------------------
+    # --- the per-row steps ---------------------------------------------------------------
 
     def prepare(
         self,
@@ -152,8 +192,9 @@ class Intake:
         crs: InputCRS | str | None = None,
         row_numbers: Sequence[int] | None = None,
         default_source: str = "import",
+        access: AccessScope = UNLIMITED,
     ) -> tuple[list[dict[str, Any]], list[RowError]]:
-        """Validate and locate records; return issue rows ready to write and the row errors."""
+        """Validate, locate, stamp, route and scope-check records; issue rows ready to write and the row errors."""
         crs = crs if isinstance(crs, InputCRS) else parse_crs(crs)
         numbers = list(row_numbers) if row_numbers is not None else list(range(1, len(records) + 1))
         rows: list[dict[str, Any]] = []
@@ -164,8 +205,8 @@ class Intake:
                 row = self._validate(record, default_source)
                 xs.append(_number(record.get("lon"), "lon"))
                 ys.append(_number(record.get("lat"), "lat"))
-            except (ValueError, GridmapError) as exc:
-                errors.append(RowError(number, str(getattr(exc, "message", exc))))
+            except GridmapError as exc:
+                errors.append(RowError.of(number, exc))
                 continue
             rows.append(row)
             kept.append(number)
@@ -176,10 +217,11 @@ class Intake:
         prepared = []
         for row, number, x, y, index, raw_x, raw_y in zip(rows, kept, lon, lat, cell, xs, ys):
             if not (-180 <= x <= 180 and -90 <= y <= 90):
-                errors.append(RowError(number, range_message(raw_x, raw_y)))
+                errors.append(RowError(number, range_message(raw_x, raw_y), InvalidField, ("lon", "lat")))
                 continue
             if index < 0:
-                errors.append(RowError(number, f"({raw_x:g}, {raw_y:g}) lies outside every grid cell; check the coordinates, their order (lon, lat) and the CRS"))
+                errors.append(RowError(number, f"({raw_x:g}, {raw_y:g}) lies outside every grid cell; check the "
+                                       "coordinates, their order (lon, lat) and the CRS", OutsideCells, ("lon", "lat")))
                 continue
             location = self.areas.location_at(int(index), x, y)
             row.update(
@@ -191,6 +233,10 @@ class Intake:
                 district_code=location.district,
                 department=row["department"] or self._route(row["category"], location.street),
             )
+            outside = _outside_scope(row, access)
+            if outside:
+                errors.append(RowError(number, outside, OutOfScope, ("lon", "lat"), cell=location.cell))
+                continue
             prepared.append(row)
         errors.sort(key=lambda e: e.row)
         return prepared, errors
@@ -202,26 +248,30 @@ class Intake:
 
     def _validate(self, record: Mapping[str, Any], default_source: str) -> dict[str, Any]:
         if record.get("__error__"):
-            raise ValueError(record["__error__"])
-        category = self.categories.find(_text(record.get("category")) or "")
+            raise InvalidInput(record["__error__"])
+        try:
+            category = self.categories.find(_text(record.get("category")) or "")
+        except InvalidInput as exc:
+            raise UnknownCategory(exc.message, details=exc.details) from None
         if not category.is_leaf:
             children = ", ".join(c.code for c in self.categories.children(category.code))
-            raise ValueError(f"category {category.code} ({category.name_zh}) is a class; give one of its items: {children}")
+            raise UnknownCategory(f"category {category.code} ({category.name_zh}) is a class; "
+                                  f"give one of its items: {children}")
         description = _text(record.get("description"))
         if not description:
-            raise ValueError("description is empty")
+            raise InvalidField("description is empty", fields=("description",))
         source = _text(record.get("source")) or default_source
         if source not in SOURCES:
-            raise ValueError(f"unknown source {source!r}; use one of {', '.join(SOURCES)}")
+            raise InvalidField(f"unknown source {source!r}; use one of {', '.join(SOURCES)}", fields=("source",))
         status = _text(record.get("status")) or "reported"
         if status not in STATUSES:
-            raise ValueError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
+            raise InvalidField(f"unknown status {status!r}; use one of {', '.join(STATUSES)}", fields=("status",))
         try:
             reported_at = parse_datetime(record.get("reported_at") if _text(record.get("reported_at")) else "", self.tz)
         except ValueError as exc:
-            raise ValueError(f"reported_at {exc}") from None
+            raise InvalidField(f"reported_at {exc}", fields=("reported_at",)) from None
         if reported_at > datetime.now(timezone.utc) + CLOCK_SKEW:
-            raise ValueError(f"reported_at {reported_at.isoformat()} is in the future")
+            raise InvalidField(f"reported_at {reported_at.isoformat()} is in the future", fields=("reported_at",))
         row: dict[str, Any] = {
             "category": category.code,
             "description": description,
@@ -250,17 +300,18 @@ class Intake:
             try:
                 moment = parse_datetime(value, self.tz)
             except ValueError as exc:
-                raise ValueError(f"{stage} {exc}") from None
+                raise InvalidField(f"{stage} {exc}", fields=(stage,)) from None
             if moment < previous:
-                raise ValueError(f"{stage} {moment.isoformat()} is earlier than the stage before it ({previous.isoformat()})")
+                raise InvalidField(f"{stage} {moment.isoformat()} is earlier than the stage before it "
+                                   f"({previous.isoformat()})", fields=(stage,))
             row[stage] = previous = moment
         if status in CLOSED_STATUSES and row["closed_at"] is None:
-            raise ValueError(f"status {status} needs closed_at")
+            raise InvalidField(f"status {status} needs closed_at", fields=("status", "closed_at"))
         satisfaction = _text(record.get("satisfaction"))
         if satisfaction is not None:
             score = _number(satisfaction, "satisfaction")
             if score not in (1, 2, 3, 4, 5):
-                raise ValueError(f"satisfaction must be 1–5, got {satisfaction}")
+                raise InvalidField(f"satisfaction must be 1–5, got {satisfaction}", fields=("satisfaction",))
             row["satisfaction"] = int(score)
         start = row["registered_at"] or reported_at
         row["deadline"] = (
@@ -270,12 +321,12 @@ class Intake:
         )
         return row
 
-    # --- writing -------------------------------------------------------------------------
+    # --- the write step ------------------------------------------------------------------
 
-    def write(self, session, rows: Sequence[dict[str, Any]], *, actor: str, chunk: int = 2000,
+    def write(self, session: Session, rows: Sequence[dict[str, Any]], *, actor: str, chunk: int = 2000,
               on_progress: Callable[[int], None] | None = None,
               histories: Sequence[Sequence[Mapping[str, Any]] | None] | None = None) -> list[int]:
-        """Insert prepared rows and their transition histories in the caller's transaction.
+        """Insert prepared rows and their transition histories in the caller's transaction; flag duplicates.
 
         ``histories`` (one entry per row) restores a known history exactly: an entry is that
         row's transitions as IssueTransition column values without ``issue_id``, stored in the
@@ -307,24 +358,68 @@ class Intake:
                 on_progress(len(batch))
         return ids
 
-    def create(self, db: Database, record: Mapping[str, Any], *, crs: InputCRS | str | None = None,
-               actor: str = "api", default_source: str = "web",
-               also: Callable[[Any, int], None] | None = None) -> Issue:
-        """Validate, locate and store one issue; raise InvalidInput or OutsideCells if it cannot be.
+    # --- the three forms of the one path -------------------------------------------------
 
-        ``also(session, issue_id)`` runs in the same transaction (e.g. to record an idempotency key).
+    def submit(self, db: Database, record: Mapping[str, Any], *, access: AccessScope = UNLIMITED,
+               actor: str = "api", crs: InputCRS | str | None = None, default_source: str = "web",
+               retry: RetryKey | None = None, also: Callable[[Session, int], None] | None = None) -> Submission:
+        """Take one report: every per-row step, then write it with its retry key in one transaction.
+
+        Raises the row's typed error (InvalidInput and its kinds, OutsideCells, OutOfScope) with
+        nothing written. A retry with a known ``retry`` key answers the issue made the first time
+        (``replayed``); ``also(session, issue_id)`` runs in the writing transaction.
         """
-        rows, errors = self.prepare([record], crs=crs, default_source=default_source)
-        if errors:
-            message = errors[0].message
-            if "outside every grid cell" in message:
-                raise OutsideCells(message)
-            raise InvalidInput(message)
-        with db.session() as session:
-            (issue_id,) = self.write(session, rows, actor=actor)
-            if also is not None:
-                also(session, issue_id)
-            return session.get(Issue, issue_id)
+        known = None if retry is None else find_replay(db, retry)
+        if known is None:
+            try:
+                with db.session() as session:
+                    (issue_id,) = self.submit_in(session, [record], access=access, actor=actor, crs=crs,
+                                                 default_source=default_source)
+                    if retry is not None:
+                        remember(session, retry, issue_id)
+                    if also is not None:
+                        also(session, issue_id)
+                    return _submission(session, issue_id, replayed=False)
+            except IntegrityError:  # a concurrent retry stored the key first; its issue is the one
+                known = None if retry is None else find_replay(db, retry)
+                if known is None:
+                    raise
+        with db.sessions() as session:
+            return _submission(session, known, replayed=True)
+
+    def create(self, db: Database, record: Mapping[str, Any], **options: Any) -> Issue:
+        """The issue :meth:`submit` stored (a shorthand for callers that need only the issue)."""
+        return self.submit(db, record, **options).issue
+
+    def submit_in(self, session: Session, records: Sequence[Mapping[str, Any]], *, access: AccessScope = UNLIMITED,
+                  actor: str, crs: InputCRS | str | None = None,
+                  crs_each: Sequence[InputCRS | str | None] | None = None, default_source: str = "web") -> list[int]:
+        """Take reports inside the caller's transaction (all or none): ids, or the first bad one's typed error.
+
+        ``crs_each`` gives each record its own CRS (else ``crs`` is every record's). Nothing is
+        written unless every record passes every step.
+        """
+        crses = list(crs_each) if crs_each is not None else [crs] * len(records)
+        rows: list[dict[str, Any]] = []
+        for number, (record, record_crs) in enumerate(zip(records, crses, strict=True), start=1):
+            prepared, errors = self.prepare([record], crs=record_crs, row_numbers=[number],
+                                            default_source=default_source, access=access)
+            if errors:
+                raise errors[0].exception()
+            rows += prepared
+        return self.write(session, rows, actor=actor)
+
+    def check_batch(self, records: Sequence[Mapping[str, Any]], *, access: AccessScope = UNLIMITED,
+                    crs: InputCRS | str | None = None, row_numbers: Sequence[int] | None = None,
+                    default_source: str = "import") -> tuple[list[dict[str, Any]], list[RowError]]:
+        """The checking half of the batch form: :meth:`prepare`, and OutOfScope if any row lies outside ``access``.
+
+        The ledger import calls it (and then :meth:`write`) to restore exported fields in between.
+        """
+        rows, errors = self.prepare(records, crs=crs, row_numbers=row_numbers, default_source=default_source,
+                                    access=access)
+        refuse_out_of_scope(errors, access)
+        return rows, errors
 
     def import_records(
         self,
@@ -332,6 +427,7 @@ class Intake:
         records: Sequence[Mapping[str, Any]],
         row_numbers: Sequence[int] | None = None,
         *,
+        access: AccessScope = UNLIMITED,
         crs: InputCRS | str | None = None,
         skip_bad_rows: bool = False,
         dry_run: bool = False,
@@ -339,8 +435,12 @@ class Intake:
         default_source: str = "import",
         on_progress: Callable[[int], None] | None = None,
     ) -> ImportReport:
-        """Import records in one transaction: all of them, or (with ``skip_bad_rows``) the good ones."""
-        rows, errors = self.prepare(records, crs=crs, row_numbers=row_numbers, default_source=default_source)
+        """The batch form: import records in one transaction, all of them or (``skip_bad_rows``) the good ones.
+
+        A row outside ``access`` refuses the whole import (OutOfScope), ``skip_bad_rows`` or not.
+        """
+        rows, errors = self.check_batch(records, crs=crs, row_numbers=row_numbers, default_source=default_source,
+                                        access=access)
         report = ImportReport(rows=len(records), imported=0, errors=errors, dry_run=dry_run)
         if errors and not skip_bad_rows:
             return report  # all or nothing: nothing is written
@@ -351,6 +451,38 @@ class Intake:
             report.issue_ids = self.write(session, rows, actor=actor, on_progress=on_progress)
         report.imported = len(report.issue_ids)
         return report
+
+
+def _outside_scope(row: Mapping[str, Any], access: AccessScope) -> str | None:
+    """Why a located, routed issue row lies outside ``access``, or None when inside."""
+    if not access.covers_cell(row["cell_code"]):
+        return f"the location is in cell {row['cell_code']}, outside your areas; nothing was stored"
+    if access.departments is not None and row["department"] not in access.departments:
+        return f"the issue goes to department {row['department']}, outside your departments; nothing was stored"
+    return None
+
+
+def refuse_out_of_scope(errors: Sequence[RowError], access: AccessScope) -> None:
+    """OutOfScope naming the first few rows outside ``access``: an import with one such row writes nothing."""
+    outside = [error for error in errors if issubclass(error.error, OutOfScope)]
+    if not outside:
+        return
+    listed = "; ".join(f"row {error.row}: cell {error.cell}" for error in outside[:5])
+    more = f" and {len(outside) - 5} more" if len(outside) > 5 else ""
+    areas = f" ({', '.join(access.areas)})" if access.areas is not None else ""
+    raise OutOfScope(f"issues outside your areas{areas}: {listed}{more}; nothing was written",
+                     details={"outside": [{"where": f"row {error.row}", "cell": error.cell} for error in outside]})
+
+
+def _submission(session: Session, issue_id: int, *, replayed: bool) -> Submission:
+    """The stored issue with its history and escalations loaded, and its likely original if any."""
+    issue = session.scalars(select(Issue).where(Issue.id == issue_id)
+                            .options(selectinload(Issue.transitions), selectinload(Issue.escalations))).one()
+    answer = Submission(issue, replayed=replayed)
+    original = None if issue.possible_duplicate_of is None else session.get(Issue, issue.possible_duplicate_of)
+    if original is not None:
+        answer.duplicate, answer.duplicate_distance_m = original, duplicate_distance_m(issue, original)
+    return answer
 
 
 def range_message(x: float, y: float) -> str:
@@ -387,108 +519,3 @@ def _history(issue_id: int, row: Mapping[str, Any], actor: str) -> list[dict[str
         history.append(dict(issue_id=issue_id, action=action, from_status=status, to_status=row["status"],
                             actor=actor, at=last, comment="status as imported"))
     return history
-
-
-# --- reading files -----------------------------------------------------------------------
-
-
-def read_issue_file(path: Path | str, *, encoding: str | None = None) -> tuple[list[dict[str, Any]], list[int]]:
-    """Records and their row numbers from a CSV, XLSX or GeoJSON file of issues."""
-    return read_record_file(path, encoding=encoding, required=REQUIRED_COLUMNS)
-
-
-def read_record_file(path: Path | str, *, encoding: str | None = None,
-                     required: Sequence[str] = ()) -> tuple[list[dict[str, Any]], list[int]]:
-    """Records and row numbers from a CSV, XLSX or GeoJSON points file whose header names ``required``."""
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidInput(f"{path}: file not found")
-    suffix = path.suffix.lower()
-    if suffix in (".geojson", ".json"):
-        return _read_geojson_points(path)
-    if suffix == ".xlsx":
-        return _read_xlsx(path, required)
-    if suffix in (".csv", ".txt"):
-        return _read_csv(path, encoding, required)
-    raise InvalidInput(f"{path}: unknown file type {suffix!r}; give a .csv, .xlsx or .geojson file")
-
-
-def decode_text(raw: bytes, path: Path, encoding: str | None) -> str:
-    """Text of a file: the given encoding, else UTF-8 (BOM allowed), else GB18030 (GBK) as hotline systems export."""
-    candidates = [encoding] if encoding else ["utf-8-sig", "gb18030"]
-    for candidate in candidates:
-        try:
-            return raw.decode(candidate)
-        except (UnicodeDecodeError, LookupError):
-            continue
-    raise InvalidInput(f"{path}: cannot be read as {' or '.join(candidates)}; save it as UTF-8, or name its encoding "
-                       "(--encoding; the `encoding` field of an upload)")
-
-
-def _read_csv(path: Path, encoding: str | None, required: Sequence[str] = REQUIRED_COLUMNS) -> tuple[list[dict[str, Any]], list[int]]:
-    text = decode_text(path.read_bytes(), path, encoding)
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise InvalidInput(f"{path}: missing column(s) {', '.join(missing)}; the header must name {', '.join(required)}")
-    reader.fieldnames = header
-    records, numbers = [], []
-    for record in reader:
-        if not any((v or "").strip() for v in record.values() if isinstance(v, str)):
-            continue
-        if None in record:
-            raise InvalidInput(f"{path}: line {reader.line_num} has more fields than the header")
-        if None in record.values():  # a short row: csv fills the missing fields with None
-            given = sum(value is not None for value in record.values())
-            record = {**record, "__error__": f"has {given} fields, the header {len(header)}"}
-        records.append(record)
-        numbers.append(reader.line_num)
-    return records, numbers
-
-
-def _read_xlsx(path: Path, required: Sequence[str] = REQUIRED_COLUMNS) -> tuple[list[dict[str, Any]], list[int]]:
-    from openpyxl import load_workbook
-
-    try:
-        sheet = load_workbook(path, read_only=True, data_only=True).active
-    except Exception as exc:  # openpyxl raises many types for broken workbooks
-        raise InvalidInput(f"{path}: not a readable XLSX workbook ({exc.__class__.__name__})") from None
-    rows = sheet.iter_rows(values_only=True)
-    header = [str(h).strip().lower() if h is not None else "" for h in next(rows, [])]
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise InvalidInput(f"{path}: missing column(s) {', '.join(missing)}; the first row must name {', '.join(required)}")
-    records, numbers = [], []
-    for number, values in enumerate(rows, start=2):
-        if all(v is None or str(v).strip() == "" for v in values):
-            continue
-        records.append({h: v for h, v in zip(header, values) if h})
-        numbers.append(number)
-    return records, numbers
-
-
-def _read_geojson_points(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
-    try:
-        collection = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{path}: broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    except UnicodeDecodeError:
-        raise InvalidInput(f"{path}: not UTF-8; GeoJSON must be UTF-8") from None
-    except (ValueError, RecursionError) as exc:  # a number of thousands of digits, arrays nested thousands deep
-        raise InvalidInput(f"{path}: not usable JSON: {str(exc)[:100]}") from None
-    if not isinstance(collection, dict) or collection.get("type") != "FeatureCollection":
-        raise InvalidInput(f"{path}: not a GeoJSON FeatureCollection")
-    records, numbers = [], []
-    for number, feature in enumerate(collection.get("features") or [], start=1):
-        geometry = (feature or {}).get("geometry") or {}
-        properties = dict((feature or {}).get("properties") or {})
-        coordinates = geometry.get("coordinates")
-        if geometry.get("type") != "Point" or not isinstance(coordinates, list) or len(coordinates) < 2:
-            properties.update(lon="nan", lat="nan")
-            properties["__error__"] = f"feature {number} is not a Point"
-        else:
-            properties.update(lon=coordinates[0], lat=coordinates[1])
-        records.append(properties)
-        numbers.append(number)
-    return records, numbers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from sqlite3 import SQLITE_BUSY
 from typing import Any, Mapping
 
 from flask import Flask, jsonify, make_response, render_template, request
@@ -133,7 +134,7 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     def database_busy(error: OperationalError):
         """SQLite answers "database is locked" when a long write (an import) outlasts busy_timeout: 503, retry."""
-        if "database is locked" not in str(error.orig):
+        if getattr(error.orig, "sqlite_errorcode", 0) & 0xFF != SQLITE_BUSY:  # the code, not the driver's words
             raise error
         busy = GridmapError("the database is busy with another write (an import or a restore): retry in a few "
                             "seconds (with the same Idempotency-Key, a retried POST makes no second issue)",

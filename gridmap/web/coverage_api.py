@@ -23,11 +23,12 @@ from gridmap.coverage.metrics import LEVELS, area_coverage, check_area_code, sta
 from gridmap.dates import parse_day
 from gridmap.errors import InvalidInput
 from gridmap.coverage.households import (
-    HOUSEHOLD_REQUIRED, VISIT_REQUIRED, HouseholdRegistry, household_detail, list_households, mask_household,
-    visit_detail,
+    HOUSEHOLD_REQUIRED, HouseholdRegistry, household_detail, list_households, mask_household,
 )
-from gridmap.issues.intake import read_record_file
-from gridmap.coverage.patrols import import_tracks, read_track_data, track_detail
+from gridmap.coverage.visits import VISIT_REQUIRED, visit_detail
+from gridmap.issues.record_files import read_record_file
+from gridmap.coverage.patrols import import_tracks, track_detail
+from gridmap.coverage.track_files import read_track_data
 from gridmap.core import Gridmap
 from gridmap.web.parsing import check_body_size, json_body
 from gridmap.web.auth import principal, requires, scope
@@ -345,7 +346,7 @@ _UPLOAD = {"content": {"multipart/form-data": {"schema": {"type": "object", "pro
     "skip_bad_rows": {"type": "boolean"}, "dry_run": {"type": "boolean"}, "crs": {"type": "string"},
 }}}}}
 _ERRORS = {"400": {"$ref": "#/components/responses/BadRequest"}}
-#: Writes outside the caller's areas (#8).
+#: Writes outside the caller's areas.
 _OUTSIDE = {"403": {"description": "A row, address or track lies outside the caller's areas; nothing was written.",
                     "content": {"application/json": {"schema": {"type": "object"}}}}}
 _IMPORT_REPORT = {"$ref": "#/components/schemas/CoverageImportReport"}

@@ -1,6 +1,7 @@
 """JSON API of issues under /api/v1: intake, search, detail, transitions, suggestions, bulk assignment.
 
-The actor of every change is the caller: the logged-in user or the API token's name (#8).
+The actor of every change is the caller: the logged-in user or the API token's name. A new issue goes
+through :meth:`gridmap.issues.intake.Intake.submit`, the one intake path; this module parses and serialises.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from gridmap.issues.dispatch import suggest_assignees
-from gridmap.issues.duplicates import duplicate_distance_m
 from gridmap.web import MAX_ID
 from gridmap.web.parsing import json_body
 from gridmap.errors import Forbidden, InvalidInput, NotFound
@@ -26,7 +26,7 @@ from gridmap.core import Gridmap
 from gridmap.storage.models import Issue
 from gridmap.issues.workflow import ACTION_PARAMS, ACTIONS, SOURCES, apply_action, apply_to_issues, load_issue
 from gridmap.web.auth import principal, requires, scope
-from gridmap.issues.idempotency import check_key, create_once
+from gridmap.issues.idempotency import RetryKey
 
 blueprint = Blueprint("issues_api", __name__)
 
@@ -123,13 +123,6 @@ def _check_may_take(action: str) -> None:
         raise Forbidden(f"role {principal().role} may not {action} issues")
 
 
-def _in_scope(session, issue_id: int) -> None:
-    """Used inside the intake transaction: a new issue must lie in the reporter's own areas."""
-    issue = session.get(Issue, issue_id)
-    if not scope().covers_cell(issue.cell_code):
-        raise Forbidden(f"the location is in cell {issue.cell_code}, outside your areas; nothing was stored")
-
-
 @blueprint.post("/issues")
 @requires("issues:create")
 def create_issue():
@@ -145,46 +138,33 @@ def create_issue():
     crs = body.get("crs")
     if crs is not None and (isinstance(crs, bool) or not isinstance(crs, (str, int))):
         raise InvalidInput(f"crs must be an EPSG code (4326, 'EPSG:4490'), 'gcj02' or 'bd09', got {_json_type(crs)}")
-    source = _string(body, "source") or "web"
-    if source not in SOURCES:
-        raise InvalidInput(f"unknown source {source!r}: use one of {', '.join(SOURCES)}")
     record = {
         "category": _string(body, "category", required=True),
         "description": _string(body, "description", required=True),
         "lon": _number(body, "lon"),
         "lat": _number(body, "lat"),
         "address": _string(body, "address"),
-        "source": source,
+        "source": _string(body, "source"),  # the intake checks it (default web)
         "reporter_name": _string(reporter, "name"),
         "reporter_phone": _string(reporter, "phone"),
         "photos": photos,
         "external_id": _string(body, "external_id"),
         "reported_at": _moment(body, "reported_at") or datetime.now(timezone.utc),
     }
-    key = check_key(request.headers.get("Idempotency-Key") or body.get("client_request_id"))
-
-    def create(also):
-        def check_and_remember(session, issue_id: int) -> None:
-            _in_scope(session, issue_id)
-            if also is not None:
-                also(session, issue_id)
-        return gm.intake.create(gm.db, record, crs=None if crs is None else str(crs), actor=_actor(),
-                                also=check_and_remember)
-
-    issue_id, replayed = create_once(gm.db, create, principal=principal().label, key=key,
-                                     body={k: v for k, v in body.items() if k != "client_request_id"})
-    with gm.db.sessions() as session:
-        issue = _load_full(session, issue_id)
-        answer = _issue_json(issue, detail=True)
-        answer["duplicate_candidate"] = None
-        if issue.possible_duplicate_of is not None:
-            original = session.get(Issue, issue.possible_duplicate_of)
-            answer["duplicate_candidate"] = {
-                "id": original.id,
-                "status": original.status,
-                "reported_at": original.reported_at.astimezone(ZoneInfo(gm.timezone)).isoformat(),
-                "distance_m": round(duplicate_distance_m(issue, original), 1),
-            }
+    retry = RetryKey.of(principal().label, request.headers.get("Idempotency-Key") or body.get("client_request_id"),
+                        {k: v for k, v in body.items() if k != "client_request_id"})
+    done = gm.intake.submit(gm.db, record, access=scope(), actor=_actor(), crs=None if crs is None else str(crs),
+                            retry=retry)
+    issue, replayed = done.issue, done.replayed
+    answer = _issue_json(issue, detail=True)
+    answer["duplicate_candidate"] = None
+    if done.duplicate is not None:
+        answer["duplicate_candidate"] = {
+            "id": done.duplicate.id,
+            "status": done.duplicate.status,
+            "reported_at": done.duplicate.reported_at.astimezone(ZoneInfo(gm.timezone)).isoformat(),
+            "distance_m": round(done.duplicate_distance_m or 0.0, 1),
+        }
     response = jsonify(answer)
     response.status_code = 200 if replayed else 201
     response.headers["Location"] = url_for("issues_api.get_issue", issue_id=issue.id)

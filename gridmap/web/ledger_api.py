@@ -6,7 +6,8 @@ import io
 
 from flask import Blueprint, Response, request, send_file
 
-from gridmap.interop.ledger import LedgerFilter, iter_ledger_csv, ledger_filename, parse_lang, write_ledger_xlsx
+from gridmap.interop.ledger_export import iter_ledger_csv, ledger_filename, write_ledger_xlsx
+from gridmap.interop.ledger_format import LedgerFilter, parse_lang
 from gridmap.web.api import core
 from gridmap.web.auth import principal, requires, scope
 
