@@ -31,7 +31,7 @@ from gridmap.issues.dispatch import (
     workers_csv,
 )
 from gridmap.errors import InvalidInput
-from gridmap.geo.layers import load_layer_set
+from gridmap.geo.validate import load_layer_set
 from gridmap.settings import BUNDLED_GEODATA
 from gridmap.storage.models import Issue
 from gridmap.storage.workflow import GridWorker

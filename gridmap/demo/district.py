@@ -40,7 +40,8 @@ from gridmap.issues.categories import Category, CategoryTree
 from gridmap.geo.crs import WGS84, gcj02_to_wgs84
 from gridmap.errors import InvalidInput
 from gridmap.geo.gridbuild import build_cells
-from gridmap.geo.layers import COORDINATE_DECIMALS, LayerSet, geodesic_areas, read_layer_set, write_layer
+from gridmap.geo.layers import COORDINATE_DECIMALS, LayerSet, read_layer_set, write_layer
+from gridmap.geo.measure import geodesic_areas
 from gridmap.issues.sla import TimeLimitKind, WorkingCalendar, deadline
 
 DISTRICT_CODE = "460204"
