@@ -20,7 +20,7 @@ import argparse
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.aggregate's machine summary
@@ -29,20 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.aggrega
 @contextmanager
 def audit_log(enabled: bool):
     """The audit hooks on (as always in gridmap) or taken off for the block."""
-    from sqlalchemy import event
-    from sqlalchemy.orm import Session
-
     from gridmap.security import audit
+
     audit.install()
-    if not enabled:
-        event.remove(Session, "after_flush", audit._log_unit_of_work)
-        event.remove(Session, "do_orm_execute", audit._log_bulk_statement)
-    try:
+    with (nullcontext() if enabled else audit.switched_off()):
         yield
-    finally:
-        if not enabled:
-            event.listen(Session, "after_flush", audit._log_unit_of_work)
-            event.listen(Session, "do_orm_execute", audit._log_bulk_statement)
 
 
 def one_run(records, single: int, enabled: bool, server=None) -> tuple[float, float, float, float]:
