@@ -1,6 +1,6 @@
 """Benchmark: what the audit log (#8) costs an import and single-issue intake.
 
-Imports the demo year of issues (the bundled Tianya layer set, ``gridmap.demo.district``; 12,000 issues)
+Imports the demo year of issues (the bundled Tianya layer set, ``gridmap.demo.issues``; 12,000 issues)
 into a fresh SQLite database, with the audit log's session hooks on and off, alternately, and
 creates 300 issues one at a time (the API's path: one transaction each) the same way. Prints the
 best CPU time (``time.process_time``) and wall time of each, and the ratios — the machine is
@@ -74,7 +74,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from bench.aggregate import machine_summary
-    from gridmap.demo.district import generate_demo_issues
+    from gridmap.demo.issues import generate_demo_issues
     from gridmap.core import Gridmap
 
     print(machine_summary())

@@ -19,10 +19,10 @@ from sqlalchemy import select
 from conftest import UTM
 from gridmap.issues.categories import load_categories
 from gridmap.cli import main
+from gridmap.demo.people import demo_workers
 from gridmap.issues.dispatch import (
     BUNDLED_WORKERS,
     Routing,
-    demo_workers,
     parse_workers,
     read_workers,
     responsible_worker,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -84,6 +85,12 @@ class LayerSet:
                 "district": street_parent.get(street),
             }
         return result
+
+    @cached_property
+    def cell_centroids(self) -> dict[str, tuple[float, float]]:
+        """Each cell's centroid (lon, lat) by code, computed once per layer set."""
+        points = shapely.centroid(np.asarray(self.cells.geometry.values, dtype=object))
+        return dict(zip(self.cells["code"], zip(shapely.get_x(points).tolist(), shapely.get_y(points).tolist())))
 
     def features(self) -> Iterable[tuple[str, dict[str, Any]]]:
         """(level, row) for every feature, districts first: what gets stored in the database."""
