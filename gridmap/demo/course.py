@@ -30,7 +30,8 @@ def demo_calendar(calendar: WorkingCalendar | None, end: datetime) -> WorkingCal
     base = calendar if calendar is not None else WorkingCalendar.load()
     years = set(base.years) | set(range(end.year - 2, end.year + 3))
     return WorkingCalendar(
-        base.holidays, base.workdays, years=years, working_periods=base.working_periods, timezone=base.tz, source=base.source
+        base.holidays, base.workdays, years=years, working_periods=base.working_periods, timezone=base.tz,
+        source=base.source,
     )
 
 
@@ -70,7 +71,9 @@ class Draws:
         )
 
 
-def plan_course(draws: Draws, i: int, category, source: str, reported: datetime, calendar: WorkingCalendar) -> dict[str, Any]:
+def plan_course(
+    draws: Draws, i: int, category: Any, source: str, reported: datetime, calendar: WorkingCalendar
+) -> dict[str, Any]:
     """The planned stage times of one case (before cutting at ``end``) and its side paths."""
     course: dict[str, Any] = dict.fromkeys(_LATER_STAGES)
     course.update(rejected=False, suspended=False, overdue=False, deadline=None)
@@ -138,7 +141,9 @@ def stall_a_few(issues: list[dict[str, Any]], end: datetime, rng: np.random.Gene
 def state_at(issue: dict[str, Any], end: datetime, draws: Draws) -> tuple[dict[str, Any], str, int | None]:
     """The stages a case has reached by ``end``, its status then, and its satisfaction score if revisited."""
     i = issue["i"]
-    stages = {stage: issue[stage] if issue[stage] is not None and issue[stage] <= end else None for stage in _LATER_STAGES}
+    stages = {
+        stage: issue[stage] if issue[stage] is not None and issue[stage] <= end else None for stage in _LATER_STAGES
+    }
     for earlier, later in zip(_LATER_STAGES, _LATER_STAGES[1:]):
         if stages[earlier] is None:
             stages[later] = None

@@ -76,12 +76,16 @@ _SEASONS: dict[str, tuple[float, ...]] = {
     "E0701": _WAGES,
 }
 #: Categories that surge in the days after a typhoon makes landfall.
-_TYPHOON_SURGE = {"C0402": 6.0, "C0401": 4.0, "E0401": 3.0, "C0103": 2.5, "C0104": 3.0, "E0103": 2.0, "C0307": 3.0, "E0710": 3.0, "C0118": 1.5}
+_TYPHOON_SURGE = {
+    "C0402": 6.0, "C0401": 4.0, "E0401": 3.0, "C0103": 2.5, "C0104": 3.0, "E0103": 2.0, "C0307": 3.0, "E0710": 3.0,
+    "C0118": 1.5,
+}
 
 # How much more (or less) likely each source is to bring a category.
 _AFFINITY: dict[str, dict[str, float]] = {
     "patrol": {"component": 1.4, "E0301": 0.3, "E0706": 0.3, "E0701": 0.2, "E0707": 0.05, "E0708": 0.1, "E0709": 0.02},
-    "hotline": {"component": 0.6, "E0301": 3.0, "E0701": 2.5, "E0706": 1.5, "E0707": 2.0, "E0708": 2.0, "E0709": 2.5, "E0505": 1.2},
+    "hotline": {"component": 0.6, "E0301": 3.0, "E0701": 2.5, "E0706": 1.5, "E0707": 2.0, "E0708": 2.0, "E0709": 2.5,
+                "E0505": 1.2},
     "web": {"E0301": 2.0, "E0709": 1.5},
     "visit": {"component": 0.15, **dict.fromkeys(SOCIAL_CATEGORIES, 4.0), "E0704": 3.0, "E0702": 2.0, "street": 0.2},
     "open311": {"E0301": 2.0, "E0505": 1.5},
@@ -100,7 +104,10 @@ _TYPHOONS_PER_YEAR = 3
 
 
 def _leaves(categories: CategoryTree | Iterable[Category]) -> list[Category]:
-    leaves = categories.leaves() if hasattr(categories, "leaves") else [c for c in categories if getattr(c, "is_leaf", True)]
+    if hasattr(categories, "leaves"):
+        leaves = categories.leaves()
+    else:
+        leaves = [c for c in categories if getattr(c, "is_leaf", True)]
     return [c for c in leaves if c.time_limit_kind and c.time_limit_value]
 
 
@@ -137,9 +144,11 @@ def _hours_of_day(sources: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     mixture = rng.random(n)
     calls = np.where(
         mixture < 0.40, rng.normal(10.0, 1.5, n),
-        np.where(mixture < 0.75, rng.normal(15.5, 1.8, n), np.where(mixture < 0.95, rng.normal(20.5, 1.5, n), rng.uniform(0, 24, n))),
+        np.where(mixture < 0.75, rng.normal(15.5, 1.8, n),
+                 np.where(mixture < 0.95, rng.normal(20.5, 1.5, n), rng.uniform(0, 24, n))),
     )
-    online = np.where(mixture < 0.5, rng.normal(11.0, 3.0, n), np.where(mixture < 0.9, rng.normal(21.0, 2.0, n), rng.uniform(0, 24, n)))
+    online = np.where(mixture < 0.5, rng.normal(11.0, 3.0, n),
+                      np.where(mixture < 0.9, rng.normal(21.0, 2.0, n), rng.uniform(0, 24, n)))
     office = rng.uniform(9.0, 17.0, n)
     hours = np.select(
         [np.isin(sources, ["patrol", "visit"]), sources == "hotline", np.isin(sources, ["web", "open311"])],
@@ -158,12 +167,14 @@ def generate_demo_issues(
     count: int = DEFAULT_ISSUE_COUNT,
     calendar: WorkingCalendar | None = None,
 ) -> list[dict[str, Any]]:
-    """A synthetic year of issues up to ``end`` (aware; default now) in the layer set's cells, the same for the same seed."""
+    """A synthetic year of issues up to ``end`` (aware; default now) in the layer set's cells; same seed, same year."""
     tz = ZoneInfo(TIMEZONE)
     if end is None:
         end = datetime.now(tz)
     elif end.tzinfo is None or end.utcoffset() is None:
-        raise InvalidInput(f"end {end.isoformat()} has no time zone: give an aware datetime, e.g. {end.isoformat()}+08:00")
+        raise InvalidInput(
+            f"end {end.isoformat()} has no time zone: give an aware datetime, e.g. {end.isoformat()}+08:00"
+        )
     end = end.astimezone(tz)
     if count < 0:
         raise InvalidInput(f"count must not be negative, got {count}")
@@ -216,7 +227,8 @@ def generate_demo_issues(
         shares = np.array([h.shares.get(code, 0.0) if ok else 0.0 for h, ok in zip(HOTSPOTS, hotspot_ok)])
         choice = rng.choice(len(HOTSPOTS) + 1, size=len(members), p=np.append(shares, 1 - shares.sum()))
         hotspot[members] = np.where(choice < len(HOTSPOTS), choice, -1)
-        target[members] = rng.choice(len(places.codes), size=len(members), p=places.weights(_CONCENTRATION.get(code, 1.0)))
+        weights = places.weights(_CONCENTRATION.get(code, 1.0))
+        target[members] = rng.choice(len(places.codes), size=len(members), p=weights)
     lon, lat, cell = place_points(places, target, hotspot, rng)
 
     # The case's course through the workflow, then cut at ``end``.
@@ -235,7 +247,8 @@ def generate_demo_issues(
         course = plan_course(draws, i, category, issue_sources[i], reported, calendar)
         issues.append(
             {"i": i, "category": category, "source": issue_sources[i], "reported_at": reported, "cell": cell[i],
-             "lon": lon[i], "lat": lat[i], "hotspot": hotspot[i], "typhoon": since_landfall[day_index[i]] <= 4, **course}
+             "lon": lon[i], "lat": lat[i], "hotspot": hotspot[i], "typhoon": since_landfall[day_index[i]] <= 4,
+             **course}
         )
     stall_a_few(issues, end, rng)
     hold_the_newest(issues)
@@ -243,7 +256,9 @@ def generate_demo_issues(
     return [_record(issue, end, places, draws, rng) for issue in issues]
 
 
-def _record(issue: dict[str, Any], end: datetime, places: Places, draws: Draws, rng: np.random.Generator) -> dict[str, Any]:
+def _record(
+    issue: dict[str, Any], end: datetime, places: Places, draws: Draws, rng: np.random.Generator
+) -> dict[str, Any]:
     """The issue as the intake takes it: stages reached by ``end``, status, text and people."""
     category, source = issue["category"], issue["source"]
     stages, status, satisfaction = state_at(issue, end, draws)

@@ -67,7 +67,7 @@ def reporter(source: str, cell_code: str, rng: np.random.Generator) -> tuple[str
 
 
 def demo_workers(layers: LayerSet, cells_per_worker: int = DEMO_CELLS_PER_WORKER) -> list[Worker]:
-    """Synthetic grid workers of a layer set: per community, one per about ``cells_per_worker`` cells, the same every run."""
+    """Synthetic grid workers of a layer set: per community one per about ``cells_per_worker`` cells, stable."""
     by_community: dict[str, list[str]] = {}
     for code in sorted(layers.cells["code"]):
         by_community.setdefault(layers.ancestors(code)["community"], []).append(code)

@@ -120,8 +120,10 @@ def place_points(
         x[background] = rng.uniform(bounds[:, 0], bounds[:, 2])
         y[background] = rng.uniform(bounds[:, 1], bounds[:, 3])
         spots = [HOTSPOTS[h] for h in hotspot[pending[~background]]]
-        x[~background] = [s.lon for s in spots] + rng.normal(0, 1, len(spots)) * [s.sigma_m / 1000 / KM_PER_DEG_LON for s in spots]
-        y[~background] = [s.lat for s in spots] + rng.normal(0, 1, len(spots)) * [s.sigma_m / 1000 / KM_PER_DEG_LAT for s in spots]
+        spread_lon = [s.sigma_m / 1000 / KM_PER_DEG_LON for s in spots]
+        spread_lat = [s.sigma_m / 1000 / KM_PER_DEG_LAT for s in spots]
+        x[~background] = [s.lon for s in spots] + rng.normal(0, 1, len(spots)) * spread_lon
+        y[~background] = [s.lat for s in spots] + rng.normal(0, 1, len(spots)) * spread_lat
         x, y = np.round(x, COORDINATE_DECIMALS), np.round(y, COORDINATE_DECIMALS)
         found = places.locate(x, y)
         ok = (found >= 0) & ~(places.avoid_sea & is_sea(x, y))
