@@ -71,11 +71,12 @@ def demo_workers(layers: LayerSet, cells_per_worker: int = DEMO_CELLS_PER_WORKER
     by_community: dict[str, list[str]] = {}
     for code in sorted(layers.cells["code"]):
         by_community.setdefault(layers.ancestors(code)["community"], []).append(code)
-    workers, used = [], set()
+    workers: list[Worker] = []
+    used: set[str] = set()
     for community in sorted(by_community):
         cells = by_community[community]
-        for chunk in np.array_split(np.array(cells, dtype=object), max(1, math.ceil(len(cells) / cells_per_worker))):
-            chunk = [str(code) for code in chunk]
+        for part in np.array_split(np.array(cells, dtype=object), max(1, math.ceil(len(cells) / cells_per_worker))):
+            chunk = [str(code) for code in part]
             name, phone = grid_worker(chunk[0])
             for code in chunk[1:]:
                 if name not in used:

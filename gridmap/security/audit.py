@@ -21,7 +21,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Iterator
 
-from sqlalchemy import event, func, inspect, insert, select
+from sqlalchemy import Insert, event, func, insert, inspect, select
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from gridmap.storage.models import Meta
@@ -172,7 +172,8 @@ def _log_bulk_statement(state: ORMExecuteState):
     rows = params if isinstance(params, list) else ([params] if params else [])
     result = state.invoke_statement()
     returned_ids: list[Any] = []
-    if state.is_insert and statement.returning_column_descriptions:  # ids come back only from RETURNING
+    # The ids of the new rows come back only if the statement has a RETURNING clause.
+    if isinstance(statement, Insert) and statement.returning_column_descriptions:
         frozen = result.freeze()
         returned_ids = [row[0] for row in frozen().all()]
         result = frozen()
