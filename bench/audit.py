@@ -1,6 +1,6 @@
 """Benchmark: what the audit log (#8) costs an import and single-issue intake.
 
-Imports the demo year of issues (the bundled Tianya layer set, ``gridmap.demo.district``; 12,000 issues)
+Imports the demo year of issues (the bundled Tianya layer set, ``gridmap.demo.issues``; 12,000 issues)
 into a fresh SQLite database, with the audit log's session hooks on and off, alternately, and
 creates 300 issues one at a time (the API's path: one transaction each) the same way. Prints the
 best CPU time (``time.process_time``) and wall time of each, and the ratios — the machine is
@@ -20,7 +20,7 @@ import argparse
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.aggregate's machine summary
@@ -29,20 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.aggrega
 @contextmanager
 def audit_log(enabled: bool):
     """The audit hooks on (as always in gridmap) or taken off for the block."""
-    from sqlalchemy import event
-    from sqlalchemy.orm import Session
-
     from gridmap.security import audit
+
     audit.install()
-    if not enabled:
-        event.remove(Session, "after_flush", audit._log_unit_of_work)
-        event.remove(Session, "do_orm_execute", audit._log_bulk_statement)
-    try:
+    with (nullcontext() if enabled else audit.switched_off()):
         yield
-    finally:
-        if not enabled:
-            event.listen(Session, "after_flush", audit._log_unit_of_work)
-            event.listen(Session, "do_orm_execute", audit._log_bulk_statement)
 
 
 def one_run(records, single: int, enabled: bool, server=None) -> tuple[float, float, float, float]:
@@ -83,7 +74,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from bench.aggregate import machine_summary
-    from gridmap.demo.district import generate_demo_issues
+    from gridmap.demo.issues import generate_demo_issues
     from gridmap.core import Gridmap
 
     print(machine_summary())

@@ -164,7 +164,7 @@ def init(demo: bool) -> None:
 def _load_demo(gm) -> None:
     from sqlalchemy import func, select
 
-    from gridmap.demo.district import generate_demo_issues
+    from gridmap.demo.issues import generate_demo_issues
     from gridmap.storage.models import Issue
 
     with gm.db.sessions() as session:
@@ -504,7 +504,8 @@ def workers_load(file: Path) -> None:
 @click.option("--cells-per-worker", type=int, default=20, show_default=True)
 def workers_generate(out: Path | None, cells_per_worker: int) -> None:
     """Write synthetic demo grid workers of the active layer set as CSV."""
-    from gridmap.issues.dispatch import demo_workers, workers_csv
+    from gridmap.demo.people import demo_workers
+    from gridmap.issues.dispatch import workers_csv
 
     gm = _core()
     if cells_per_worker < 1:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from gridmap.geo.areas import AreaIndex
 from gridmap.issues.categories import CategoryTree, load_categories
 from gridmap.issues.intake import Intake
+from gridmap.security.audit import install as install_audit_log
 from gridmap.settings import database_url, load_settings
 from gridmap.issues.sla import WorkingCalendar
 from gridmap.storage.db import Database
@@ -26,6 +27,7 @@ class Gridmap:
 
     def __init__(self, overrides: Mapping[str, Any] | None = None) -> None:
         self.settings = load_settings(overrides)
+        install_audit_log()  # before the first session: every change the service makes is logged
         self.db = Database(database_url(self.settings))
 
     @property

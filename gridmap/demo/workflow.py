@@ -1,6 +1,6 @@
 """Demo side paths: drive a few demo issues through rework, extension, return, suspension, reopen and merge.
 
-The demo generator (gridmap.demo.district) writes each issue's main path from its stage times; this adds
+The demo generator (gridmap.demo.issues) writes each issue's main path from its stage times; this adds
 the side paths a dispatcher meets, through :func:`gridmap.issues.workflow.apply_action` like any other
 change, so the demo holds every status and every kind of transition record. The issues are
 chosen deterministically (lowest ids of a status), the steps happen now.
@@ -77,7 +77,8 @@ def play_demo_side_paths(session: Session, rules: WorkflowRules, now: datetime |
 
 def load_demo_workflow(gm: Gridmap, now: datetime | None = None) -> str:
     """Demo grid workers, side paths and a first SLA tick, in one transaction; a one-line summary."""
-    from gridmap.issues.dispatch import demo_workers, store_workers
+    from gridmap.demo.people import demo_workers
+    from gridmap.issues.dispatch import store_workers
     from gridmap.issues.escalation import sla_tick
 
     now = now or datetime.now(timezone.utc)

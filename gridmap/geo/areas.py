@@ -9,8 +9,9 @@ import numpy as np
 
 from gridmap.geo.crs import InputCRS, check_lonlat, to_wgs84
 from gridmap.errors import OutsideCells
-from gridmap.geo.layers import LayerSet, load_layer_set
+from gridmap.geo.layers import LayerSet
 from gridmap.geo.locator import CellLocator
+from gridmap.geo.validate import load_layer_set
 
 
 @dataclass(frozen=True)

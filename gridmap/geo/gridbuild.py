@@ -23,22 +23,15 @@ from collections import defaultdict
 
 import geopandas as gpd
 import numpy as np
-import pyproj
 import shapely
 from tqdm import tqdm
 
-from gridmap.geo.crs import WGS84, metric_crs_for
 from gridmap.errors import InvalidInput
-from gridmap.geo.layers import geodesic_areas
+from gridmap.geo.crs import WGS84
+from gridmap.geo.measure import choose_metric_crs, geodesic_areas
 
 DEFAULT_SLIVER_SHARE = 0.2
 MAX_CELLS_PER_COMMUNITY = 999  # the cell sequence has 3 digits
-
-
-def choose_metric_crs(frame: gpd.GeoDataFrame) -> pyproj.CRS:
-    """The UTM zone CRS of the frame's centre, for building and measuring in metres."""
-    minx, miny, maxx, maxy = frame.to_crs(WGS84).total_bounds
-    return metric_crs_for((minx + maxx) / 2, (miny + maxy) / 2)
 
 
 def build_cells(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -22,6 +23,7 @@ from shapely.geometry import mapping, shape
 
 from gridmap.geo.crs import WGS84, InputCRS, parse_crs, to_wgs84
 from gridmap.errors import InvalidInput
+from gridmap.geo.measure import geodesic_areas
 
 LEVELS: tuple[str, ...] = ("districts", "streets", "communities", "cells")
 #: Code length of each level: 6-digit district (GB/T 2260) + 3 street + 3 community + 3 cell.
@@ -33,7 +35,6 @@ PARENT_LEVEL: dict[str, str | None] = {
     "cells": "communities",
 }
 COORDINATE_DECIMALS = 6
-_GEOD = pyproj.Geod(ellps="WGS84")
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,12 @@ class LayerSet:
                 "district": street_parent.get(street),
             }
         return result
+
+    @cached_property
+    def cell_centroids(self) -> dict[str, tuple[float, float]]:
+        """Each cell's centroid (lon, lat) by code, computed once per layer set."""
+        points = shapely.centroid(np.asarray(self.cells.geometry.values, dtype=object))
+        return dict(zip(self.cells["code"], zip(shapely.get_x(points).tolist(), shapely.get_y(points).tolist())))
 
     def features(self) -> Iterable[tuple[str, dict[str, Any]]]:
         """(level, row) for every feature, districts first: what gets stored in the database."""
@@ -191,18 +198,6 @@ def _empty_frame() -> gpd.GeoDataFrame:
     )
 
 
-def geodesic_areas(geometries) -> np.ndarray:
-    """Geodesic area in m² of lon/lat geometries on the WGS84 ellipsoid."""
-    areas = np.empty(len(geometries))
-    for i, geom in enumerate(geometries):
-        try:
-            area, _ = _GEOD.geometry_area_perimeter(geom)
-        except Exception:  # invalid or out-of-range geometry: validation reports it
-            area = float("nan")
-        areas[i] = abs(area)
-    return areas
-
-
 def read_layer_set(folder: Path | str, crs: str | InputCRS | None = None, *, with_cells: bool = True) -> tuple[LayerSet, list[Problem]]:
     """Read a layer set folder; return it with the per-feature problems found while reading."""
     folder = Path(folder)
@@ -217,21 +212,6 @@ def read_layer_set(folder: Path | str, crs: str | InputCRS | None = None, *, wit
         frames[level], found = read_layer(folder / f"{level}.geojson", level, crs)
         problems.extend(found)
     return LayerSet(**frames, source=folder), problems
-
-
-def load_layer_set(folder: Path | str) -> LayerSet:
-    """Read and validate a layer set; raise InvalidInput listing every problem if it is not valid."""
-    from gridmap.geo.validate import validate_layer_set
-
-    layers, problems = read_layer_set(folder)
-    problems += validate_layer_set(layers)
-    if problems:
-        shown = "\n".join(f"  {p}" for p in problems[:20])
-        more = f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else ""
-        raise InvalidInput(
-            f"layer set {folder} is not valid ({len(problems)} problems; run `gridmap geodata validate {folder}`):\n{shown}{more}"
-        )
-    return layers
 
 
 # --- writing -------------------------------------------------------------------------------

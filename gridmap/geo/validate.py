@@ -1,4 +1,4 @@
-"""Layer set validation: geometry, codes, parents, containment, overlaps and gaps.
+"""Layer set validation: geometry, codes, parents, containment, overlaps and gaps; loading a valid set.
 
 Tolerance: overlaps, gaps and parts of a child outside its parent are measured in the layer
 set's UTM zone after removing slivers thinner than ``2 × SLIVER_TOLERANCE_M`` (a negative
@@ -9,14 +9,31 @@ shared boundaries that are not real gaps.  Anything wider is reported with its a
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import shapely
 
-from gridmap.geo.layers import CODE_LENGTHS, LEVELS, PARENT_LEVEL, LayerSet, Problem
+from gridmap.errors import InvalidInput
+from gridmap.geo.layers import CODE_LENGTHS, LEVELS, PARENT_LEVEL, LayerSet, Problem, read_layer_set
+from gridmap.geo.measure import choose_metric_crs
 
 SLIVER_TOLERANCE_M = 0.5
+
+
+def load_layer_set(folder: Path | str) -> LayerSet:
+    """Read and validate a layer set; raise InvalidInput listing every problem if it is not valid."""
+    layers, problems = read_layer_set(folder)
+    problems += validate_layer_set(layers)
+    if problems:
+        shown = "\n".join(f"  {p}" for p in problems[:20])
+        more = f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else ""
+        raise InvalidInput(
+            f"layer set {folder} is not valid ({len(problems)} problems; "
+            f"run `gridmap geodata validate {folder}`):\n{shown}{more}"
+        )
+    return layers
 
 
 def validate_layer_set(layers: LayerSet) -> list[Problem]:
@@ -28,8 +45,6 @@ def validate_layer_set(layers: LayerSet) -> list[Problem]:
     problems += _check_parents(layers)
     if problems:  # geometry checks below need valid polygons with known codes
         return problems
-
-    from gridmap.geo.gridbuild import choose_metric_crs
 
     frames = [layers.level(level) for level in LEVELS if len(layers.level(level))]
     if not frames:

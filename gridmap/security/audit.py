@@ -21,7 +21,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Iterator
 
-from sqlalchemy import event, func, inspect, insert, select
+from sqlalchemy import Insert, event, func, insert, inspect, select
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from gridmap.storage.models import Meta
@@ -60,16 +60,39 @@ def current_actor() -> str:
     return _actor.get()[0]
 
 
-_installed = False
-
-
 def install() -> None:
-    """Listen to every Session (idempotent)."""
-    global _installed
-    if not _installed:
+    """Log every change made through any Session from now on (idempotent).
+
+    Storage knows nothing of the log; whoever opens the database for the service (the core
+    façade) installs it, so every session of the process is logged.
+    """
+    if not installed():
         event.listen(Session, "after_flush", _log_unit_of_work)
         event.listen(Session, "do_orm_execute", _log_bulk_statement)
-        _installed = True
+
+
+def uninstall() -> None:
+    """Stop logging changes (idempotent); :func:`install` turns the log on again."""
+    if installed():
+        event.remove(Session, "after_flush", _log_unit_of_work)
+        event.remove(Session, "do_orm_execute", _log_bulk_statement)
+
+
+def installed() -> bool:
+    """Whether changes are being logged."""
+    return event.contains(Session, "after_flush", _log_unit_of_work)
+
+
+@contextmanager
+def switched_off() -> Iterator[None]:
+    """Changes made inside the block are not logged (benchmarks measure the log's cost with it)."""
+    was_installed = installed()
+    uninstall()
+    try:
+        yield
+    finally:
+        if was_installed:
+            install()
 
 
 def _jsonable(value: Any) -> Any:
@@ -149,7 +172,8 @@ def _log_bulk_statement(state: ORMExecuteState):
     rows = params if isinstance(params, list) else ([params] if params else [])
     result = state.invoke_statement()
     returned_ids: list[Any] = []
-    if state.is_insert and getattr(statement, "_returning", None):
+    # The ids of the new rows come back only if the statement has a RETURNING clause.
+    if isinstance(statement, Insert) and statement.returning_column_descriptions:
         frozen = result.freeze()
         returned_ids = [row[0] for row in frozen().all()]
         result = frozen()

@@ -52,9 +52,6 @@ class Database:
     """The application's database: an engine, a session factory and schema management."""
 
     def __init__(self, url: str) -> None:
-        from gridmap.security.audit import install as install_audit_log
-
-        install_audit_log()  # every change made through any session is logged (#8)
         self.url = url
         self.engine = create_db_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
