@@ -84,7 +84,7 @@ def build_layer_set(folder: Path, communities: int, cell_size: float, seed: int,
 def issue_rows(gm, city, n: int, seed: int) -> list[dict]:
     """n issues inside the cells, in random categories, sources and states over the past year."""
     from bench.common import issue_points
-    from gridmap.issues.workflow import OPEN_STATUSES, SOURCES
+    from gridmap.issues.states import OPEN_STATUSES, SOURCES
 
     rng = np.random.default_rng(seed + 2)
     lon, lat = issue_points(city, int(n * 1.2) + 100, seed=seed)

@@ -689,7 +689,7 @@ def coverage_summary(level: str, area: str | None, date_from: str | None, date_t
 def coverage_export(out: Path, date_from: str | None, date_to: str | None, as_of: str | None, stale_days: int | None) -> None:
     """Write coverage per district, street, community and cell as XLSX."""
     from gridmap.security.access import UNLIMITED
-    from gridmap.coverage.metrics import write_coverage_xlsx
+    from gridmap.coverage.export import write_coverage_xlsx
 
     gm = _core()
     start, end, as_of_day = _coverage_dates(gm, date_from, date_to, as_of)

@@ -34,7 +34,7 @@ METRIC_LABELS: dict[str, str] = {
     "per_100_households": N_("每百户问题数"),
 }
 
-#: The Chinese names of the workflow statuses (gridmap.issues.workflow.STATUS_LABELS is this table).
+#: The Chinese names of the workflow statuses (gridmap.issues.states.STATUS_LABELS is this table).
 STATUS_LABELS: dict[str, str] = {
     "reported": N_("待立案"),
     "registered": N_("已立案"),

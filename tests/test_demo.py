@@ -26,7 +26,7 @@ from gridmap.geo.layers import CODE_LENGTHS, LEVELS, read_layer_set
 from gridmap.settings import BUNDLED_GEODATA
 from gridmap.issues.sla import WorkingCalendar, deadline
 from gridmap.geo.validate import validate_layer_set
-from gridmap.issues.workflow import SOURCES, STATUSES
+from gridmap.issues.states import SOURCES, STATUSES
 
 TZ = ZoneInfo("Asia/Shanghai")
 END = datetime(2026, 6, 15, 10, 30, tzinfo=TZ)  # a Monday morning

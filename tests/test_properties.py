@@ -28,18 +28,8 @@ from gridmap.interop.open311 import add_api_key
 from gridmap.storage.coverage import PatrolTrack
 from gridmap.storage.models import Issue, IssueTransition
 from gridmap.geo.validate import validate_layer_set
-from gridmap.issues.workflow import (
-    ACTION_PARAMS,
-    ACTIONS,
-    CLOSED_STATUSES,
-    MAX_EXTENSIONS,
-    STATUSES,
-    TRANSITIONS,
-    IllegalTransition,
-    allowed_actions,
-    apply_action,
-    load_issue,
-)
+from gridmap.issues.workflow import IllegalTransition, allowed_actions, apply_action, load_issue
+from gridmap.issues.states import ACTION_PARAMS, ACTIONS, CLOSED_STATUSES, MAX_EXTENSIONS, STATUSES, TRANSITIONS
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 _TO_WGS84 = pyproj.Transformer.from_crs(UTM, "EPSG:4326", always_xy=True)

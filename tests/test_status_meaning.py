@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from gridmap.issues.workflow import CLOSED_STATUSES, OPEN_STATUSES
+from gridmap.issues.states import CLOSED_STATUSES, OPEN_STATUSES
 from helpers import cell_point
 
 EVERYWHERE = "-180,-90,180,90"

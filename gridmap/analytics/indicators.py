@@ -39,7 +39,7 @@ from gridmap.dates import EARLIEST_DAY, LATEST_DAY, parse_period
 from gridmap.errors import InvalidInput
 from gridmap.issues.params import LEVEL_COLUMNS, parse_choice
 from gridmap.storage.models import Area, Issue
-from gridmap.issues.workflow import CLOSED_STATUSES
+from gridmap.issues.states import CLOSED_STATUSES
 from gridmap.labels import N_
 
 #: Which cases are 应结案 (due) in a period.

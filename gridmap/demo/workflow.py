@@ -15,7 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gridmap.storage.models import Issue
-from gridmap.issues.workflow import MERGEABLE_STATUSES, WorkflowRules, apply_action
+from gridmap.issues.workflow import WorkflowRules, apply_action
+from gridmap.issues.states import MERGEABLE_STATUSES
 
 if TYPE_CHECKING:
     from gridmap.core import Gridmap

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from gridmap.errors import InvalidInput
-from gridmap.issues.workflow import CLOCK_STOPPED_STATUSES, CLOSED_STATUSES, OPEN_STATUSES
+from gridmap.issues.states import CLOCK_STOPPED_STATUSES, CLOSED_STATUSES, OPEN_STATUSES
 from gridmap.security.access import mask_name, mask_phone
 from gridmap.storage.models import Area, Issue, UTCDateTime
 from gridmap.interop.ledger_format import (

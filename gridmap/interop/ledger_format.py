@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from gridmap import labels
 from gridmap.errors import InvalidInput
-from gridmap.issues import workflow
+from gridmap.issues import states
 from gridmap.issues.categories import CategoryTree
 from gridmap.issues.intake import OPTIONAL_COLUMNS, STAGES, Intake
 from gridmap.issues.query import IssueQuery
@@ -47,7 +47,7 @@ MAIN_SHEET = {"zh": "台账", "en": "ledger"}
 
 # --- value labels (Chinese; English uses the stored codes) -------------------------------------
 
-STATUS_LABELS = workflow.STATUS_LABELS
+STATUS_LABELS = states.STATUS_LABELS
 SOURCE_LABELS = labels.SOURCE_LABELS
 URGENCY_LABELS = {"urgent": "紧急", "high": "高", "normal": "一般", "low": "低"}
 TIME_LIMIT_KIND_LABELS = {
@@ -55,7 +55,7 @@ TIME_LIMIT_KIND_LABELS = {
 }
 SLA_STATE_LABELS = {"ok": "正常", "warning": "预警", "overdue": "超期", "paused": "暂停"}
 #: The workflow's actions plus the two the intake records (the report itself, a status as imported).
-ACTION_LABELS = {"report": "上报", **workflow.ACTION_LABELS, "import": "导入"}
+ACTION_LABELS = {"report": "上报", **states.ACTION_LABELS, "import": "导入"}
 #: Which label table a column's values use.
 LABELLED = {
     "status": STATUS_LABELS, "source": SOURCE_LABELS, "urgency": URGENCY_LABELS,

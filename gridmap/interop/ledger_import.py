@@ -24,7 +24,7 @@ from sqlalchemy import JSON, Float, Integer, select, text, update
 
 from gridmap.errors import GridmapError, InvalidInput
 from gridmap.issues.intake import parse_datetime
-from gridmap.issues.workflow import STATUSES
+from gridmap.issues.states import STATUSES
 from gridmap.security.access import UNLIMITED, AccessScope
 from gridmap.storage.models import Issue, IssueTransition, UTCDateTime
 from gridmap.interop.ledger_files import RawTable, header_key, plan_columns, read_table

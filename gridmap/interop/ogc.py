@@ -30,7 +30,7 @@ from gridmap.errors import InvalidInput, NotFound
 from gridmap.issues.params import bbox_conditions, parse_bbox, parse_paging, parse_statuses
 from gridmap.geo.layers import LEVELS
 from gridmap.storage.models import MAX_ROW_ID, Issue
-from gridmap.issues.workflow import STATUS_LABELS
+from gridmap.issues.states import STATUS_LABELS
 
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",

@@ -43,7 +43,7 @@ from gridmap.issues.intake import parse_datetime
 from gridmap.issues.params import parse_integer
 from gridmap.storage.interop import ApiKey, Open311Token
 from gridmap.storage.models import MAX_ROW_ID, Issue
-from gridmap.issues.workflow import OPEN_STATUSES, STATUS_LABELS
+from gridmap.issues.states import OPEN_STATUSES, STATUS_LABELS
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 #: When this interface last changed (discovery's ``changeset``).

@@ -28,7 +28,7 @@ from gridmap.errors import InvalidInput
 from gridmap.geo.layers import LEVELS
 from gridmap.issues.params import LEVEL_COLUMNS
 from gridmap.storage.models import Area, Issue
-from gridmap.issues.workflow import CLOCK_STOPPED_STATUSES, CLOSED_STATUSES, OPEN_STATUSES
+from gridmap.issues.states import CLOCK_STOPPED_STATUSES, CLOSED_STATUSES, OPEN_STATUSES
 
 #: The four counts of every area figure, in the order grouped_counts returns them.
 COUNTS: tuple[str, ...] = ("total", "open", "overdue", "closed")

@@ -57,7 +57,7 @@ from gridmap.issues.sla import excel_column, read_csv_records
 from gridmap.resources import resource
 from gridmap.storage.models import Issue
 from gridmap.storage.workflow import GridWorker, GridWorkerCell
-from gridmap.issues.workflow import OPEN_STATUSES
+from gridmap.issues.states import OPEN_STATUSES
 
 #: Routing rules shipped with gridmap (setting ``routing`` chooses another file).
 BUNDLED_ROUTING = resource("data/routing.csv")

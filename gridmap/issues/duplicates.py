@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from gridmap.errors import InvalidInput
 from gridmap.storage.models import Issue
-from gridmap.issues.workflow import DISCARDED_STATUSES
+from gridmap.issues.states import DISCARDED_STATUSES
 
 _GEOD = Geod(ellps="WGS84")
 _METRES_PER_DEGREE = 111_320.0

@@ -30,7 +30,8 @@ from gridmap.errors import InvalidInput
 from gridmap.issues.sla import deadline as add_time_limit
 from gridmap.storage.models import Issue
 from gridmap.storage.workflow import IssueEscalation
-from gridmap.issues.workflow import OPEN_STATUSES, WorkflowRules, sla_state_of
+from gridmap.issues.workflow import WorkflowRules, sla_state_of
+from gridmap.issues.states import OPEN_STATUSES
 
 #: Escalation levels: (level, area level, the issue's column holding that area's code).
 ESCALATION_LEVELS: tuple[tuple[int, str, str], ...] = (

@@ -38,7 +38,7 @@ from gridmap.issues.duplicates import DuplicateRule, duplicate_distance_m, flag_
 from gridmap.issues.idempotency import RetryKey, find_replay, remember
 from gridmap.issues.record_files import REQUIRED_COLUMNS
 from gridmap.issues.sla import WorkingCalendar, deadline
-from gridmap.issues.workflow import CLOSED_STATUSES, SOURCES, STATUSES
+from gridmap.issues.states import CLOSED_STATUSES, SOURCES, STATUSES
 from gridmap.security.access import UNLIMITED, AccessScope
 from gridmap.storage.db import Database
 from gridmap.storage.models import Issue, IssueTransition

@@ -22,7 +22,7 @@ from typing import Any
 
 from gridmap.errors import InvalidInput
 from gridmap.geo.layers import CODE_LENGTHS
-from gridmap.issues.workflow import CLOSED_STATUSES, OPEN_STATUSES, STATUSES
+from gridmap.issues.states import CLOSED_STATUSES, OPEN_STATUSES, STATUSES
 from gridmap.storage.models import MAX_ROW_ID, Issue
 
 #: The Issue column holding the code of each level's area (stamped at intake).

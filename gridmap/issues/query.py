@@ -27,15 +27,8 @@ from gridmap.issues.params import (
 )
 from gridmap.storage.models import Issue, IssueTransition
 from gridmap.storage.workflow import IssueEscalation
-from gridmap.issues.workflow import (
-    ACTION_LABELS,
-    OPEN_STATUSES,
-    SOURCES,
-    STATUS_LABELS,
-    WorkflowRules,
-    allowed_actions,
-    sla_state_of,
-)
+from gridmap.issues.workflow import WorkflowRules, allowed_actions, sla_state_of
+from gridmap.issues.states import ACTION_LABELS, OPEN_STATUSES, SOURCES, STATUS_LABELS
 
 SORTS = {
     "-reported_at": (Issue.reported_at.desc(), Issue.id.desc()),

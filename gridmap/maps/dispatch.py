@@ -36,14 +36,8 @@ from gridmap.maps.overview import MapParts, map_parts
 from gridmap.maps.tiles import TileSource
 from gridmap.issues.sla import TimeLimitKind
 from gridmap.storage.models import Issue
-from gridmap.issues.workflow import (
-    CLOCK_STOPPED_STATUSES,
-    MAX_EXTENSIONS,
-    OPEN_STATUSES,
-    WorkflowRules,
-    sla_state_of,
-    time_limit_length,
-)
+from gridmap.issues.workflow import WorkflowRules, sla_state_of, time_limit_length
+from gridmap.issues.states import CLOCK_STOPPED_STATUSES, MAX_EXTENSIONS, OPEN_STATUSES
 
 REASONS: tuple[str, ...] = ("overdue", "warning", "to_dispatch", "to_register")
 #: Why an issue is in the queue, keyed by status, for the reasons that depend on the status alone.

@@ -12,7 +12,7 @@ from gridmap.issues.categories import CategoryTree
 from gridmap.labels import METRICS
 from gridmap.maps.scope import AreaScope
 from gridmap.issues.params import parse_choice, parse_choices, parse_statuses, status_names
-from gridmap.issues.workflow import SOURCES
+from gridmap.issues.states import SOURCES
 
 #: Query parameters of a map view, in the order URLs list them.
 PARAMS: tuple[str, ...] = ("area", "metric", "category", "status", "source", "from", "to")

@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, jsonify, request, send_file
 
-from gridmap.coverage.metrics import LEVELS, area_coverage, check_area_code, stale_cells, worklists, write_coverage_xlsx
+from gridmap.coverage.export import write_coverage_xlsx
+from gridmap.coverage.metrics import LEVELS, area_coverage, check_area_code, stale_cells, worklists
 from gridmap.dates import parse_day
 from gridmap.errors import InvalidInput
 from gridmap.coverage.households import (

@@ -32,18 +32,8 @@ from gridmap.labels import N_, SOURCE_LABELS, STATUS_LABELS
 from gridmap.maps.tiles import display_shift, tile_sources
 from gridmap.storage.models import Area
 from gridmap.web.api import core
-from gridmap.issues.workflow import (
-    ACTION_PARAMS,
-    ACTIONS,
-    CLOCK_STOPPED_STATUSES,
-    OPEN_STATUSES,
-    REASON_REQUIRED,
-    SOURCES,
-    STATUSES,
-    allowed_actions,
-    apply_action,
-    load_issue,
-)
+from gridmap.issues.workflow import allowed_actions, apply_action, load_issue
+from gridmap.issues.states import ACTION_PARAMS, ACTIONS, CLOCK_STOPPED_STATUSES, OPEN_STATUSES, REASON_REQUIRED, SOURCES, STATUSES
 from gridmap.web.auth import principal, requires, scope
 from gridmap.web.headers import csp_nonce
 
@@ -51,7 +41,7 @@ blueprint = Blueprint("dispatcher", __name__)
 
 #: The URL filters of the queue.
 FILTERS = ("area", "category", "status", "source")
-#: Button texts of the actions (the same Chinese names as gridmap.issues.workflow.ACTION_LABELS).
+#: Button texts of the actions (the same Chinese names as gridmap.issues.states.ACTION_LABELS).
 ACTION_TEXTS = {
     "register": N_("立案"), "reject": N_("不予立案"), "dispatch": N_("派遣"), "start": N_("签收处置"),
     "feedback": N_("处置反馈"), "check": N_("核查通过"), "rework": N_("返工"), "close": N_("结案"),

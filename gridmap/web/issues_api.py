@@ -24,7 +24,8 @@ from gridmap.issues.params import parse_integer
 from gridmap.issues.query import MAX_LIMIT, IssueQuery, issue_as_dict, transitions_as_dicts
 from gridmap.core import Gridmap
 from gridmap.storage.models import Issue
-from gridmap.issues.workflow import ACTION_PARAMS, ACTIONS, SOURCES, apply_action, apply_to_issues, load_issue
+from gridmap.issues.workflow import apply_action, apply_to_issues, load_issue
+from gridmap.issues.states import ACTION_PARAMS, ACTIONS, SOURCES
 from gridmap.web.auth import principal, requires, scope
 from gridmap.issues.idempotency import RetryKey
 

@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 from gridmap.interop import ogc
 from gridmap.errors import GridmapError, NotFound
 from gridmap.core import Gridmap
-from gridmap.issues.workflow import STATUSES
+from gridmap.issues.states import STATUSES
 from gridmap.web.auth import public, scope
 
 blueprint = Blueprint("ogc_api", __name__)

@@ -24,7 +24,7 @@ from gridmap.maps.service import MapService
 from gridmap.web import LANGUAGES
 from gridmap.web.maps_api import map_service
 from gridmap.web.headers import csp_nonce
-from gridmap.issues.workflow import SOURCES, STATUSES
+from gridmap.issues.states import SOURCES, STATUSES
 from gridmap.web.auth import principal, requires, scope
 
 blueprint = Blueprint("pages", __name__)
