@@ -388,3 +388,55 @@ def test_external_urls(html, expected):
 )
 def test_is_external_url(url, external):
     assert is_external_url(url) is external
+
+
+# --- the folium/branca adapter: the only code that relies on their private structure --------------------
+
+
+def test_the_adapter_lists_adds_last_replaces_and_removes_children_as_branca_renders_them():
+    from branca.element import CssLink, Element, Figure, JavascriptLink
+
+    from gridmap.maps.folium_adapter import add_last, children, remove_child, replace_child
+
+    figure = Figure()
+    header = figure.header
+    first, second = JavascriptLink("/static/a.js"), CssLink("/static/b.css")
+    header.add_child(first, name="a")
+    header.add_child(second, name="b")
+    # What branca keeps, in render order: a branca release that stores children otherwise fails here.
+    assert [name for name, _child in children(header)] == ["meta_http", "a", "b"]  # branca's own meta tag first
+    assert children(header)[1][1] is first
+    replace_child(header, "a", JavascriptLink("/static/a2.js"))
+    assert [name for name, _child in children(header)] == ["meta_http", "a", "b"]
+    assert "/static/a2.js" in header.render() and "/static/a.js\"" not in header.render()
+    remove_child(header, "b")
+    remove_child(header, "absent")  # no error
+    assert [name for name, _child in children(header)] == ["meta_http", "a"] and "b.css" not in header.render()
+    figure.add_child(Element("<i>1</i>"), name="check")
+    figure.add_child(Element("<i>2</i>"), name="other")
+    add_last(figure, Element("<i>3</i>"), "check")
+    assert [name for name, _child in children(figure)][-2:] == ["other", "check"]
+    assert figure.html.render() == ""  # children of a Figure render into its parts, not its html
+
+
+def test_the_adapter_walks_every_element_of_a_map_once():
+    from gridmap.maps.folium_adapter import walk
+
+    m = folium.Map(tiles=None)
+    marker = folium.Marker([20.0, 110.0]).add_to(m)
+    walked = list(walk(m))
+    assert walked[0] is m and marker in walked
+    figure = m.get_root()
+    from_figure = list(walk(figure))
+    assert all(part in from_figure for part in (figure.header, figure.html, figure.script, m, marker))
+    assert len({id(e) for e in walked}) == len(walked)
+
+
+def test_the_adapter_sets_one_elements_asset_links_and_folium_renders_them():
+    from gridmap.maps.folium_adapter import set_asset_links
+
+    m, other = folium.Map(tiles=None), folium.Map(tiles=None)
+    before = list(folium.Map.default_js)
+    set_asset_links(m, [("leaflet", "/static/own-leaflet.js")], [])
+    assert "/static/own-leaflet.js" in m.get_root().render()
+    assert folium.Map.default_js == before and "/static/own-leaflet.js" not in other.get_root().render()

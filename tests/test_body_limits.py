@@ -8,7 +8,7 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import make_token
+from conftest import make_token, make_user
 from helpers import cell_point
 from prodserver import production_server
 from sqlalchemy import func, select
@@ -111,3 +111,27 @@ def test_json_bodies_too_deep_or_too_big_are_refused_not_a_crash(client, gm, bod
     assert response.status_code == status
     assert message in response.json["error"]["message"]
     assert issue_count(gm) == 0
+
+
+def test_a_refused_body_is_answered_before_any_other_check_of_the_request(app, gm):
+    """The body check is the first before_request hook: it answers before login, CSRF and rate limits."""
+    from gridmap.ops.server import BODY_TOO_LARGE
+
+    refused = {BODY_TOO_LARGE: True}
+    seen: list[str] = []
+    app.before_request(lambda: seen.append("late hook"))  # a hook another part of the app adds later
+    anonymous = app.test_client()
+    # Without it the login check would answer 401 (API) or redirect to the login page (form).
+    response = anonymous.post("/api/v1/issues", data=b"", content_type="application/json", environ_overrides=refused)
+    assert (response.status_code, response.json["error"]["code"]) == (413, "payload_too_large")
+    # A signed-in user's form post with no CSRF token: the token lay in the refused body, so not 403.
+    make_user(gm, "王调度", "dispatcher", password="dispatcher passphrase")
+    browser = app.test_client()
+    with browser.session_transaction() as session:
+        session["user"] = "王调度"
+    response = browser.post("/coverage/visits/new", data=b"", environ_overrides=refused)
+    assert response.status_code == 413
+    assert seen == []  # the late hook runs after the body check, never before it
+    assert anonymous.post("/login", data=b"", environ_overrides=refused).status_code == 413
+    assert seen == []
+    assert anonymous.get("/login").status_code == 200 and seen == ["late hook"]

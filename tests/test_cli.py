@@ -70,3 +70,29 @@ def test_serve_refuses_an_uninitialised_database_with_a_hint(cli_env, monkeypatc
     result = run("serve", "--port", 0)
     assert result.exit_code == EXIT_BAD_INPUT
     assert "run `gridmap init` first" in result.output
+
+
+def test_every_command_area_is_on_the_command_line():
+    assert sorted(main.commands) == ["backup", "coverage", "demo", "geodata", "grid", "init", "issues", "keys", "ledger",
+                                     "locate", "restore", "serve", "sla", "tokens", "users", "workers"]
+    assert sorted(main.commands["coverage"].commands) == ["export", "households", "patrols", "summary", "visits",
+                                                          "worklist"]
+    assert sorted(main.commands["issues"].commands) == ["assign", "import", "suggest", "transition"]
+
+
+def test_the_audit_log_records_the_command_line_as_typed(cli_env):
+    from gridmap.storage.security import AuditEntry
+
+    assert run("init").exit_code == 0
+    result = CliRunner().invoke(main, ["users", "add", "王 五", "--role", "manager", "--scope", "460204001001"],
+                                input="a long passphrase\n")
+    assert result.exit_code == 0, result.output
+    gm = Gridmap()
+    try:
+        with gm.db.sessions() as session:
+            entry = session.scalars(select(AuditEntry).where(AuditEntry.entity == "users")).one()
+    finally:
+        gm.close()
+    assert entry.actor.startswith("cli:")
+    # the words after the program name, as given (the password came from stdin and is nowhere)
+    assert entry.context == "gridmap users add 王 五 --role manager --scope 460204001001"

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from gridmap.security.access import UNLIMITED
 from gridmap.issues.dispatch import Worker, store_workers
-from gridmap.maps.dispatch import dispatch_queue, warning_horizon
+from gridmap.issues.queue import dispatch_queue, warning_horizon
 from gridmap.issues.query import IssueQuery
 from gridmap.maps.assets import external_urls
 from gridmap.storage.models import Issue, IssueTransition
@@ -222,3 +222,10 @@ def test_map_tooltips_cannot_break_out_of_folium_s_template_literal():
     from gridmap.maps.dispatch import _tooltip_text
 
     assert _tooltip_text("<b>`${x}\\") == "&lt;b&gt;&#96;&#36;{x}&#92;"
+
+
+def test_every_reason_of_the_queue_has_a_marker_colour():
+    from gridmap.issues.queue import REASONS
+    from gridmap.maps.dispatch import REASON_COLOURS
+
+    assert set(REASON_COLOURS) == set(REASONS)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlsplit
@@ -24,6 +24,7 @@ from branca.element import Element, Figure, Link
 from folium.elements import JSCSSMixin
 
 from gridmap.resources import resource
+from gridmap.maps.folium_adapter import add_last, children, remove_child, replace_child, set_asset_links, walk
 
 StaticUrl = Callable[[str], str]
 
@@ -196,18 +197,17 @@ def localize_assets(element: Element, static_url: StaticUrl) -> None:
     through its Figure (``m.get_root().render()``, ``m.save()``, ``m._repr_html_()``): links
     elements add while rendering are checked there.
     """
-    for node in _walk(element):
+    for node in walk(element):
         if isinstance(node, JSCSSMixin):
             owner = type(node).__name__
-            # Instance attributes: the class lists are shared by every map in the process.
-            node.default_js = _localized(node.default_js, static_url, owner)
-            node.default_css = _localized(node.default_css, static_url, owner)
+            # For this element only: the class lists are shared by every map in the process.
+            set_asset_links(node, _localized(node.default_js, static_url, owner),
+                            _localized(node.default_css, static_url, owner))
     root = element.get_root()
     if isinstance(root, Figure):
         # Re-added so it stays the Figure's last child: it must run after every element
         # has put its links into the header.
-        root._children.pop(_HEADER_CHECK, None)
-        root.add_child(_LocalHeaderLinks(static_url), name=_HEADER_CHECK)
+        add_last(root, _LocalHeaderLinks(static_url), _HEADER_CHECK)
 
 
 def is_external_url(url: str) -> bool:
@@ -253,17 +253,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _walk(element: Element) -> Iterator[Element]:
-    """``element`` and all its descendants, including the header/html/script parts of Figures."""
-    stack = [element]
-    while stack:
-        node = stack.pop()
-        yield node
-        stack.extend(reversed(list(node._children.values())))
-        if isinstance(node, Figure):
-            stack.extend((node.script, node.html, node.header))
 
 
 def _local_url(name: str, url: str, static_url: StaticUrl, owner: str) -> str | None:
@@ -316,13 +305,14 @@ class _LocalHeaderLinks(Element):
     def render(self, **kwargs) -> str:
         header = self.get_root().header
         linked: set[str] = set()
-        for name, child in list(header._children.items()):
+        for name, child in children(header):
             if not isinstance(child, Link):
                 continue
             url = _local_url(name, child.url, self.static_url, "the page header")
             if url is None or url in linked:
-                del header._children[name]
+                remove_child(header, name)
             else:
-                child.url = url
+                if url != child.url:
+                    replace_child(header, name, type(child)(url))
                 linked.add(url)
         return ""

@@ -19,8 +19,8 @@ from typing import Any
 import folium
 from branca.element import MacroElement
 from folium.elements import JSCSSMixin
-from folium.template import Template
 from folium.plugins import HeatMap, MarkerCluster
+from folium.template import Template
 
 from gridmap.maps.assets import localize_assets
 from gridmap.maps.tiles import TileSource
@@ -68,8 +68,7 @@ def render_map(
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     names: dict[str, Any] = {"map": m.get_name(), "tiles": tile_names, "heat": None}
     if heat_points:
-        heat = HeatMap([], control=False, **HEAT_OPTIONS)
-        heat.data = [list(p) for p in heat_points]  # finite numbers from the server: skip folium's per-point checks
+        heat = HeatMap([list(p) for p in heat_points], control=False, **HEAT_OPTIONS)
         heat.add_to(m)
         names["heat"] = heat.get_name()
     else:

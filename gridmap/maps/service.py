@@ -1,13 +1,15 @@
 """The map side of a configured gridmap: area catalogue, display geometry, basemap, limits.
 
-Built once per application from a :class:`gridmap.core.Gridmap` and kept (the display
-encoding of a layer set is computed on first use). Knows no web framework.
+Built once per application from the parts of the configured core it draws on (the layer set,
+settings, categories, time zone and database) and kept; the display encoding of a layer set is
+computed on first use. Knows no web framework.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -16,9 +18,11 @@ from gridmap.maps.display import DisplayGeometry, shift_points
 from gridmap.maps.filters import parse_map_filter, parse_metric
 from gridmap.maps.scope import AreaCatalogue, AreaScope
 from gridmap.maps.tiles import TileSource, display_shift, tile_sources
-from gridmap.core import Gridmap
-from gridmap.security.access import AccessScope
 from gridmap.errors import Forbidden
+from gridmap.geo.layers import LayerSet
+from gridmap.issues.categories import CategoryTree
+from gridmap.security.access import AccessScope
+from gridmap.storage.db import Database
 
 #: Up to this many features a page embeds its geometry and data; above, the browser fetches them.
 EMBED_MAX_FEATURES = 2000
@@ -27,31 +31,36 @@ EMBED_MAX_FEATURES = 2000
 class MapService:
     """Everything the map pages and endpoints share for one Gridmap."""
 
-    def __init__(self, gm: Gridmap, *, embed_max_features: int = EMBED_MAX_FEATURES) -> None:
-        self.gm = gm
+    def __init__(self, *, layers: LayerSet, settings: Mapping[str, Any], categories: CategoryTree, timezone: str,
+                 db: Database, embed_max_features: int = EMBED_MAX_FEATURES) -> None:
+        self.layers = layers
+        self.settings = settings
+        self.categories = categories
+        self.timezone = timezone
+        self.db = db
         self.embed_max_features = embed_max_features
 
     @cached_property
     def catalogue(self) -> AreaCatalogue:
-        return AreaCatalogue(self.gm.areas.layers)
+        return AreaCatalogue(self.layers)
 
     @cached_property
     def tiles(self) -> list[TileSource]:
         """The basemap layers of the ``tiles`` setting (checked on first use)."""
-        return tile_sources(self.gm.settings.get("tiles"), self.gm.settings.get("tianditu_key"))
+        return tile_sources(self.settings.get("tiles"), self.settings.get("tianditu_key"))
 
     @property
     def shift(self) -> str:
         """``gcj02`` when overlays are drawn on AMap tiles, else ``none``."""
-        return display_shift(self.gm.settings.get("tiles"))
+        return display_shift(self.settings.get("tiles"))
 
     @cached_property
     def geometry(self) -> DisplayGeometry:
-        return DisplayGeometry(self.gm.areas.layers, self.shift)
+        return DisplayGeometry(self.layers, self.shift)
 
     @property
     def max_cells(self) -> int:
-        return int(self.gm.settings.get("map_max_cells") or 20000)
+        return int(self.settings.get("map_max_cells") or 20000)
 
     def scope(self, text: str | None, *, access: AccessScope, default_all: bool = True) -> AreaScope:
         """The areas named by an ``area`` parameter, which must lie in ``access``.
@@ -70,7 +79,7 @@ class MapService:
               level: str | None = None) -> MapQuery:
         """The map query of a URL's parameters inside ``scope``, counting only the rows ``access`` allows."""
         metric = parse_metric(args.get("metric"), default_metric)
-        issue_filter = parse_map_filter(args, categories=self.gm.categories, timezone_name=self.gm.timezone, scope=scope,
+        issue_filter = parse_map_filter(args, categories=self.categories, timezone_name=self.timezone, scope=scope,
                                         access=access)
         if level is None:
             level = level_for(self.catalogue, scope, self.max_cells)

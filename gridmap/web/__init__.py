@@ -70,7 +70,10 @@ def _configure(app: Flask, core: Gridmap, config: dict[str, Any]) -> None:
     app.secret_key = core.secret_key()
     app.permanent_session_lifetime = timedelta(hours=float(core.settings["session_hours"]))
     from gridmap.web.auth import check_every_view_declares_access, install_auth
+    from gridmap.web.limits import install_limits
 
+    # The first before_request hook: an over-large body is refused before login and CSRF checks.
+    install_limits(app)  # intake rate limits (checked here, at start-up) and refused bodies
     install_auth(app)  # who is asking, and may they: before every view (#8)
 
     from gridmap.web import api, pages

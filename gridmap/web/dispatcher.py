@@ -1,6 +1,6 @@
 """The dispatcher's page (调度台): the queue with a small map, and the workflow actions as forms.
 
-``GET /dispatch`` shows the queue (:mod:`gridmap.maps.dispatch`) filtered by ``area``,
+``GET /dispatch`` shows the queue (:mod:`gridmap.issues.queue`) filtered by ``area``,
 ``category``, ``status`` and ``source`` in the URL. Each issue carries a form per allowed action;
 ``POST /dispatch/issues/<id>`` applies it with :func:`gridmap.issues.workflow.apply_action` and
 redirects back to the queue (303), or shows the queue again with the error and its 4xx status,
@@ -24,7 +24,8 @@ from flask_babel import get_locale
 from sqlalchemy import select
 
 from gridmap.issues.dispatch import suggest_assignees
-from gridmap.maps.dispatch import DEFAULT_LIMIT, REASON_COLOURS, REASONS, Queue, dispatch_queue, queue_map
+from gridmap.issues.queue import DEFAULT_LIMIT, REASONS, Queue, dispatch_queue
+from gridmap.maps.dispatch import REASON_COLOURS, queue_map
 from gridmap.errors import Forbidden, GridmapError, InvalidInput, NotFound
 from gridmap.issues.params import parse_integer
 from gridmap.issues.query import IssueQuery

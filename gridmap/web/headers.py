@@ -64,10 +64,7 @@ def set_response_header(name: str, value: str) -> None:
 
 
 def install_security_headers(app: Flask) -> None:
-    """Add the security headers to every response and ``csp_nonce()`` to the templates; set up the intake limits."""
-    from gridmap.web.limits import install_limits
-
-    install_limits(app)  # intake rate limits (checked here, at start-up) and refused bodies: gridmap.web.limits
+    """Add the security headers to every response and ``csp_nonce()`` to the templates."""
     settings = app.extensions["gridmap"].settings
     try:
         origins = tile_origins(tile_sources(settings.get("tiles"), settings.get("tianditu_key")))

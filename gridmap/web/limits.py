@@ -59,11 +59,14 @@ class IntakeLimits:
 
 
 def install_limits(app: Flask) -> None:
-    """Make the app's intake limiters from its settings (InvalidInput for a bad rate); answer refused bodies."""
+    """Make the app's intake limiters from its settings (InvalidInput for a bad rate); answer refused bodies.
+
+    Call it before any other ``before_request`` hook is registered: Flask runs them in the order
+    they were registered, and the body check must come first (like a proxy's body limit it holds
+    whoever asks, and the CSRF check would otherwise look for its token in the emptied body).
+    """
     app.extensions[EXTENSION] = IntakeLimits.from_settings(app.extensions["gridmap"].settings)
-    # First of all: like a proxy's body limit, it holds whoever asks (and the CSRF check would
-    # otherwise look for its token in the emptied body).
-    app.before_request_funcs.setdefault(None, []).insert(0, refuse_body_too_large)
+    app.before_request(refuse_body_too_large)
 
 
 def refuse_body_too_large() -> None:

@@ -44,7 +44,9 @@ def map_service() -> MapService:
     extensions = current_app.extensions
     service = extensions.get("gridmap.maps")
     if service is None:
-        service = extensions.setdefault("gridmap.maps", MapService(core()))
+        gm = core()
+        service = extensions.setdefault("gridmap.maps", MapService(
+            layers=gm.areas.layers, settings=gm.settings, categories=gm.categories, timezone=gm.timezone, db=gm.db))
     return service
 
 
@@ -112,8 +114,8 @@ def data():
     area_scope = service.scope(request.args.get("area"), access=scope())
     query = service.query(request.args, area_scope, access=scope(), level=_level_arg())
     heat = request.args.get("heat", "1") not in ("0", "false", "no")
-    with service.gm.db.sessions() as session:
-        households = (coverage_layer.households_per_area(session, service.gm.settings, query.issue_filter)
+    with service.db.sessions() as session:
+        households = (coverage_layer.households_per_area(session, service.settings, query.issue_filter)
                       if query.metric == "per_100_households" else None)
         result = map_data(session, service.catalogue, query, households=households, heat=heat,
                           shift=service.shift, translate=gettext)
@@ -135,7 +137,7 @@ def issues():
     query = service.query(request.args, area_scope, access=scope())
     bbox = view_bbox(request.args.get("bbox"), service.shift)
     limit = parse_integer(request.args.get("limit"), "limit", MARKER_LIMIT, 1, MAX_MARKERS)
-    with service.gm.db.sessions() as session:
+    with service.db.sessions() as session:
         result = issue_markers(session, query.issue_filter, bbox, limit=limit, shift=service.shift)
     return cached_json(dumps(result))
 
@@ -147,7 +149,7 @@ def coverage():
     service = map_service()
     area_scope = service.scope(request.args.get("area"), access=scope())
     query = service.query(request.args, area_scope, access=scope(), level=_level_arg())
-    with service.gm.db.sessions() as session:
-        result = coverage_layer.coverage_by_area(session, service.gm.settings, query.issue_filter, query.level,
+    with service.db.sessions() as session:
+        result = coverage_layer.coverage_by_area(session, service.settings, query.issue_filter, query.level,
                                                  translate=gettext)
     return cached_json(dumps(result))

@@ -67,7 +67,7 @@ def manager():
                    for street in service.catalogue.children(code)]
         return render_template("manager_choose.html", streets=streets)
     query = service.query(_args(), area_scope, access=scope(), default_metric="open")
-    with service.gm.db.sessions() as session:
+    with service.db.sessions() as session:
         listing = open_issues(session, query.issue_filter, limit=MANAGER_LIST_LIMIT)
     return _map_page("manager.html", service, query, mode="manager", listing=listing,
                      areas=[service.catalogue.get(code) for code in area_scope.codes])
@@ -106,7 +106,7 @@ def _is_english() -> bool:
 def category_names(service: MapService) -> dict[str, str]:
     """Category code → name in the page's language."""
     english = _is_english()
-    return {c.code: (c.name_en or c.name_zh) if english else c.name_zh for c in service.gm.categories}
+    return {c.code: (c.name_en or c.name_zh) if english else c.name_zh for c in service.categories}
 
 
 def _map_page(template: str, service: MapService, query: MapQuery, *, mode: str, **context: Any) -> Response:
@@ -114,9 +114,9 @@ def _map_page(template: str, service: MapService, query: MapQuery, *, mode: str,
     catalogue = service.catalogue
     scope = query.scope
     embed = service.feature_count(query) <= service.embed_max_features
-    with service.gm.db.sessions() as session:
+    with service.db.sessions() as session:
         households_available = coverage_layer.households_exist(session)
-        households = (coverage_layer.households_per_area(session, service.gm.settings, query.issue_filter)
+        households = (coverage_layer.households_per_area(session, service.settings, query.issue_filter)
                       if query.metric == "per_100_households" else None)
         # The figures are computed for the page anyway (summary, children, heat): the page carries
         # them; only the geometry of a large area comes from the cacheable layer endpoint.
@@ -124,7 +124,7 @@ def _map_page(template: str, service: MapService, query: MapQuery, *, mode: str,
                         translate=_)
         heat = data.pop("heat")
         summary = data["summary"]
-        weeks = issue_weeks(session, service.gm.timezone)
+        weeks = issue_weeks(session, service.timezone)
     parts = render_map(service.display_bounds(scope), static_url=lambda path: url_for("static", filename=path),
                        tiles=service.tiles, heat_points=heat["points"], translate=_, script_nonce=csp_nonce())
 
@@ -190,7 +190,7 @@ def _map_page(template: str, service: MapService, query: MapQuery, *, mode: str,
     elif mode == "manager":
         children = [catalogue.get(code) for code in scope.codes]
     english = _is_english()
-    categories = service.gm.categories
+    categories = service.categories
     return _compressed(render_template(
         template,
         map=parts,

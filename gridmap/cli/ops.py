@@ -1,0 +1,55 @@
+"""The database: ``init``, ``backup``, ``restore``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from gridmap.cli.common import core
+from gridmap.errors import GridmapError
+
+
+@click.command()
+@click.option("--demo", is_flag=True, help="Also load the demo year of issues (only into an empty database).")
+def init(demo: bool) -> None:
+    """Create or migrate the database and load the active layer set."""
+    gm = core()
+    areas = gm.init_database()
+    click.echo(f"database ready at {gm.db.engine.url.render_as_string(hide_password=True)}; {areas} areas loaded from {gm.geodata}")
+    if demo:
+        from gridmap.cli.demo import load_demo_data
+
+        load_demo_data(gm)
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def backup(file: Path) -> None:
+    """Write a consistent copy of the whole database to FILE (a SQLite file) while the server runs."""
+    from gridmap.ops.backup import backup_database
+
+    report = backup_database(core().db, file)
+    click.echo(report.summary("backup"))
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Replace the data of a database that holds some without asking.")
+def restore(file: Path, yes: bool) -> None:
+    """Replace every row of the database by those of FILE (from `gridmap backup`), in one transaction."""
+    from gridmap.ops.backup import restore_database
+
+    def confirm(existing: dict[str, int]) -> bool:
+        if yes:
+            return True
+        others = sum(count for name, count in existing.items() if name not in ("issues", "areas", "meta"))
+        message = (f"the database holds {existing.get('issues', 0)} issue(s) and {others} other row(s); "
+                   f"restoring {file} replaces them all")
+        if not sys.stdin.isatty():
+            raise GridmapError(f"{message}: pass --yes to go ahead")
+        return click.confirm(f"{message}. Go ahead?", default=False, err=True)
+
+    report = restore_database(core().db, file, confirm=confirm)
+    click.echo(report.summary("restored"))
