@@ -74,8 +74,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from bench.aggregate import machine_summary
-    from gridmap.demo.issues import generate_demo_issues
     from gridmap.core import Gridmap
+    from gridmap.demo.issues import generate_demo_issues
 
     print(machine_summary())
     core = Gridmap({})

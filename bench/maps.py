@@ -33,7 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +64,7 @@ def build_layer_set(folder: Path, communities: int, cell_size: float, seed: int,
 
     from bench.common import DISTRICT_CODE, build_city
     from gridmap.geo.gridbuild import build_cells
-    from gridmap.geo.layers import write_layer_set, LayerSet
+    from gridmap.geo.layers import LayerSet, write_layer_set
 
     city = build_city(communities=communities, size_m=size_m, seed=seed)
     comm = city.communities.assign(parent_code=city.communities["code"].str[:9])
@@ -93,7 +93,7 @@ def issue_rows(gm, city, n: int, seed: int) -> list[dict]:
     if len(inside) < n:
         raise SystemExit(f"only {len(inside)} of the points fall inside cells; lower --issues")
     leaves = [c for c in gm.categories.leaves() if c.time_limit_kind]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     open_statuses = sorted(OPEN_STATUSES)
     rows = []
     for k, i in enumerate(inside):
@@ -129,8 +129,8 @@ def run(args: argparse.Namespace) -> None:
     from sqlalchemy import func, insert, select
 
     from bench.aggregate import machine_summary
-    from gridmap.security.access import add_token
     from gridmap.core import Gridmap
+    from gridmap.security.access import add_token
     from gridmap.storage.models import Issue
     from gridmap.web import create_app
 

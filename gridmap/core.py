@@ -5,16 +5,17 @@ Both the CLI and the Flask app work through a :class:`Gridmap`; it knows no web 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from gridmap.geo.areas import AreaIndex
 from gridmap.issues.categories import CategoryTree, load_categories
 from gridmap.issues.intake import Intake
+from gridmap.issues.sla import WorkingCalendar
 from gridmap.security.audit import install as install_audit_log
 from gridmap.settings import database_url, load_settings
-from gridmap.issues.sla import WorkingCalendar
 from gridmap.storage.db import Database
 
 if TYPE_CHECKING:  # imported lazily at run time (#3)
@@ -59,14 +60,14 @@ class Gridmap:
                       routing=self.routing, duplicate_rule=DuplicateRule.from_settings(self.settings))
 
     @cached_property
-    def routing(self) -> "Routing":
+    def routing(self) -> Routing:
         """Routing rules: category (and street) → department (#3)."""
         from gridmap.issues.dispatch import Routing
 
         return Routing.load(self.settings["routing"], self.categories)
 
     @cached_property
-    def workflow_rules(self) -> "WorkflowRules":
+    def workflow_rules(self) -> WorkflowRules:
         """Calendar, category tree and warning share for :func:`gridmap.issues.workflow.apply_action` (#3)."""
         from gridmap.issues.workflow import WorkflowRules
 

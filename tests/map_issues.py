@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from helpers import cell_point
 
@@ -23,7 +23,7 @@ def issue(point, *, category="E0505", status="reported", reported_at="2025-06-02
 
 def load_map_issues(gm, geodata) -> dict[str, int]:
     """Seven issues: A has 3 (1 open and overdue, 2 closed), B 2 open, C 1 rejected, X 1 open with hostile text."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     a, b, c, x = (cell_point(geodata, code) for code in (CELL_A, CELL_B, CELL_C, CELL_X))
     records = [
         issue(a),  # open, deadline long past: overdue

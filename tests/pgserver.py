@@ -50,7 +50,7 @@ FAST_SETTINGS = {
     "timezone": "UTC",
 }
 
-_RUNNING: set["PgServer"] = set()
+_RUNNING: set[PgServer] = set()
 
 
 def find_bindir() -> Path:
@@ -176,7 +176,7 @@ class PgServer:
         finally:
             shutil.rmtree(self.basedir, ignore_errors=True)
 
-    def __enter__(self) -> "PgServer":
+    def __enter__(self) -> PgServer:
         return self
 
     def __exit__(self, *exc_info) -> None:

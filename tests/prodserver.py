@@ -7,9 +7,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Mapping
 
 #: `gridmap serve` through the installed entry point's function, with this test run's interpreter.
 GRIDMAP = [sys.executable, "-c", "import sys; from gridmap.cli import main; sys.exit(main())"]

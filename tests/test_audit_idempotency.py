@@ -8,13 +8,13 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, insert, select
 
+from conftest import make_token
 from gridmap.cli import main
 from gridmap.security import audit
 from gridmap.storage.db import Database
 from gridmap.storage.models import Issue
 from gridmap.storage.security import AuditEntry
 from gridmap.storage.workflow import GridWorker
-from conftest import make_token
 from helpers import cell_point, write_csv
 
 COMMUNITY = "460204001001"

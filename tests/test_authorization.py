@@ -280,7 +280,8 @@ def test_public_and_export_reads_never_hold_contacts(world, url):
 
 # --- the scope condition itself --------------------------------------------------------------------
 
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])  # gm is only read

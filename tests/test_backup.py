@@ -7,17 +7,23 @@ import shutil
 import sqlite3
 import threading
 import uuid
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import JSON, Text, cast, func, select
 
-from gridmap.ops.backup import APPLICATION_ID, code_revisions, inspect_backup, model_tables
 from gridmap.cli import EXIT_BAD_INPUT, main
 from gridmap.core import Gridmap
+from gridmap.ops.backup import APPLICATION_ID, code_revisions, inspect_backup, model_tables
 from gridmap.storage.coverage import (
-    Household, HouseholdKind, HouseholdLocation, PatrolSegment, PatrolTrack, Visit, VisitIssue,
+    Household,
+    HouseholdKind,
+    HouseholdLocation,
+    PatrolSegment,
+    PatrolTrack,
+    Visit,
+    VisitIssue,
 )
 from gridmap.storage.db import Database
 from gridmap.storage.interop import ApiKey, Open311Token
@@ -27,7 +33,7 @@ from gridmap.storage.workflow import GridWorker, GridWorkerCell, IssueEscalation
 from helpers import cell_point
 
 CELL = "460204001001001"
-UTC = timezone.utc
+UTC = UTC
 
 
 def run(*args, input: str | None = None):

@@ -14,18 +14,19 @@ import json
 import pkgutil
 import shutil
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pyproj
 import pytest
 from click.testing import CliRunner
-from conftest import UTM, X0, Y0
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
 import gridmap.storage
+from conftest import UTM, X0, Y0
 from gridmap.cli import main
 from gridmap.coverage.households import HouseholdRegistry
 from gridmap.interop.open311 import add_api_key

@@ -8,12 +8,12 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import make_token, make_user
-from helpers import cell_point
-from prodserver import production_server
 from sqlalchemy import func, select
 
+from conftest import make_token, make_user
 from gridmap.storage.models import Issue
+from helpers import cell_point
+from prodserver import production_server
 
 LIMIT = 64 * 1024
 # Just over the limit, the app refuses what waitress took; far over it, waitress stops reading and the app answers.

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from gridmap.errors import InvalidInput
 from gridmap.issues.categories import (
     BUNDLED_CATEGORIES,
     COLUMNS,
@@ -16,7 +17,6 @@ from gridmap.issues.categories import (
     Urgency,
     load_categories,
 )
-from gridmap.errors import InvalidInput
 from gridmap.issues.sla import TimeLimitKind
 
 HEADER = ",".join(COLUMNS)

@@ -8,8 +8,8 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from gridmap.cli import EXIT_BAD_INPUT, EXIT_OUTSIDE, main
-from gridmap.geo.crs import wgs84_to_gcj02
 from gridmap.core import Gridmap
+from gridmap.geo.crs import wgs84_to_gcj02
 from gridmap.storage.models import Area
 from helpers import cell_point
 

@@ -27,13 +27,20 @@ import pytest
 from sqlalchemy import select
 
 from conftest import UTM, X0, Y0
-from gridmap.security.access import UNLIMITED
-from gridmap.coverage.metrics import (
-    add_months, area_coverage, cell_coverage, format_share, ledger_line, next_visit_due, stale_cells, worklists,
-)
 from gridmap.coverage.households import HouseholdRegistry
+from gridmap.coverage.metrics import (
+    add_months,
+    area_coverage,
+    cell_coverage,
+    format_share,
+    ledger_line,
+    next_visit_due,
+    stale_cells,
+    worklists,
+)
 from gridmap.coverage.patrols import import_tracks
 from gridmap.coverage.track_files import TrackInput
+from gridmap.security.access import UNLIMITED
 from gridmap.storage.coverage import HouseholdLocation, PatrolTrack, Visit
 
 A, B, C = "460204001001021", "460204001001022", "460204001001023"

@@ -10,7 +10,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from gridmap.storage.models import Issue
-from test_coverage import A, B, C, COMMUNITY, at, registry, scenario  # noqa: F401  (the hand-computed scenario)
+from test_coverage import COMMUNITY, A, B, C, at, registry, scenario  # noqa: F401  (the hand-computed scenario)
 
 JUNE = "from=2026-06-01&to=2026-06-30"
 

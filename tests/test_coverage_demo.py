@@ -11,10 +11,10 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from gridmap.cli import main
-from gridmap.security.access import UNLIMITED
+from gridmap.core import Gridmap
 from gridmap.coverage.metrics import area_coverage, cell_coverage
 from gridmap.demo.coverage import _Land, generate_households, load_demo_coverage
-from gridmap.core import Gridmap
+from gridmap.security.access import UNLIMITED
 from gridmap.settings import BUNDLED_GEODATA
 from gridmap.storage.coverage import Household, HouseholdLocation, PatrolTrack, Visit, VisitIssue
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gridmap.errors import InvalidInput
 from gridmap.geo.crs import (
     bd09_to_gcj02,
     check_lonlat,
@@ -15,7 +16,6 @@ from gridmap.geo.crs import (
     to_wgs84,
     wgs84_to_gcj02,
 )
-from gridmap.errors import InvalidInput
 
 
 @pytest.mark.parametrize(

@@ -22,9 +22,9 @@ from sqlalchemy import select
 from gridmap.cli import main
 from gridmap.issues.escalation import sla_tick
 from gridmap.issues.sla import BUNDLED_HOLIDAYS
+from gridmap.issues.workflow import apply_action, load_issue, sla_state_of
 from gridmap.storage.models import Issue
 from gridmap.storage.workflow import IssueEscalation
-from gridmap.issues.workflow import apply_action, load_issue, sla_state_of
 from helpers import cell_point
 
 BEIJING = ZoneInfo("Asia/Shanghai")

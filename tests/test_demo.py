@@ -12,21 +12,21 @@ import pytest
 import shapely
 from shapely.geometry import shape
 
-from gridmap.geo.areas import AreaIndex
-from gridmap.issues.categories import load_categories
-from gridmap.geo.crs import gcj02_to_wgs84
 from gridmap.demo.district import SOURCE_OUTLINE, build_demo_geodata
 from gridmap.demo.issues import generate_demo_issues
 from gridmap.demo.people import grid_worker
 from gridmap.demo.places import HOTSPOTS
 from gridmap.demo.population import is_sea
 from gridmap.errors import InvalidInput
-from gridmap.issues.intake import Intake
+from gridmap.geo.areas import AreaIndex
+from gridmap.geo.crs import gcj02_to_wgs84
 from gridmap.geo.layers import CODE_LENGTHS, LEVELS, read_layer_set
-from gridmap.settings import BUNDLED_GEODATA
-from gridmap.issues.sla import WorkingCalendar, deadline
 from gridmap.geo.validate import validate_layer_set
+from gridmap.issues.categories import load_categories
+from gridmap.issues.intake import Intake
+from gridmap.issues.sla import WorkingCalendar, deadline
 from gridmap.issues.states import SOURCES, STATUSES
+from gridmap.settings import BUNDLED_GEODATA
 
 TZ = ZoneInfo("Asia/Shanghai")
 END = datetime(2026, 6, 15, 10, 30, tzinfo=TZ)  # a Monday morning

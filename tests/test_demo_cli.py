@@ -7,9 +7,9 @@ from sqlalchemy import func, select
 
 from gridmap.cli import main
 from gridmap.core import Gridmap
+from gridmap.issues.states import STATUSES
 from gridmap.settings import BUNDLED_GEODATA
 from gridmap.storage.models import Issue
-from gridmap.issues.states import STATUSES
 
 
 def test_init_demo_loads_the_bundled_district_and_a_year_of_issues_once(database_url, tmp_path, monkeypatch):

@@ -17,9 +17,11 @@ from pyproj import Transformer
 from sqlalchemy import select
 
 from conftest import UTM
-from gridmap.issues.categories import load_categories
 from gridmap.cli import main
 from gridmap.demo.people import demo_workers
+from gridmap.errors import InvalidInput
+from gridmap.geo.validate import load_layer_set
+from gridmap.issues.categories import load_categories
 from gridmap.issues.dispatch import (
     BUNDLED_WORKERS,
     Routing,
@@ -30,8 +32,6 @@ from gridmap.issues.dispatch import (
     suggest_assignees,
     workers_csv,
 )
-from gridmap.errors import InvalidInput
-from gridmap.geo.validate import load_layer_set
 from gridmap.settings import BUNDLED_GEODATA
 from gridmap.storage.models import Issue
 from gridmap.storage.workflow import GridWorker

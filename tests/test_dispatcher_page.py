@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import pytest
 from markupsafe import escape
 from sqlalchemy import func, select
 
-from gridmap.security.access import UNLIMITED
-from gridmap.issues.dispatch import Worker, store_workers
-from gridmap.issues.queue import dispatch_queue, warning_horizon
-from gridmap.issues.query import IssueQuery
-from gridmap.maps.assets import external_urls
-from gridmap.storage.models import Issue, IssueTransition
-from gridmap.issues.workflow import apply_action
 from conftest import make_user
+from gridmap.issues.dispatch import Worker, store_workers
+from gridmap.issues.query import IssueQuery
+from gridmap.issues.queue import dispatch_queue, warning_horizon
+from gridmap.issues.workflow import apply_action
+from gridmap.maps.assets import external_urls
+from gridmap.security.access import UNLIMITED
+from gridmap.storage.models import Issue, IssueTransition
 from helpers import cell_point, csrf_of, log_in
 
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
+NOW = datetime.now(UTC).replace(microsecond=0)
 CELL_A, CELL_B = "460204001001001", "460204101001003"
 WORKER = "网格员小王"
 

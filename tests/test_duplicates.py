@@ -9,10 +9,10 @@ import pytest
 from pyproj import Geod
 from sqlalchemy import select
 
-from gridmap.errors import InvalidInput, NotFound
 from gridmap.core import Gridmap
-from gridmap.storage.models import Issue, IssueTransition
+from gridmap.errors import InvalidInput, NotFound
 from gridmap.issues.workflow import IllegalTransition, allowed_actions, apply_action, load_issue
+from gridmap.storage.models import Issue, IssueTransition
 from helpers import cell_point
 
 BEIJING = ZoneInfo("Asia/Shanghai")

@@ -12,8 +12,8 @@ import re
 
 import pytest
 
-from map_issues import CELL_X, XSS_ADDRESS, XSS_DESCRIPTION, load_map_issues
 from conftest import admin_client
+from map_issues import CELL_X, XSS_ADDRESS, XSS_DESCRIPTION, load_map_issues
 
 HOSTILE_NAME = '<b onmouseover="alert(3)">梅村</b></script><script>alert(4)</script>'
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from helpers import cell_point
 
 FIRST_CELL = "460204001001001"
@@ -28,7 +29,7 @@ def test_every_layer_exports_as_the_layer_set_holds_it(client, gm, layer):
 
 
 def test_issue_export_takes_the_issue_filters(client, gm, mini_geodata):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     records = []
     for cell, category, status in ((FIRST_CELL, "E0102", None), (OTHER_CELL, "E0505", "closed")):
         lon, lat = cell_point(mini_geodata, cell)

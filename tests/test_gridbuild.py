@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from conftest import UTM, mini_areas, utm_box, write_areas
 from gridmap.cli import main
-from gridmap.geo.crs import wgs84_to_gcj02
 from gridmap.errors import InvalidInput
+from gridmap.geo.crs import wgs84_to_gcj02
 from gridmap.geo.gridbuild import build_cells
 from gridmap.geo.layers import read_layer_set
 from gridmap.geo.validate import validate_layer_set

@@ -8,15 +8,22 @@ from datetime import date
 import numpy as np
 import pytest
 from esda.getisord import G_Local
-from libpysal.weights import W, Queen, lat2W
+from libpysal.weights import Queen, W, lat2W
 
 from analytics_data import add, cell_codes, issue_row
-from gridmap.security.access import UNLIMITED
 from gridmap.analytics.hotspots import (
-    benjamini_hochberg, classify, getis_ord_gi_star, gi_star_table, hotspot_cells, hotspot_report, queen_neighbours,
-    repeat_locations, two_sided_p,
+    benjamini_hochberg,
+    classify,
+    getis_ord_gi_star,
+    gi_star_table,
+    hotspot_cells,
+    hotspot_report,
+    queen_neighbours,
+    repeat_locations,
+    two_sided_p,
 )
 from gridmap.analytics.indicators import Period
+from gridmap.security.access import UNLIMITED
 
 JUNE = Period(date(2025, 6, 1), date(2025, 6, 30))
 SIDE = 20  # the synthetic lattice is SIDE × SIDE cells

@@ -9,9 +9,9 @@ import pytest
 from openpyxl import load_workbook
 
 from analytics_data import add, at, cell_codes, closed_case, issue_row
-from gridmap.security.access import UNLIMITED
-from gridmap.errors import InvalidInput
 from gridmap.analytics.indicators import INDICATORS, Period, format_rate, indicators
+from gridmap.errors import InvalidInput
+from gridmap.security.access import UNLIMITED
 from gridmap.storage.models import Issue
 
 JUNE = Period(date(2025, 6, 1), date(2025, 6, 30))

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
+from conftest import make_token
 from gridmap.coverage.households import HouseholdRegistry
 from gridmap.errors import GridmapError, InvalidField, OutOfScope, OutsideCells, UnknownCategory
 from gridmap.interop.ledger_import import import_ledger
@@ -28,8 +29,6 @@ from gridmap.issues.intake import RowError
 from gridmap.security.access import UNLIMITED, AccessScope
 from gridmap.storage.models import Issue
 from helpers import cell_point
-
-from conftest import make_token
 
 HOME = "460204001001006"  # the reporter's own cell
 ELSEWHERE = "460204001002001"  # a cell of the other community
@@ -154,7 +153,7 @@ def source(request):
 
 def a_record(point, *, category: str = "E0102", minutes_ago: int = 30) -> dict:
     return {"category": category, "description": "暴露垃圾", "lon": point[0], "lat": point[1],
-            "reported_at": datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=minutes_ago)}
+            "reported_at": datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=minutes_ago)}
 
 
 def issue_count(gm) -> int:

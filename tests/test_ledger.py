@@ -16,12 +16,12 @@ from sqlalchemy import func, select
 
 from conftest import BACKEND
 from gridmap.cli import main
-from gridmap.security.access import UNLIMITED
 from gridmap.interop.ledger_export import export_ledger, iter_ledger_csv
 from gridmap.interop.ledger_format import LedgerFilter
 from gridmap.interop.ledger_import import import_ledger
-from gridmap.storage.models import Issue, IssueTransition
 from gridmap.issues.workflow import WorkflowRules, apply_action
+from gridmap.security.access import UNLIMITED
+from gridmap.storage.models import Issue, IssueTransition
 from helpers import cell_point, write_csv
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import pytest
-from prodserver import production_server, run_cli
 from sqlalchemy import select
 
 from gridmap.storage.models import Issue
+from prodserver import production_server, run_cli
 
 pytestmark = pytest.mark.load
 

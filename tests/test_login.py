@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from gridmap.cli import main
 from conftest import make_token, make_user
+from gridmap.cli import main
 from helpers import csrf_of, log_in
 
 

@@ -12,15 +12,15 @@ import pytest
 import shapely
 from shapely.geometry import shape
 
-from gridmap.geo.crs import wgs84_to_gcj02
+from conftest import admin_client
 from gridmap.errors import InvalidInput
+from gridmap.geo.crs import wgs84_to_gcj02
 from gridmap.maps.assets import external_urls
 from gridmap.maps.data import legend_classes, metric_value
 from gridmap.maps.display import DISPLAY_DECIMALS, decode_ring, encode_geometry, encode_ring
 from gridmap.maps.scope import AreaCatalogue, AreaScope
 from gridmap.maps.tiles import display_shift, tile_sources
 from map_issues import CELL_A, CELL_B, CELL_C, load_households, load_map_issues
-from conftest import admin_client
 
 DISTRICT = "460204"
 STREET = "460204001"
@@ -80,7 +80,7 @@ def test_on_amap_tiles_every_vertex_is_shifted_to_gcj02(settings, gm, mini_geoda
 
     app = create_app({**settings, "tiles": "amap"})
     try:
-        with admin_client(app) as client:
+        with admin_client(app):
             plain = get_json(admin_client(app), "/api/v1/maps/areas/cells")  # same geometry, its shift says gcj02
         assert plain["shift"] == "gcj02"
         feature = next(f for f in plain["features"] if f["code"] == CELL_A)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from helpers import cell_point
 from openapi_spec_validator import validate
 
 from gridmap.storage.models import Issue
+from helpers import cell_point
 
 GEOJSON = "application/geo+json"
 FIRST_CELL = "460204001001001"
@@ -24,7 +24,7 @@ def get(client, path: str, **kwargs):
 @pytest.fixture
 def issues(gm, mini_geodata) -> list[int]:
     """Three issues: open garbage in the first cell, closed parking in another, an old one."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     records = []
     for cell, category, days, status in ((FIRST_CELL, "E0102", 1, None), (OTHER_CELL, "E0505", 2, "closed"),
                                          (FIRST_CELL, "E0102", 400, None)):
@@ -127,7 +127,7 @@ def test_issue_items_filter_and_hide_personal_data(client, issues, mini_geodata)
     assert found("status=open") == sorted([recent, old])
     assert found("status=closed") == [closed]
     assert found("category=E05") == [closed]
-    since = (datetime.now(timezone.utc) - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    since = (datetime.now(UTC) - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert found(f"datetime={since}/..") == sorted([recent, closed])
     assert found(f"datetime=../{since}") == [old]
     lon, lat = cell_point(mini_geodata, OTHER_CELL)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
-from helpers import cell_point
 from sqlalchemy import select
 
 from gridmap.interop.open311 import add_api_key, hash_key
 from gridmap.storage.interop import ApiKey
 from gridmap.storage.models import Issue
+from helpers import cell_point
 
 BASE = "/open311/v2"
 W3C = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)$")
@@ -244,7 +244,7 @@ def test_unknown_request_is_404(client, fmt, request_id):
 def _backdate(gm, request_id: str, days: float, status: str | None = None) -> None:
     with gm.db.session() as session:
         issue = session.get(Issue, int(request_id))
-        issue.reported_at = datetime.now(timezone.utc) - timedelta(days=days)
+        issue.reported_at = datetime.now(UTC) - timedelta(days=days)
         if status:
             issue.status = status
             issue.closed_at = issue.reported_at + timedelta(hours=1)
@@ -264,9 +264,9 @@ def test_requests_search_follows_the_spec(client, gm, key, mini_geodata):
     assert ids(get(client, "/requests.json?status=open")) == [recent]
     assert ids(get(client, "/requests.json?status=closed")) == [closed]
     assert ids(get(client, "/requests.json?service_code=E0505")) == []  # outside the default window
-    start = (datetime.now(timezone.utc) - timedelta(days=130)).isoformat()
+    start = (datetime.now(UTC) - timedelta(days=130)).isoformat()
     assert ids(get(client, f"/requests.json?service_code=E0505&start_date={start}")) == [old]  # 90 days from start
-    end = (datetime.now(timezone.utc) - timedelta(days=5)).isoformat()
+    end = (datetime.now(UTC) - timedelta(days=5)).isoformat()
     assert ids(get(client, "/requests.json", query_string={"end_date": end})) == [closed]  # 90 days up to end
     # service_request_id overrides every other filter
     assert ids(get(client, f"/requests.json?service_request_id={old},{recent}&status=closed&service_code=E0102")) == [recent, old]

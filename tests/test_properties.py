@@ -16,20 +16,20 @@ from zoneinfo import ZoneInfo
 import pyproj
 import pytest
 import shapely
-from conftest import UTM, X0, Y0
 from hypothesis import HealthCheck, Phase, event, example, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString, shape
 from sqlalchemy import func, select
 
+from conftest import UTM, X0, Y0
 from gridmap.errors import GridmapError, InvalidInput, NotFound
 from gridmap.geo.layers import LEVELS, read_layer_set
+from gridmap.geo.validate import validate_layer_set
 from gridmap.interop.open311 import add_api_key
+from gridmap.issues.states import ACTION_PARAMS, ACTIONS, CLOSED_STATUSES, MAX_EXTENSIONS, STATUSES, TRANSITIONS
+from gridmap.issues.workflow import IllegalTransition, allowed_actions, apply_action, load_issue
 from gridmap.storage.coverage import PatrolTrack
 from gridmap.storage.models import Issue, IssueTransition
-from gridmap.geo.validate import validate_layer_set
-from gridmap.issues.workflow import IllegalTransition, allowed_actions, apply_action, load_issue
-from gridmap.issues.states import ACTION_PARAMS, ACTIONS, CLOSED_STATUSES, MAX_EXTENSIONS, STATUSES, TRANSITIONS
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 _TO_WGS84 = pyproj.Transformer.from_crs(UTM, "EPSG:4326", always_xy=True)

@@ -7,16 +7,16 @@ import subprocess
 import threading
 
 import pytest
-from helpers import cell_point
-from prodserver import GRIDMAP
 from sqlalchemy import func, select
-from test_open311 import errors_of, post
 
 from gridmap.errors import InvalidInput
 from gridmap.interop.open311 import add_api_key
 from gridmap.security.ratelimit import Rate, RateLimiter, retry_after_seconds
 from gridmap.storage.models import Issue
 from gridmap.web.limits import EXTENSION, IntakeLimits
+from helpers import cell_point
+from prodserver import GRIDMAP
+from test_open311 import errors_of, post
 
 
 class FakeClock:

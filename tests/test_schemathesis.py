@@ -10,13 +10,14 @@ FORMER_SERVER_ERRORS and must stay 4xx.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import schemathesis
-from helpers import cell_point
 from hypothesis import HealthCheck, Phase, given, settings
+
 from conftest import admin_client
+from helpers import cell_point
 
 CASES_PER_OPERATION = 40
 
@@ -42,7 +43,7 @@ def seeded_app(app, gm, mini_geodata):
     """The app with a few issues so that list, detail and export operations have data."""
     lon, lat = cell_point(mini_geodata, "460204001001001")
     records = [{"category": "E0102", "description": "测试", "lon": lon, "lat": lat,
-                "reported_at": datetime.now(timezone.utc)} for _ in range(3)]
+                "reported_at": datetime.now(UTC)} for _ in range(3)]
     assert not gm.intake.import_records(gm.db, records).errors
     return app
 
@@ -57,7 +58,7 @@ def server_errors(schema) -> list[str]:
         @given(case=operation.as_strategy())
         @settings(max_examples=CASES_PER_OPERATION, deadline=None, database=None, derandomize=True,
                   phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
-        def run(case):
+        def run(case):  # called at once below, inside this iteration
             where = f"{operation.method.upper()} {operation.path} with path={case.path_parameters} query={case.query}"
             try:  # the test app propagates exceptions: an unhandled one is a 500 in production
                 response = case.call()

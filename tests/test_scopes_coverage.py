@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 
 from gridmap.storage.coverage import Household, HouseholdLocation, PatrolTrack, Visit
 from gridmap.storage.models import Issue
-from test_coverage import A, B, C, COMMUNITY, D, at, registry, scenario  # noqa: F401  (the hand-computed scenario)
+from test_coverage import COMMUNITY, A, B, C, D, at, registry, scenario  # noqa: F401  (the hand-computed scenario)
 
 OTHER_COMMUNITY = "460204001002"
 STREET = "460204001"

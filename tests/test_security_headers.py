@@ -6,9 +6,9 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers import cell_point
 
 from gridmap.web.headers import content_security_policy
+from helpers import cell_point
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"

@@ -11,7 +11,7 @@ Calendar facts used below (State Council notices for 2025 and 2026):
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -118,7 +118,7 @@ def test_is_working_day(calendar: WorkingCalendar, day: str, working: bool) -> N
 
 def test_is_working_day_of_an_aware_datetime_uses_local_date(calendar: WorkingCalendar) -> None:
     # 2025-09-27 17:00 UTC is Sunday 2025-09-28 01:00 in Beijing: a make-up workday.
-    assert calendar.is_working_day(datetime(2025, 9, 27, 17, tzinfo=timezone.utc)) is True
+    assert calendar.is_working_day(datetime(2025, 9, 27, 17, tzinfo=UTC)) is True
 
 
 def test_year_not_covered_is_refused(calendar: WorkingCalendar) -> None:
@@ -246,10 +246,10 @@ def test_calendar_days(calendar: WorkingCalendar, start: str, days: float, due: 
     ],
 )
 def test_result_is_in_the_zone_of_the_start(calendar: WorkingCalendar, kind: str, value: float, due_utc: str) -> None:
-    start = datetime(2025, 3, 3, 0, 0, tzinfo=timezone.utc)
+    start = datetime(2025, 3, 3, 0, 0, tzinfo=UTC)
     due = deadline(start, kind, value, calendar)
-    assert due.tzinfo is timezone.utc
-    assert due == datetime.fromisoformat(due_utc).replace(tzinfo=timezone.utc)
+    assert due.tzinfo is UTC
+    assert due == datetime.fromisoformat(due_utc).replace(tzinfo=UTC)
 
 
 def test_default_calendar_is_the_bundled_one() -> None:
@@ -356,7 +356,7 @@ def test_sla_state_counts_wall_time() -> None:
 
 def test_sla_state_mixes_zones() -> None:
     # now 09:00 UTC = 17:00 Beijing: 90% of 08:00–18:00
-    assert sla_state(datetime(2025, 3, 3, 9, tzinfo=timezone.utc), at("2025-03-03 18:00"), at("2025-03-03 08:00")) == "warning"
+    assert sla_state(datetime(2025, 3, 3, 9, tzinfo=UTC), at("2025-03-03 18:00"), at("2025-03-03 08:00")) == "warning"
 
 
 @pytest.mark.parametrize(

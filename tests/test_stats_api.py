@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from helpers import cell_point
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 def issue(point, *, category="E0505", status="reported", reported_at="2025-06-02 09:30", **stages):

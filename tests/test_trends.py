@@ -7,10 +7,10 @@ from datetime import date
 import pytest
 
 from analytics_data import add, cell_codes, closed_case, issue_row
-from gridmap.security.access import UNLIMITED
-from gridmap.errors import InvalidInput
 from gridmap.analytics.indicators import Period
 from gridmap.analytics.trends import buckets, line_chart, trend_counts, trend_indicators
+from gridmap.errors import InvalidInput
+from gridmap.security.access import UNLIMITED
 
 
 @pytest.mark.parametrize("start, end, interval, labels", [

@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 
 from gridmap.cli import EXIT_BAD_INPUT, main
 from gridmap.errors import InvalidInput, NotFound
-from gridmap.storage.models import Issue, IssueTransition
-from gridmap.issues.workflow import IllegalTransition, allowed_actions, apply_action, apply_to_issues, load_issue
 from gridmap.issues.states import ACTIONS, MAX_EXTENSIONS, STATUSES
+from gridmap.issues.workflow import IllegalTransition, allowed_actions, apply_action, apply_to_issues, load_issue
+from gridmap.storage.models import Issue, IssueTransition
 from helpers import cell_point
 
 BEIJING = ZoneInfo("Asia/Shanghai")

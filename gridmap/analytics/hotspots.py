@@ -41,13 +41,13 @@ import shapely
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gridmap.security.access import AccessScope
 from gridmap.analytics.indicators import Period
 from gridmap.geo.layers import LayerSet
 from gridmap.issues.counts import grouped_counts
 from gridmap.issues.params import LEVEL_COLUMNS
-from gridmap.storage.models import Issue
 from gridmap.labels import N_
+from gridmap.security.access import AccessScope
+from gridmap.storage.models import Issue
 
 #: Cells closer than this (degrees, about 1 cm) count as touching.
 TOUCH_TOLERANCE_DEG = 1e-7

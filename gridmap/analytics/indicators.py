@@ -26,7 +26,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
@@ -34,13 +34,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from gridmap.security.access import AccessScope
 from gridmap.dates import EARLIEST_DAY, LATEST_DAY, parse_period
 from gridmap.errors import InvalidInput
 from gridmap.issues.params import LEVEL_COLUMNS, parse_choice
-from gridmap.storage.models import Area, Issue
 from gridmap.issues.states import CLOSED_STATUSES
 from gridmap.labels import N_
+from gridmap.security.access import AccessScope
+from gridmap.storage.models import Area, Issue
 
 #: Which cases are 应结案 (due) in a period.
 #: ``deadline`` (default): registered cases whose deadline falls inside the period; 结案 = those
@@ -119,12 +119,12 @@ class Period:
     @property
     def start(self) -> datetime:
         """The first instant of the period (UTC)."""
-        return datetime.combine(self.date_from, time(), ZoneInfo(self.timezone)).astimezone(timezone.utc)
+        return datetime.combine(self.date_from, time(), ZoneInfo(self.timezone)).astimezone(UTC)
 
     @property
     def end(self) -> datetime:
         """The first instant after the period (UTC)."""
-        return datetime.combine(self.date_to + timedelta(days=1), time(), ZoneInfo(self.timezone)).astimezone(timezone.utc)
+        return datetime.combine(self.date_to + timedelta(days=1), time(), ZoneInfo(self.timezone)).astimezone(UTC)
 
     @property
     def days(self) -> int:

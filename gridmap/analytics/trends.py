@@ -18,11 +18,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gridmap.security.access import AccessScope
-from gridmap.issues.categories import CategoryTree, load_categories
+from gridmap.analytics.indicators import AREA_LEVELS, DEFAULT_DUE_RULE, INDICATORS, RATES, Period, load_issues, tally
 from gridmap.errors import InvalidInput
-from gridmap.analytics.indicators import AREA_LEVELS, DEFAULT_DUE_RULE, INDICATORS, Period, RATES, load_issues, tally
+from gridmap.issues.categories import CategoryTree, load_categories
 from gridmap.issues.params import parse_choice
+from gridmap.security.access import AccessScope
 from gridmap.storage.models import Area, Issue
 
 INTERVALS: tuple[str, ...] = ("week", "month")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC
 from pathlib import Path
 
 import click
@@ -93,12 +94,12 @@ def coverage_patrols_import(files: tuple[Path, ...], worker: str | None, crs: st
 
 
 def _coverage_dates(gm, date_from: str | None, date_to: str | None, as_of: str | None):
-    from datetime import date, datetime, timezone
+    from datetime import date, datetime
     from zoneinfo import ZoneInfo
 
     from gridmap.dates import parse_day
 
-    today = datetime.now(timezone.utc).astimezone(ZoneInfo(gm.timezone)).date()
+    today = datetime.now(UTC).astimezone(ZoneInfo(gm.timezone)).date()
     end = parse_day(date_to, "--to") or today
     start = parse_day(date_from, "--from") or date(end.year, 1, 1)
     if start > end:
@@ -128,8 +129,8 @@ def _period_options(function):
 def coverage_summary(level: str, area: str | None, date_from: str | None, date_to: str | None, as_of: str | None,
                      stale_days: int | None) -> None:
     """Print ledger lines ("N households, 100% visited") per area for a period."""
-    from gridmap.security.access import UNLIMITED
     from gridmap.coverage.metrics import area_coverage, format_share, ledger_line
+    from gridmap.security.access import UNLIMITED
 
     gm = core()
     start, end, as_of_day = _coverage_dates(gm, date_from, date_to, as_of)
@@ -150,8 +151,8 @@ def coverage_summary(level: str, area: str | None, date_from: str | None, date_t
 @_period_options
 def coverage_export(out: Path, date_from: str | None, date_to: str | None, as_of: str | None, stale_days: int | None) -> None:
     """Write coverage per district, street, community and cell as XLSX."""
-    from gridmap.security.access import UNLIMITED
     from gridmap.coverage.export import write_coverage_xlsx
+    from gridmap.security.access import UNLIMITED
 
     gm = core()
     start, end, as_of_day = _coverage_dates(gm, date_from, date_to, as_of)
@@ -169,8 +170,8 @@ def coverage_export(out: Path, date_from: str | None, date_to: str | None, as_of
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def coverage_worklist(worker: str | None, as_of: str | None, stale_days: int | None, as_json: bool) -> None:
     """Per grid worker: households due this month and cells not patrolled lately."""
-    from gridmap.security.access import UNLIMITED
     from gridmap.coverage.metrics import worklists
+    from gridmap.security.access import UNLIMITED
 
     gm = core()
     _, _, day = _coverage_dates(gm, None, as_of, as_of)

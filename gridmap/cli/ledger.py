@@ -29,9 +29,9 @@ def ledger() -> None:
 def ledger_export(file: Path, fmt: str | None, lang: str, area: str | None, date_from: str | None,
                   date_to: str | None, status: str | None, category: str | None, source: str | None) -> None:
     """Write the ledger (one row per issue, plus the transition history) to FILE."""
-    from gridmap.security.access import UNLIMITED
     from gridmap.interop.ledger_export import export_ledger
     from gridmap.interop.ledger_format import LedgerFilter
+    from gridmap.security.access import UNLIMITED
 
     gm = core()
     ledger_filter = LedgerFilter.parse(area=area, date_from=date_from, date_to=date_to, status=status,

@@ -25,7 +25,7 @@ def run_server(host: str, port: int, threads: int) -> None:
     app = create_app()
     gm = app.extensions["gridmap"]
     gm.db.require_current_schema()
-    gm.areas  # load and validate the layer set before taking requests
+    _ = gm.areas  # load and validate the layer set before taking requests
     click.echo(f"gridmap serving on http://{host}:{port}/  (Ctrl+C to stop)")
     # waitress, with a body over the limit answered by the app (JSON 413) and drained, not reset: gridmap.ops.server
     serve_app(app, host=host, port=port, threads=threads, max_body_bytes=app.config["MAX_CONTENT_LENGTH"])

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -36,7 +36,11 @@ from sqlalchemy.orm import Session
 from gridmap.coverage.kinds import HouseholdKinds, load_household_kinds, sync_household_kinds
 from gridmap.coverage.metrics import check_area_code, next_visit_due, refuse_outside
 from gridmap.coverage.records import (
-    CoverageImportReport, Rollback, current_location, household_or_404, latest_cells,
+    CoverageImportReport,
+    Rollback,
+    current_location,
+    household_or_404,
+    latest_cells,
 )
 from gridmap.coverage.records import text_value as _text
 from gridmap.coverage.visits import VisitRecords, visit_detail
@@ -140,7 +144,7 @@ class HouseholdRegistry(VisitRecords):
 
     def today(self, now: datetime | None = None) -> date:
         """Today's local date (or ``now``'s)."""
-        return (now or datetime.now(timezone.utc)).astimezone(self.tz).date()
+        return (now or datetime.now(UTC)).astimezone(self.tz).date()
 
     def sync_kinds(self, session: Session | None = None) -> None:
         """Copy the kinds file into the database."""
@@ -282,7 +286,7 @@ class HouseholdRegistry(VisitRecords):
         report = CoverageImportReport(rows=len(records), imported=0, errors=errors, dry_run=dry_run)
         if errors and not skip_bad_rows:
             return report
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         try:
             with self.db.session() as session:
                 self.sync_kinds(session)
@@ -402,7 +406,7 @@ class HouseholdRegistry(VisitRecords):
             raise errors[0].exception()
         (_, spec), = prepared
         refuse_outside(access, [("the address", spec["cell_code"])], "the household lies")
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         with self.db.session() as session:
             self.sync_kinds(session)
             if spec["external_id"] and session.scalar(select(Household.id).where(Household.external_id == spec["external_id"])):

@@ -48,9 +48,8 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-
-from gridmap.security.access import AccessScope
 from gridmap.errors import Forbidden, InvalidInput, NotFound
+from gridmap.security.access import AccessScope
 from gridmap.storage.coverage import Household, HouseholdKind, HouseholdLocation, PatrolSegment, PatrolTrack, Visit
 from gridmap.storage.models import Area
 from gridmap.storage.workflow import GridWorker, GridWorkerCell

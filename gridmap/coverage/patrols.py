@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo
@@ -38,12 +38,12 @@ import shapely
 from sqlalchemy import insert, select, tuple_
 from sqlalchemy.orm import Session
 
-from gridmap.security.access import UNLIMITED, AccessScope
 from gridmap.coverage.metrics import refuse_outside
 from gridmap.coverage.track_files import TrackInput
-from gridmap.geo.crs import WGS84, InputCRS, metric_crs_for, parse_crs, to_wgs84
 from gridmap.errors import NotFound
+from gridmap.geo.crs import WGS84, InputCRS, metric_crs_for, parse_crs, to_wgs84
 from gridmap.issues.intake import RowError
+from gridmap.security.access import UNLIMITED, AccessScope
 from gridmap.storage.coverage import PatrolSegment, PatrolTrack
 
 if TYPE_CHECKING:
@@ -348,10 +348,10 @@ def prepare_tracks(
             errors.append(RowError(track.number, "the track lies entirely outside every grid cell of the district; "
                                                  "check the coordinates and the CRS"))
             continue
-        started = datetime.fromtimestamp(float(times[offsets[k]]), timezone.utc)
+        started = datetime.fromtimestamp(float(times[offsets[k]]), UTC)
         result = TrackResult(
             number=track.number, worker=name, started_at=started,
-            ended_at=datetime.fromtimestamp(float(times[offsets[k + 1] - 1]), timezone.utc),
+            ended_at=datetime.fromtimestamp(float(times[offsets[k + 1] - 1]), UTC),
             day=started.astimezone(tz).date(), points=stored_points[offsets[k]:offsets[k + 1]],
             outside_points=parts["outside_points"], length_m=parts["length_m"],
             outside_length_m=parts["outside_length_m"], outside_seconds=parts["outside_seconds"],
@@ -434,7 +434,7 @@ def _already_stored(session: Session, keys: list[tuple[str, datetime]]) -> set[t
 def write_tracks(session: Session, results: Sequence[TrackResult], *, source: str | None = None,
                  chunk: int = 2000) -> list[int]:
     """Insert split tracks and their segments in the caller's transaction; return the track ids."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     tracks, segments = PatrolTrack.__table__, PatrolSegment.__table__  # Core inserts: many rows, no ORM objects
     ids: list[int] = []
     for start in range(0, len(results), chunk):
@@ -478,5 +478,5 @@ def track_detail(session: Session, track_id: int, *, access: AccessScope) -> dic
                       "left_at": s.left_at.isoformat(), "seconds": round(s.seconds, 1), "length_m": round(s.length_m, 1)}
                      for s in track.segments if access.covers_cell(s.cell_code)],
         "geometry": {"type": "LineString", "coordinates": [[p[0], p[1]] for p in track.points]},
-        "times": [datetime.fromtimestamp(p[2], timezone.utc).isoformat() for p in track.points],
+        "times": [datetime.fromtimestamp(p[2], UTC).isoformat() for p in track.points],
     }

@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 from gridmap.errors import InvalidInput
 from gridmap.issues.intake import parse_datetime
 
-
 # --- reading ---------------------------------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -136,7 +136,7 @@ class VisitRecords:
         if visit_id is None:
             visit = Visit(household_id=household.id, visitor=spec["visitor"], visited_at=spec["visited_at"],
                           visited_on=spec["visited_on"], cell_code=location.cell_code, notes=spec["notes"],
-                          source=source, created_at=datetime.now(timezone.utc))
+                          source=source, created_at=datetime.now(UTC))
             session.add(visit)
             session.flush()
             visit_id = this_import[key] = visit.id
@@ -180,7 +180,7 @@ class VisitRecords:
                      crs: InputCRS | str | None = None, now: datetime | None = None,
                      access: AccessScope = UNLIMITED) -> dict[str, Any]:
         """Record one visit (API or form) to a household in ``access`` with the issues raised at it; return the stored visit."""
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         try:
             spec = self._validate_visit(record, now)
         except ValueError as exc:
@@ -202,7 +202,7 @@ class VisitRecords:
         Households outside ``access`` are not found (a bad row); a visit or an issue in a cell outside
         it refuses the whole import (Forbidden).
         """
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         numbers = list(row_numbers) if row_numbers is not None else list(range(1, len(records) + 1))
         report = CoverageImportReport(rows=len(records), imported=0, dry_run=dry_run)
         specs = []

@@ -25,7 +25,7 @@ from __future__ import annotations
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -33,17 +33,17 @@ import numpy as np
 import shapely
 from sqlalchemy import func, insert, select, update
 
-from gridmap.demo.issues import TIMEZONE
-from gridmap.demo.population import is_sea, population_density
 from gridmap.coverage.households import HouseholdRegistry
 from gridmap.coverage.patrols import TrackInput, prepare_tracks, write_tracks
+from gridmap.demo.issues import TIMEZONE
+from gridmap.demo.population import is_sea, population_density
 from gridmap.storage.coverage import Household, HouseholdLocation, Visit, VisitIssue
 from gridmap.storage.models import Issue
 
 if TYPE_CHECKING:
+    from gridmap.core import Gridmap
     from gridmap.geo.areas import AreaIndex
     from gridmap.geo.layers import LayerSet
-    from gridmap.core import Gridmap
 
 DEFAULT_COVERAGE_SEED = 20261122
 DEFAULT_HOUSEHOLDS = 6000
@@ -324,7 +324,7 @@ def _cell_on(specs, moves, i: int, day: date) -> str:
 
 def _visit_rows(specs, ids, moves, intervals, worker_of, rng, *, start: date, today: date, tz, model: str) -> list[dict]:
     """Visits of every household over the year, on schedule by diligent workers, late by the others."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     rows = []
     for i, spec in enumerate(specs):
         registered = date.fromisoformat(str(spec["registered_on"]))
@@ -342,7 +342,7 @@ def _visit_rows(specs, ids, moves, intervals, worker_of, rng, *, start: date, to
             visit_day = _to_weekday(day)
             if worker is not None and visit_day <= today and rng.random() < worker.visit_diligence:
                 at = _local(visit_day, _working_time(visit_day, rng), tz)
-                if at.astimezone(timezone.utc) < now:
+                if at.astimezone(UTC) < now:
                     notes = _NOTES[spec["kind"]] if spec["kind"] in _NOTES else _NOTES["ordinary"]
                     rows.append({"household_id": ids[i], "visitor": worker.name, "visited_at": at, "visited_on": visit_day,
                                  "cell_code": cell, "notes": notes[int(rng.integers(len(notes)))], "source": "demo",
@@ -363,7 +363,7 @@ def _link_visit_issues(session, specs, ids, moves, worker_of, rng, *, tz, start:
     by_cell: dict[str, list[int]] = defaultdict(list)
     for i, spec in enumerate(specs):
         by_cell[spec["cell_code"]].append(i)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     taken = set()
     links = []
     for issue_id, cell, reported_at in issues:
@@ -404,7 +404,7 @@ def _patrol_tracks(workers: list[DemoWorker], land: _Land, rng: np.random.Genera
     about one working day in four.
     """
     tracks: list[TrackInput] = []
-    now = datetime.now(timezone.utc).timestamp()
+    now = datetime.now(UTC).timestamp()
     days = [start + timedelta(days=k) for k in range((today - start).days + 1)]
     weekday = np.array([day.weekday() < 5 for day in days])
     midnight = np.array([datetime.combine(day, time(0), tz).timestamp() for day in days])

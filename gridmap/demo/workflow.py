@@ -8,15 +8,15 @@ chosen deterministically (lowest ids of a status), the steps happen now.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gridmap.storage.models import Issue
-from gridmap.issues.workflow import WorkflowRules, apply_action
 from gridmap.issues.states import MERGEABLE_STATUSES
+from gridmap.issues.workflow import WorkflowRules, apply_action
+from gridmap.storage.models import Issue
 
 if TYPE_CHECKING:
     from gridmap.core import Gridmap
@@ -33,7 +33,7 @@ def _first(session: Session, *conditions, skip: set[int]) -> Issue | None:
 
 def play_demo_side_paths(session: Session, rules: WorkflowRules, now: datetime | None = None) -> int:
     """Apply the demo's side-path steps in the caller's transaction; return how many steps were applied."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     used: set[int] = set()
     steps = 0
 
@@ -82,7 +82,7 @@ def load_demo_workflow(gm: Gridmap, now: datetime | None = None) -> str:
     from gridmap.issues.dispatch import store_workers
     from gridmap.issues.escalation import sla_tick
 
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     with gm.db.session() as session:
         workers = store_workers(session, demo_workers(gm.areas.layers))
         steps = play_demo_side_paths(session, gm.workflow_rules, now)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gridmap.geo.crs import InputCRS, check_lonlat, to_wgs84
 from gridmap.errors import OutsideCells
+from gridmap.geo.crs import InputCRS, check_lonlat, to_wgs84
 from gridmap.geo.layers import LayerSet
 from gridmap.geo.locator import CellLocator
 from gridmap.geo.validate import load_layer_set

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -21,8 +22,8 @@ import pyproj
 import shapely
 from shapely.geometry import mapping, shape
 
-from gridmap.geo.crs import WGS84, InputCRS, parse_crs, to_wgs84
 from gridmap.errors import InvalidInput
+from gridmap.geo.crs import WGS84, InputCRS, parse_crs, to_wgs84
 from gridmap.geo.measure import geodesic_areas
 
 LEVELS: tuple[str, ...] = ("districts", "streets", "communities", "cells")
@@ -122,7 +123,7 @@ def read_layer(path: Path, level: str, crs: str | InputCRS | None = None) -> tup
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InvalidInput(f"{path}: file not found; a layer set needs {', '.join(l + '.geojson' for l in LEVELS)}") from None
+        raise InvalidInput(f"{path}: file not found; a layer set needs {', '.join(level + '.geojson' for level in LEVELS)}") from None
     except UnicodeDecodeError:
         raise InvalidInput(f"{path}: not UTF-8 text; GeoJSON must be saved as UTF-8") from None
     try:

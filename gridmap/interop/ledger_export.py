@@ -10,7 +10,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator, Sequence
-from datetime import date, datetime, timezone, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
@@ -19,14 +19,25 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from gridmap.errors import InvalidInput
+from gridmap.interop.ledger_format import (
+    FORMATS,
+    FORMULA_START,
+    HISTORY_COLUMN,
+    HISTORY_SHEET,
+    LABELLED,
+    MAIN_SHEET,
+    YES_NO,
+    Column,
+    LedgerFilter,
+    LedgerParts,
+    history_columns,
+    issue_columns,
+    parse_lang,
+    transition_fields,
+)
 from gridmap.issues.states import CLOCK_STOPPED_STATUSES, CLOSED_STATUSES, OPEN_STATUSES
 from gridmap.security.access import mask_name, mask_phone
 from gridmap.storage.models import Area, Issue, UTCDateTime
-from gridmap.interop.ledger_format import (
-    FORMATS, FORMULA_START, HISTORY_COLUMN, HISTORY_SHEET, LABELLED, MAIN_SHEET, YES_NO, Column,
-    LedgerFilter, LedgerParts, history_columns, issue_columns, parse_lang, transition_fields,
-)
-
 
 # --- export ------------------------------------------------------------------------------------
 
@@ -57,7 +68,7 @@ class _Exporter:
         self.personal = personal
         self.lang = parse_lang(lang)
         self.tz = ZoneInfo(gm.timezone)
-        self.as_of = as_of or datetime.now(timezone.utc)
+        self.as_of = as_of or datetime.now(UTC)
         self.area_names = dict(session.execute(select(Area.code, Area.name)).all())
         self.columns = issue_columns()
         self.history_columns = history_columns()
@@ -178,7 +189,7 @@ def iter_ledger_csv(gm: LedgerParts, ledger_filter: LedgerFilter, *, lang: str =
             writer = csv.writer(buffer, lineterminator="\r\n")
             writer.writerow([c.header(lang) for c in exporter.columns] + [HISTORY_COLUMN.header(lang)])
             yield "\ufeff" + buffer.getvalue()
-            for number, issue in enumerate(_issues(session, ledger_filter), start=1):
+            for issue in _issues(session, ledger_filter):
                 buffer.seek(0)
                 buffer.truncate()
                 writer.writerow([_csv_text(v) for v in exporter.issue_row(issue)] + [exporter.history_json(issue)])

@@ -15,14 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
 from gridmap.errors import InvalidInput
-from gridmap.issues.record_files import REQUIRED_COLUMNS, decode_text
 from gridmap.interop.ledger_format import (
-    DERIVED_FIELDS, HISTORY_COLUMN, HISTORY_SHEET, IGNORE, IMPORT_FIELDS,
+    DERIVED_FIELDS,
+    HISTORY_COLUMN,
+    HISTORY_SHEET,
+    IGNORE,
+    IMPORT_FIELDS,
     issue_columns,
 )
-
+from gridmap.issues.record_files import REQUIRED_COLUMNS, decode_text
 
 # --- mapping -----------------------------------------------------------------------------------
 

@@ -23,16 +23,26 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import JSON, Float, Integer, select, text, update
 
 from gridmap.errors import GridmapError, InvalidInput
+from gridmap.interop.ledger_files import RawTable, header_key, plan_columns, read_table
+from gridmap.interop.ledger_format import (
+    ACTION_LABELS,
+    FORMULA_START,
+    HISTORY_COLUMN,
+    HISTORY_SHEET,
+    INTAKE_FIELDS,
+    LABELLED,
+    RESTORED_FIELDS,
+    STAGE_FIELDS,
+    STATUS_LABELS,
+    LedgerParts,
+    history_columns,
+    label_code,
+    transition_fields,
+)
 from gridmap.issues.intake import parse_datetime
 from gridmap.issues.states import STATUSES
 from gridmap.security.access import UNLIMITED, AccessScope
 from gridmap.storage.models import Issue, IssueTransition, UTCDateTime
-from gridmap.interop.ledger_files import RawTable, header_key, plan_columns, read_table
-from gridmap.interop.ledger_format import (
-    ACTION_LABELS, FORMULA_START, HISTORY_COLUMN, HISTORY_SHEET, INTAKE_FIELDS, LABELLED, RESTORED_FIELDS,
-    STAGE_FIELDS, STATUS_LABELS, LedgerParts, history_columns, label_code, transition_fields,
-)
-
 
 # --- rows ------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ item or class code).  Unknown parameters are refused (400), as the standard asks
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,13 +24,13 @@ import shapely
 from shapely.geometry import box, mapping
 from sqlalchemy import func, select
 
-from gridmap.issues.counts import IssueFilter, area_counts
-from gridmap.security.access import AccessScope
 from gridmap.errors import InvalidInput, NotFound
-from gridmap.issues.params import bbox_conditions, parse_bbox, parse_paging, parse_statuses
 from gridmap.geo.layers import LEVELS
-from gridmap.storage.models import MAX_ROW_ID, Issue
+from gridmap.issues.counts import IssueFilter, area_counts
+from gridmap.issues.params import bbox_conditions, parse_bbox, parse_paging, parse_statuses
 from gridmap.issues.states import STATUS_LABELS
+from gridmap.security.access import AccessScope
+from gridmap.storage.models import MAX_ROW_ID, Issue
 
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
@@ -84,7 +84,7 @@ def _issue_extent(gm: Any) -> tuple[list[float], list[str | None]]:
                                      func.min(Issue.reported_at), func.max(Issue.reported_at))).one()
     west, south, east, north, first, last = row
     bbox = [float(v) for v in (west, south, east, north)] if west is not None else _layer_bbox(gm, "districts")
-    interval = [None if m is None else m.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") for m in (first, last)]
+    interval = [None if m is None else m.astimezone(UTC).isoformat().replace("+00:00", "Z") for m in (first, last)]
     return bbox, interval
 
 
@@ -133,7 +133,7 @@ def _instant(text: str, end: bool) -> datetime:
     try:
         if len(text) == 10:
             day = date.fromisoformat(text)
-            moment = datetime.combine(day + timedelta(days=1) if end else day, time(), timezone.utc)
+            moment = datetime.combine(day + timedelta(days=1) if end else day, time(), UTC)
             return moment - timedelta(microseconds=1) if end else moment
         moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
@@ -316,7 +316,7 @@ def items(gm: Any, base: str, name: str, values: Mapping[str, Any], *, access: A
     return {
         "type": "FeatureCollection",
         "features": features,
-        "timeStamp": (now or datetime.now(timezone.utc)).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "timeStamp": (now or datetime.now(UTC)).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "numberMatched": matched,
         "numberReturned": len(features),
         "links": links,

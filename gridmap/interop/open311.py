@@ -28,22 +28,22 @@ import secrets
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gridmap.issues.categories import Category, CategoryKind, CategoryTree
 from gridmap.errors import Forbidden, GridmapError, InvalidInput, NotFound, OutsideCells, UnknownCategory
+from gridmap.issues.categories import Category, CategoryKind, CategoryTree
 from gridmap.issues.idempotency import RetryKey, request_hash
-from gridmap.security.access import UNLIMITED
 from gridmap.issues.intake import parse_datetime
 from gridmap.issues.params import parse_integer
+from gridmap.issues.states import OPEN_STATUSES, STATUS_LABELS
+from gridmap.security.access import UNLIMITED
 from gridmap.storage.interop import ApiKey, Open311Token
 from gridmap.storage.models import MAX_ROW_ID, Issue
-from gridmap.issues.states import OPEN_STATUSES, STATUS_LABELS
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 #: When this interface last changed (discovery's ``changeset``).
@@ -76,7 +76,7 @@ def add_api_key(session: Session, name: str) -> str:
     if session.scalar(select(ApiKey.id).where(ApiKey.name == name)) is not None:
         raise InvalidInput(f"a key named {name!r} exists already; choose another name")
     key = secrets.token_urlsafe(24)
-    session.add(ApiKey(name=name, key_hash=hash_key(key), created_at=datetime.now(timezone.utc)))
+    session.add(ApiKey(name=name, key_hash=hash_key(key), created_at=datetime.now(UTC)))
     session.flush()
     return key
 
@@ -224,7 +224,7 @@ class RequestSearch:
         elif end:
             start = end - MAX_WINDOW
         else:
-            end = now or datetime.now(timezone.utc)
+            end = now or datetime.now(UTC)
             start = end - MAX_WINDOW
         return cls(service_codes=tuple(codes), start=start, end=end, status=status, page=page, page_size=page_size)
 
@@ -371,7 +371,7 @@ def post_request(gm: Any, values: Mapping[str, Any], *, now: datetime | None = N
     With an ``idempotency_key`` (the Idempotency-Key header), a retry of the same request by the same
     client answers with the request made the first time instead of making another.
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     with gm.db.sessions() as session:
         key = check_api_key(session, param(values, "api_key"))
         key_id, key_name = key.id, key.name

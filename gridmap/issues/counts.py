@@ -14,21 +14,21 @@ left open. A category filter takes an item code (``E0505``) or a class code (``E
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
-from gridmap.security.access import UNLIMITED, AccessScope
-from gridmap.issues.categories import CategoryTree
 from gridmap.dates import parse_period
 from gridmap.errors import InvalidInput
 from gridmap.geo.layers import LEVELS
+from gridmap.issues.categories import CategoryTree
 from gridmap.issues.params import LEVEL_COLUMNS
-from gridmap.storage.models import Area, Issue
 from gridmap.issues.states import CLOCK_STOPPED_STATUSES, CLOSED_STATUSES, OPEN_STATUSES
+from gridmap.security.access import UNLIMITED, AccessScope
+from gridmap.storage.models import Area, Issue
 
 #: The four counts of every area figure, in the order grouped_counts returns them.
 COUNTS: tuple[str, ...] = ("total", "open", "overdue", "closed")
@@ -62,9 +62,9 @@ class IssueFilter:
         tz = ZoneInfo(self.timezone)
         conditions = []
         if self.date_from:
-            conditions.append(Issue.reported_at >= datetime.combine(self.date_from, time(), tz).astimezone(timezone.utc))
+            conditions.append(Issue.reported_at >= datetime.combine(self.date_from, time(), tz).astimezone(UTC))
         if self.date_to:
-            end = datetime.combine(self.date_to + timedelta(days=1), time(), tz).astimezone(timezone.utc)
+            end = datetime.combine(self.date_to + timedelta(days=1), time(), tz).astimezone(UTC)
             conditions.append(Issue.reported_at < end)
         if self.category:
             conditions.append(Issue.category.startswith(self.category, autoescape=True))
@@ -113,7 +113,7 @@ def area_counts(session: Session, level: str, issue_filter: IssueFilter, *,
 
 def metric_condition(metric: str, as_of: datetime | None = None):
     """The SQL condition selecting the issues one count (total, open, overdue, closed) counts."""
-    as_of = as_of or datetime.now(timezone.utc)
+    as_of = as_of or datetime.now(UTC)
     conditions = {
         "total": None,
         "open": Issue.status.in_(sorted(OPEN_STATUSES)),

@@ -50,14 +50,14 @@ from pyproj import Geod
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from gridmap.issues.categories import CategoryTree
 from gridmap.errors import InvalidInput
 from gridmap.geo.layers import LayerSet
+from gridmap.issues.categories import CategoryTree
 from gridmap.issues.sla import excel_column, read_csv_records
+from gridmap.issues.states import OPEN_STATUSES
 from gridmap.resources import resource
 from gridmap.storage.models import Issue
 from gridmap.storage.workflow import GridWorker, GridWorkerCell
-from gridmap.issues.states import OPEN_STATUSES
 
 #: Routing rules shipped with gridmap (setting ``routing`` chooses another file).
 BUNDLED_ROUTING = resource("data/routing.csv")

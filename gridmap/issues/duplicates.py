@@ -21,8 +21,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from gridmap.errors import InvalidInput
-from gridmap.storage.models import Issue
 from gridmap.issues.states import DISCARDED_STATUSES
+from gridmap.storage.models import Issue
 
 _GEOD = Geod(ellps="WGS84")
 _METRES_PER_DEGREE = 111_320.0

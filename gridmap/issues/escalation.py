@@ -20,7 +20,7 @@ one transaction at one moment ``now``:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -28,10 +28,10 @@ from sqlalchemy.orm import Session
 
 from gridmap.errors import InvalidInput
 from gridmap.issues.sla import deadline as add_time_limit
+from gridmap.issues.states import OPEN_STATUSES
+from gridmap.issues.workflow import WorkflowRules, sla_state_of
 from gridmap.storage.models import Issue
 from gridmap.storage.workflow import IssueEscalation
-from gridmap.issues.workflow import WorkflowRules, sla_state_of
-from gridmap.issues.states import OPEN_STATUSES
 
 #: Escalation levels: (level, area level, the issue's column holding that area's code).
 ESCALATION_LEVELS: tuple[tuple[int, str, str], ...] = (
@@ -83,7 +83,7 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
 
 def sla_tick(session: Session, rules: WorkflowRules, now: datetime | None = None) -> TickReport:
     """Update ``sla_state`` of every issue and write the escalations due at ``now``, in the caller's transaction."""
-    now = datetime.now(timezone.utc) if now is None else now
+    now = datetime.now(UTC) if now is None else now
     if now.tzinfo is None or now.utcoffset() is None:
         raise InvalidInput(f"the tick's time {now.isoformat()} has no time zone")
     report = TickReport(at=now)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -75,5 +76,5 @@ def find_replay(db: Database, retry: RetryKey) -> int | None:
 def remember(session: Session, retry: RetryKey, issue_id: int) -> None:
     """Store the key in the transaction that stores the issue (a concurrent twin fails on the primary key)."""
     session.add(IdempotencyKey(principal=retry.principal, key=retry.key, request_hash=retry.fingerprint,
-                               issue_id=issue_id, created_at=datetime.now(timezone.utc)))
+                               issue_id=issue_id, created_at=datetime.now(UTC)))
     session.flush()

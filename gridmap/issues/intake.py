@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -270,7 +270,7 @@ class Intake:
             reported_at = parse_datetime(record.get("reported_at") if _text(record.get("reported_at")) else "", self.tz)
         except ValueError as exc:
             raise InvalidField(f"reported_at {exc}", fields=("reported_at",)) from None
-        if reported_at > datetime.now(timezone.utc) + CLOCK_SKEW:
+        if reported_at > datetime.now(UTC) + CLOCK_SKEW:
             raise InvalidField(f"reported_at {reported_at.isoformat()} is in the future", fields=("reported_at",))
         row: dict[str, Any] = {
             "category": category.code,
@@ -334,7 +334,7 @@ class Intake:
         """
         if histories is not None and len(histories) != len(rows):
             raise ValueError(f"histories has {len(histories)} entries for {len(rows)} rows")
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         ids: list[int] = []
         for start in range(0, len(rows), chunk):
             batch = [dict(row, created_at=now) for row in rows[start:start + chunk]]

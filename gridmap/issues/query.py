@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, not_, select
 from sqlalchemy.orm import Session, selectinload
 
-from gridmap.issues.counts import IssueFilter, metric_condition
-from gridmap.security.access import AccessScope, mask_name, mask_phone
-from gridmap.issues.categories import CategoryTree
 from gridmap.errors import InvalidInput
+from gridmap.issues.categories import CategoryTree
+from gridmap.issues.counts import IssueFilter, metric_condition
 from gridmap.issues.params import (
     AREA_COLUMNS,
     bbox_conditions,
@@ -25,10 +24,11 @@ from gridmap.issues.params import (
     parse_paging,
     parse_statuses,
 )
+from gridmap.issues.states import ACTION_LABELS, OPEN_STATUSES, SOURCES, STATUS_LABELS
+from gridmap.issues.workflow import WorkflowRules, allowed_actions, sla_state_of
+from gridmap.security.access import AccessScope, mask_name, mask_phone
 from gridmap.storage.models import Issue, IssueTransition
 from gridmap.storage.workflow import IssueEscalation
-from gridmap.issues.workflow import WorkflowRules, allowed_actions, sla_state_of
-from gridmap.issues.states import ACTION_LABELS, OPEN_STATUSES, SOURCES, STATUS_LABELS
 
 SORTS = {
     "-reported_at": (Issue.reported_at.desc(), Issue.id.desc()),
@@ -135,7 +135,7 @@ def issue_as_dict(
 ) -> dict[str, Any]:
     """The issue as the API shows it; ``detail`` adds the reporter (masked unless ``personal``), history, escalations."""
     tz = ZoneInfo(timezone_name)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     try:
         sla_state = sla_state_of(issue, now, rules)
     except InvalidInput:  # a deadline the calendar cannot count yet: the last tick's answer

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -91,7 +91,7 @@ def dispatch_queue(session: Session, query: IssueQuery, rules: WorkflowRules, *,
     """The queue of the issues that ``query`` selects (its area, category, status and source filters)."""
     if limit < 1:
         raise InvalidInput(f"limit must be at least 1, got {limit}")
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     running = sorted(OPEN_STATUSES - CLOCK_STOPPED_STATUSES)
     candidates = session.scalars(
         select(Issue)

@@ -53,7 +53,7 @@ import io
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -443,7 +443,7 @@ def deadline(
     amount = _positive_amount(value)
     try:
         if kind is TimeLimitKind.continuous_hours:
-            return (start.astimezone(timezone.utc) + timedelta(hours=amount)).astimezone(start.tzinfo)
+            return (start.astimezone(UTC) + timedelta(hours=amount)).astimezone(start.tzinfo)
         calendar = calendar if calendar is not None else WorkingCalendar.load()
         if kind is TimeLimitKind.calendar_days:
             wall = start.astimezone(calendar.tz).replace(tzinfo=None) + timedelta(days=amount)
@@ -469,7 +469,7 @@ def sla_state(now: datetime, deadline: datetime, started: datetime, warn_share: 
         raise InvalidInput(
             f"warn_share must be in (0, 1], e.g. 0.8 for a warning at 80% of the time limit; got {warn_share!r}"
         )
-    now_utc, due_utc, start_utc = (m.astimezone(timezone.utc) for m in (now, deadline, started))
+    now_utc, due_utc, start_utc = (m.astimezone(UTC) for m in (now, deadline, started))
     if due_utc <= start_utc:
         raise InvalidInput(f"deadline {deadline.isoformat()} is not after the start {started.isoformat()}")
     if now_utc > due_utc:

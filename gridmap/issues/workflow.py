@@ -42,18 +42,29 @@ and its approval (``approver``): a case is extended only once it is approved.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gridmap.issues.categories import CategoryTree, load_categories
 from gridmap.dates import CLOCK_SKEW
 from gridmap.errors import Conflict, InvalidInput, NotFound
-from gridmap.issues.states import DISCARDED_STATUSES, OPEN_STATUSES, CLOCK_STOPPED_STATUSES, ACTIONS, MAX_EXTENSIONS, REASON_REQUIRED, ACTION_PARAMS, TRANSITIONS, _STAGE_OF_STATUS
+from gridmap.issues.categories import CategoryTree, load_categories
 from gridmap.issues.sla import TimeLimitKind, WorkingCalendar, deadline, parse_time_limit_kind
+from gridmap.issues.states import (
+    _STAGE_OF_STATUS,
+    ACTION_PARAMS,
+    ACTIONS,
+    CLOCK_STOPPED_STATUSES,
+    DISCARDED_STATUSES,
+    MAX_EXTENSIONS,
+    OPEN_STATUSES,
+    REASON_REQUIRED,
+    TRANSITIONS,
+)
 from gridmap.storage.models import Issue, IssueTransition
+
 
 class IllegalTransition(Conflict):
     """An action that the issue's current status (or history) does not allow (409)."""
@@ -196,10 +207,10 @@ def _text(value: Any, name: str) -> str | None:
 
 def _moment(value: datetime | None) -> datetime:
     if value is None:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInput(f"the time of an action must be a timezone-aware datetime, got {value!r}")
-    if value > datetime.now(timezone.utc) + CLOCK_SKEW:  # a step in the future would block every later one
+    if value > datetime.now(UTC) + CLOCK_SKEW:  # a step in the future would block every later one
         raise InvalidInput(f"the time of an action, {value.isoformat()}, is in the future; leave it out to act now")
     return value
 
@@ -289,7 +300,7 @@ def load_issue(session: Session, issue_id: int, *, for_update: bool = True) -> I
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(timezone.utc).isoformat()
+    return None if moment is None else moment.astimezone(UTC).isoformat()
 
 
 def _limit_or_refuse(issue: Issue, action: str, rules: WorkflowRules) -> tuple[TimeLimitKind, float]:

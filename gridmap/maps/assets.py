@@ -23,8 +23,8 @@ from urllib.parse import urlsplit
 from branca.element import Element, Figure, Link
 from folium.elements import JSCSSMixin
 
-from gridmap.resources import resource
 from gridmap.maps.folium_adapter import add_last, children, remove_child, replace_child, set_asset_links, walk
+from gridmap.resources import resource
 
 StaticUrl = Callable[[str], str]
 

@@ -13,7 +13,7 @@ The figures count only the cells of the filter's ``access`` (the asking principa
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,9 +21,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gridmap.dates import parse_period
+from gridmap.labels import N_, Translate, untranslated
 from gridmap.maps.data import SHARE_COLOURS, legend_classes
 from gridmap.maps.filters import MapFilter
-from gridmap.labels import N_, Translate, untranslated
 
 NOT_AVAILABLE = N_("走访与巡查覆盖数据尚未接入")
 NO_HOUSEHOLDS = N_("尚无住户登记：按巡查覆盖率着色")
@@ -43,7 +43,7 @@ def _coverage_module():
 
 def coverage_period(issue_filter: MapFilter) -> tuple[date, date, date]:
     """(from, to, as_of) of the coverage figures for a map filter's period."""
-    today = datetime.now(timezone.utc).astimezone(ZoneInfo(issue_filter.timezone)).date()
+    today = datetime.now(UTC).astimezone(ZoneInfo(issue_filter.timezone)).date()
     date_from, date_to = parse_period(issue_filter.date_from, issue_filter.date_to, today=today, default_start="year")
     assert date_from is not None and date_to is not None  # a closed period: both ends filled
     return date_from, date_to, min(date_to, today)

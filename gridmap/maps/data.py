@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,14 +24,14 @@ import numpy as np
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from gridmap.issues.counts import COUNTS, grouped_counts, metric_condition
 from gridmap.errors import InvalidInput
 from gridmap.geo.crs import gcj02_to_wgs84
-from gridmap.issues.params import LEVEL_COLUMNS, BBox, bbox_conditions, parse_bbox
 from gridmap.geo.layers import CODE_LENGTHS
+from gridmap.issues.counts import COUNTS, grouped_counts, metric_condition
+from gridmap.issues.params import LEVEL_COLUMNS, BBox, bbox_conditions, parse_bbox
+from gridmap.labels import NO_DATA, RATIO_METRICS, Translate, untranslated
 from gridmap.maps.display import shift_points
 from gridmap.maps.filters import MapFilter
-from gridmap.labels import NO_DATA, RATIO_METRICS, Translate, untranslated
 from gridmap.maps.scope import AreaCatalogue, AreaScope
 from gridmap.storage.models import Issue
 
@@ -254,7 +254,7 @@ def _overdue_case(as_of: datetime):
 def issue_markers(session: Session, issue_filter: MapFilter, bbox: tuple[float, float, float, float], *,
                   limit: int = MARKER_LIMIT, shift: str = "none", as_of: datetime | None = None) -> dict[str, Any]:
     """The newest issues in a lon/lat box (WGS84) that the filter selects, for markers with popups."""
-    as_of = as_of or datetime.now(timezone.utc)
+    as_of = as_of or datetime.now(UTC)
     statement = (
         select(Issue.id, Issue.lat, Issue.lon, Issue.category, Issue.status, Issue.deadline, Issue.source,
                Issue.description, Issue.address, Issue.reported_at, _overdue_case(as_of))
@@ -288,7 +288,7 @@ def issue_markers(session: Session, issue_filter: MapFilter, bbox: tuple[float, 
 def open_issues(session: Session, issue_filter: MapFilter, *, limit: int = 500,
                 as_of: datetime | None = None) -> dict[str, Any]:
     """The open issues the filter selects, overdue first, then by deadline: a manager's list."""
-    as_of = as_of or datetime.now(timezone.utc)
+    as_of = as_of or datetime.now(UTC)
     open_condition = metric_condition("open", as_of)
     overdue = _overdue_case(as_of)
     conditions = [*issue_filter.conditions(), open_condition]
@@ -330,7 +330,7 @@ def issue_weeks(session: Session, timezone_name: str) -> list[str]:
 
 def _as_aware(moment: datetime) -> datetime:
     # min()/max() bypass the UTCDateTime type on some backends and come back naive UTC.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _local(moment: datetime | None, tz: ZoneInfo) -> str | None:

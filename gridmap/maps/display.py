@@ -30,8 +30,8 @@ from collections.abc import Iterable
 import numpy as np
 import shapely
 
-from gridmap.geo.crs import wgs84_to_gcj02
 from gridmap.errors import InvalidInput
+from gridmap.geo.crs import wgs84_to_gcj02
 from gridmap.geo.layers import LEVELS, LayerSet
 
 DISPLAY_DECIMALS = 5

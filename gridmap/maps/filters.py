@@ -6,13 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gridmap.issues.counts import IssueFilter
-from gridmap.security.access import AccessScope
 from gridmap.issues.categories import CategoryTree
-from gridmap.labels import METRICS
-from gridmap.maps.scope import AreaScope
+from gridmap.issues.counts import IssueFilter
 from gridmap.issues.params import parse_choice, parse_choices, parse_statuses, status_names
 from gridmap.issues.states import SOURCES
+from gridmap.labels import METRICS
+from gridmap.maps.scope import AreaScope
+from gridmap.security.access import AccessScope
 
 #: Query parameters of a map view, in the order URLs list them.
 PARAMS: tuple[str, ...] = ("area", "metric", "category", "status", "source", "from", "to")

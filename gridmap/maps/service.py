@@ -13,14 +13,14 @@ from typing import Any
 
 import numpy as np
 
+from gridmap.errors import Forbidden
+from gridmap.geo.layers import LayerSet
+from gridmap.issues.categories import CategoryTree
 from gridmap.maps.data import MapQuery, level_for
 from gridmap.maps.display import DisplayGeometry, shift_points
 from gridmap.maps.filters import parse_map_filter, parse_metric
 from gridmap.maps.scope import AreaCatalogue, AreaScope
 from gridmap.maps.tiles import TileSource, display_shift, tile_sources
-from gridmap.errors import Forbidden
-from gridmap.geo.layers import LayerSet
-from gridmap.issues.categories import CategoryTree
 from gridmap.security.access import AccessScope
 from gridmap.storage.db import Database
 

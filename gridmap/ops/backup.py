@@ -30,15 +30,30 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import (
-    JSON, Connection, Engine, Row, Table, Text, and_, bindparam, cast, create_engine, event, func, or_, select, text, update,
+    JSON,
+    Connection,
+    Engine,
+    Row,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    create_engine,
+    event,
+    func,
+    or_,
+    select,
+    text,
+    update,
 )
 from sqlalchemy.pool import NullPool
 
 import gridmap.storage  # noqa: F401  (imports every model module: Base.metadata then holds every table)
 from gridmap.errors import GridmapError, InvalidInput
+from gridmap.security.audit import record
 from gridmap.storage.db import MIGRATIONS, Database
 from gridmap.storage.models import Base
-from gridmap.security.audit import record
 
 #: "grmp" in the SQLite header of every backup file: tells a gridmap backup from any SQLite file.
 APPLICATION_ID = 0x67726D70

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import and_, false, or_, select, true
 from sqlalchemy.orm import Session
@@ -227,7 +228,7 @@ def check_role_and_scopes(role: str, scopes: Iterable[str], *, area_codes: Itera
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def add_user(session: Session, name: str, role: str, scopes: tuple[str, ...], password: str) -> User:

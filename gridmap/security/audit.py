@@ -15,11 +15,12 @@ Secrets (password and token hashes) are never written to the log.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
 from sqlalchemy import Insert, event, func, insert, inspect, select
 from sqlalchemy.orm import ORMExecuteState, Session
@@ -97,7 +98,7 @@ def switched_off() -> Iterator[None]:
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
-        return (value.astimezone(timezone.utc) if value.tzinfo else value).isoformat()
+        return (value.astimezone(UTC) if value.tzinfo else value).isoformat()
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -117,7 +118,7 @@ def _clean(table: str, values: dict[str, Any]) -> dict[str, Any]:
 
 def _entry(table: str, operation: str, entity_id: str, before: dict | None, after: dict | None) -> dict[str, Any]:
     actor, context = _actor.get()
-    return {"at": datetime.now(timezone.utc), "actor": actor[:200], "operation": operation, "entity": table,
+    return {"at": datetime.now(UTC), "actor": actor[:200], "operation": operation, "entity": table,
             "entity_id": entity_id[:100], "before": before, "after": after, "context": context}
 
 

@@ -14,8 +14,8 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from gridmap.errors import InvalidInput
 

@@ -1,12 +1,18 @@
 """Storage: SQLAlchemy 2 models, engine set-up and Alembic migrations."""
 
-from gridmap.storage.db import Database, connect
-from gridmap.storage.models import Area, Base, Issue, IssueTransition, Meta
-from gridmap.storage.workflow import GridWorker, GridWorkerCell, IssueEscalation  # noqa: F401  (#3 tables)
 from gridmap.storage.coverage import (  # noqa: F401  (#5 tables)
-    Household, HouseholdKind, HouseholdLocation, PatrolSegment, PatrolTrack, Visit, VisitIssue,
+    Household,
+    HouseholdKind,
+    HouseholdLocation,
+    PatrolSegment,
+    PatrolTrack,
+    Visit,
+    VisitIssue,
 )
+from gridmap.storage.db import Database, connect
 from gridmap.storage.interop import ApiKey, Open311Token  # noqa: F401  (#7 tables)
+from gridmap.storage.models import Area, Base, Issue, IssueTransition, Meta
 from gridmap.storage.security import ApiToken, AuditEntry, IdempotencyKey, User  # noqa: F401  (#8 tables)
+from gridmap.storage.workflow import GridWorker, GridWorkerCell, IssueEscalation  # noqa: F401  (#3 tables)
 
 __all__ = ["Area", "Base", "Database", "Issue", "IssueTransition", "Meta", "connect"]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from sqlite3 import SQLITE_BUSY
-from typing import Any, Mapping
+from typing import Any
 
 from flask import Flask, jsonify, make_response, render_template, request
 from flask_babel import Babel
@@ -12,8 +13,8 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
-from gridmap.errors import GridmapError
 from gridmap.core import Gridmap
+from gridmap.errors import GridmapError
 from gridmap.resources import resource
 from gridmap.storage.models import MAX_ROW_ID
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from gridmap.security.audit import audit_entries
-from gridmap.security.access import ROLE_LABELS, disable_user, enable_user, list_tokens, list_users, revoke_token
 from gridmap.errors import Conflict
 from gridmap.issues.params import parse_integer
+from gridmap.security.access import ROLE_LABELS, disable_user, enable_user, list_tokens, list_users, revoke_token
+from gridmap.security.audit import audit_entries
 from gridmap.storage.models import MAX_ROW_ID
 from gridmap.web.auth import principal, requires
 

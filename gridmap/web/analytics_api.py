@@ -8,17 +8,25 @@ Every figure counts only the issues in the caller's scope (:func:`gridmap.web.au
 from __future__ import annotations
 
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, jsonify, request, send_file
 
-from gridmap.issues.params import parse_choice, parse_integer, parse_number
 from gridmap.analytics.hotspots import REPEAT_MIN_COUNT, REPEAT_RADIUS_M, hotspot_report
-from gridmap.analytics.indicators import DEFAULT_DUE_RULE, DUE_RULES, GROUPS, AREA_LEVELS, Period, indicators, write_indicators_xlsx
-from gridmap.core import Gridmap
+from gridmap.analytics.indicators import (
+    AREA_LEVELS,
+    DEFAULT_DUE_RULE,
+    DUE_RULES,
+    GROUPS,
+    Period,
+    indicators,
+    write_indicators_xlsx,
+)
 from gridmap.analytics.trends import BY, INTERVALS, TREND_INDICATORS, trend_counts, trend_indicators
+from gridmap.core import Gridmap
+from gridmap.issues.params import parse_choice, parse_integer, parse_number
 from gridmap.web.auth import requires, scope
 
 blueprint = Blueprint("analytics_api", __name__)
@@ -34,7 +42,7 @@ def core() -> Gridmap:
 def period_arg() -> Period:
     """The ``from``/``to`` period of the query string (default: the last 30 days)."""
     zone = core().timezone
-    today = datetime.now(timezone.utc).astimezone(ZoneInfo(zone)).date()
+    today = datetime.now(UTC).astimezone(ZoneInfo(zone)).date()
     return Period.parse(request.args.get("from"), request.args.get("to"), zone, today=today)
 
 

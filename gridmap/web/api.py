@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
-from gridmap.issues.counts import IssueFilter, area_counts
 from gridmap.core import Gridmap
+from gridmap.issues.counts import IssueFilter, area_counts
 from gridmap.web.auth import requires, scope
 
 blueprint = Blueprint("api", __name__)

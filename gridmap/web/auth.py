@@ -10,16 +10,24 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from flask import (Blueprint, Flask, current_app, g, redirect, render_template, request, session, url_for)
+from flask import Blueprint, Flask, current_app, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from gridmap.security.audit import begin_acting, end_acting
-from gridmap.security.access import (ANONYMOUS, ROLE_LABELS, AccessScope, Principal, authenticate_password,
-                          authenticate_token, load_user, require)
 from gridmap.errors import Forbidden, NotFound, TooManyRequests, Unauthenticated
+from gridmap.security.access import (
+    ANONYMOUS,
+    ROLE_LABELS,
+    AccessScope,
+    Principal,
+    authenticate_password,
+    authenticate_token,
+    load_user,
+    require,
+)
+from gridmap.security.audit import begin_acting, end_acting
 from gridmap.security.ratelimit import Rate, RateLimiter, retry_after_seconds
 
 blueprint = Blueprint("auth", __name__)

@@ -12,27 +12,31 @@ from __future__ import annotations
 
 import io
 import tempfile
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, jsonify, request, send_file
 
+from gridmap.core import Gridmap
 from gridmap.coverage.export import write_coverage_xlsx
-from gridmap.coverage.metrics import LEVELS, area_coverage, check_area_code, stale_cells, worklists
-from gridmap.dates import parse_day
-from gridmap.errors import InvalidInput
 from gridmap.coverage.households import (
-    HOUSEHOLD_REQUIRED, HouseholdRegistry, household_detail, list_households, mask_household,
+    HOUSEHOLD_REQUIRED,
+    HouseholdRegistry,
+    household_detail,
+    list_households,
+    mask_household,
 )
-from gridmap.coverage.visits import VISIT_REQUIRED, visit_detail
-from gridmap.issues.record_files import read_record_file
+from gridmap.coverage.metrics import LEVELS, area_coverage, check_area_code, stale_cells, worklists
 from gridmap.coverage.patrols import import_tracks, track_detail
 from gridmap.coverage.track_files import read_track_data
-from gridmap.core import Gridmap
-from gridmap.web.parsing import check_body_size, json_body
+from gridmap.coverage.visits import VISIT_REQUIRED, visit_detail
+from gridmap.dates import parse_day
+from gridmap.errors import InvalidInput
+from gridmap.issues.record_files import read_record_file
 from gridmap.web.auth import principal, requires, scope
+from gridmap.web.parsing import check_body_size, json_body
 
 blueprint = Blueprint("coverage_api", __name__)
 
@@ -56,7 +60,7 @@ def registry() -> HouseholdRegistry:
 
 def today() -> date:
     """Today in the service's time zone."""
-    return datetime.now(timezone.utc).astimezone(ZoneInfo(core().timezone)).date()
+    return datetime.now(UTC).astimezone(ZoneInfo(core().timezone)).date()
 
 
 def personal(household: dict[str, Any]) -> dict[str, Any]:

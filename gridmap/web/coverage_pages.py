@@ -12,12 +12,12 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from gridmap.coverage.households import household_detail
 from gridmap.coverage.metrics import area_coverage, format_share, worklists
 from gridmap.errors import GridmapError, InvalidInput
-from gridmap.coverage.households import household_detail
 from gridmap.storage.models import Area
-from gridmap.web.coverage_api import core, int_arg, period_from_request, personal, personal_worklists, registry, today
 from gridmap.web.auth import requires, scope
+from gridmap.web.coverage_api import core, int_arg, period_from_request, personal, personal_worklists, registry, today
 
 blueprint = Blueprint("coverage_pages", __name__)
 

@@ -13,28 +13,36 @@ view runs (:mod:`gridmap.web.auth`).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from flask_babel import get_locale
+from flask_babel import gettext as _
 from sqlalchemy import select
 
-from gridmap.issues.dispatch import suggest_assignees
-from gridmap.issues.queue import DEFAULT_LIMIT, REASONS, Queue, dispatch_queue
-from gridmap.maps.dispatch import REASON_COLOURS, queue_map
 from gridmap.errors import Forbidden, GridmapError, InvalidInput, NotFound
+from gridmap.issues.dispatch import suggest_assignees
 from gridmap.issues.params import parse_integer
 from gridmap.issues.query import IssueQuery
+from gridmap.issues.queue import DEFAULT_LIMIT, REASONS, Queue, dispatch_queue
+from gridmap.issues.states import (
+    ACTION_PARAMS,
+    ACTIONS,
+    CLOCK_STOPPED_STATUSES,
+    OPEN_STATUSES,
+    REASON_REQUIRED,
+    SOURCES,
+    STATUSES,
+)
+from gridmap.issues.workflow import allowed_actions, apply_action, load_issue
 from gridmap.labels import N_, SOURCE_LABELS, STATUS_LABELS
+from gridmap.maps.dispatch import REASON_COLOURS, queue_map
 from gridmap.maps.tiles import display_shift, tile_sources
 from gridmap.storage.models import Area
 from gridmap.web.api import core
-from gridmap.issues.workflow import allowed_actions, apply_action, load_issue
-from gridmap.issues.states import ACTION_PARAMS, ACTIONS, CLOCK_STOPPED_STATUSES, OPEN_STATUSES, REASON_REQUIRED, SOURCES, STATUSES
 from gridmap.web.auth import principal, requires, scope
 from gridmap.web.headers import csp_nonce
 
@@ -139,7 +147,7 @@ def _render_queue(filters: dict[str, str], *, limit: int = DEFAULT_LIMIT, notice
         if error is None:
             raise
         filters, query = {}, _query({})  # showing an action's error matters more than its filters
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with gm.db.sessions() as session:
         result: Queue = dispatch_queue(session, query, rules, now=now, limit=limit)
         for entry in result.entries:

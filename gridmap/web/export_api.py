@@ -7,10 +7,10 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from gridmap.issues.query import IssueQuery
+from gridmap.core import Gridmap
 from gridmap.geo.layers import LEVELS, feature_collection
 from gridmap.interop.ogc import issue_feature
-from gridmap.core import Gridmap
+from gridmap.issues.query import IssueQuery
 from gridmap.web.auth import public, requires, scope
 
 blueprint = Blueprint("export_api", __name__)

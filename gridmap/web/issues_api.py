@@ -7,7 +7,7 @@ through :meth:`gridmap.issues.intake.Intake.submit`, the one intake path; this m
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,19 +15,19 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from gridmap.issues.dispatch import suggest_assignees
-from gridmap.web import MAX_ID
-from gridmap.web.parsing import json_body
+from gridmap.core import Gridmap
 from gridmap.errors import Forbidden, InvalidInput, NotFound
+from gridmap.issues.dispatch import suggest_assignees
+from gridmap.issues.idempotency import RetryKey
 from gridmap.issues.intake import parse_datetime
 from gridmap.issues.params import parse_integer
 from gridmap.issues.query import MAX_LIMIT, IssueQuery, issue_as_dict, transitions_as_dicts
-from gridmap.core import Gridmap
-from gridmap.storage.models import Issue
-from gridmap.issues.workflow import apply_action, apply_to_issues, load_issue
 from gridmap.issues.states import ACTION_PARAMS, ACTIONS, SOURCES
+from gridmap.issues.workflow import apply_action, apply_to_issues, load_issue
+from gridmap.storage.models import Issue
+from gridmap.web import MAX_ID
 from gridmap.web.auth import principal, requires, scope
-from gridmap.issues.idempotency import RetryKey
+from gridmap.web.parsing import json_body
 
 blueprint = Blueprint("issues_api", __name__)
 
@@ -150,7 +150,7 @@ def create_issue():
         "reporter_phone": _string(reporter, "phone"),
         "photos": photos,
         "external_id": _string(body, "external_id"),
-        "reported_at": _moment(body, "reported_at") or datetime.now(timezone.utc),
+        "reported_at": _moment(body, "reported_at") or datetime.now(UTC),
     }
     retry = RetryKey.of(principal().label, request.headers.get("Idempotency-Key") or body.get("client_request_id"),
                         {k: v for k, v in body.items() if k != "client_request_id"})

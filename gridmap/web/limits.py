@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from flask import Flask, current_app, g, request
 
 from gridmap.errors import PayloadTooLarge, TooManyRequests
-from gridmap.security.ratelimit import Rate, RateLimiter, retry_after_seconds
 from gridmap.ops.server import BODY_TOO_LARGE
+from gridmap.security.ratelimit import Rate, RateLimiter, retry_after_seconds
 from gridmap.web.headers import set_response_header
 
 EXTENSION = "gridmap_intake_limits"

@@ -22,8 +22,8 @@ from flask import Blueprint, Response, current_app, request
 from flask_babel import gettext
 
 from gridmap.geo.layers import LEVELS
-from gridmap.maps import coverage_layer
 from gridmap.issues.params import parse_choice, parse_integer
+from gridmap.maps import coverage_layer
 from gridmap.maps.data import MARKER_LIMIT, MAX_MARKERS, issue_markers, map_data, view_bbox
 from gridmap.maps.overview import dumps
 from gridmap.maps.service import MapService

@@ -11,9 +11,9 @@ from typing import Any
 from flask import Blueprint, Response, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from gridmap.interop import ogc
-from gridmap.errors import GridmapError, NotFound
 from gridmap.core import Gridmap
+from gridmap.errors import GridmapError, NotFound
+from gridmap.interop import ogc
 from gridmap.issues.states import STATUSES
 from gridmap.web.auth import public, scope
 

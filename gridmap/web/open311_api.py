@@ -13,13 +13,13 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from gridmap.interop import open311
-from gridmap.errors import GridmapError, NotFound
 from gridmap.core import Gridmap
-from gridmap.web.parsing import check_body_size
+from gridmap.errors import GridmapError, NotFound
+from gridmap.interop import open311
+from gridmap.issues.idempotency import check_key
 from gridmap.web.auth import public
 from gridmap.web.limits import limit_anonymous_intake
-from gridmap.issues.idempotency import check_key
+from gridmap.web.parsing import check_body_size
 
 blueprint = Blueprint("open311_api", __name__)
 

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import copy
 import sys
-from gridmap.web.auth import public
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify
+
+from gridmap.web.auth import public
 
 blueprint = Blueprint("openapi", __name__)
 

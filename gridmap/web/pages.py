@@ -8,24 +8,24 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, has_request_context, render_template, request, url_for
-from jinja2.utils import htmlsafe_json_dumps
-from markupsafe import Markup
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from jinja2.utils import htmlsafe_json_dumps
+from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 
+from gridmap.issues.states import SOURCES, STATUSES
+from gridmap.labels import LEVEL_LABELS, METRIC_LABELS, METRICS, SOURCE_LABELS, STATUS_LABELS
 from gridmap.maps import coverage_layer
 from gridmap.maps.data import HEAT_RAW_LIMIT, MapQuery, issue_weeks, map_data, open_issues
 from gridmap.maps.filters import PARAMS, filter_params
-from gridmap.labels import LEVEL_LABELS, METRIC_LABELS, METRICS, SOURCE_LABELS, STATUS_LABELS
 from gridmap.maps.overview import HEAT_OPTIONS, render_map
 from gridmap.maps.scope import AreaScope
 from gridmap.maps.service import MapService
 from gridmap.web import LANGUAGES
-from gridmap.web.maps_api import map_service
-from gridmap.web.headers import csp_nonce
-from gridmap.issues.states import SOURCES, STATUSES
 from gridmap.web.auth import principal, requires, scope
+from gridmap.web.headers import csp_nonce
+from gridmap.web.maps_api import map_service
 
 blueprint = Blueprint("pages", __name__)
 

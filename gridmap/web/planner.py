@@ -15,8 +15,8 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from gridmap.analytics.hotspots import CLASS_LABELS
 from gridmap.analytics.indicators import AREA_LEVELS, DUE_RULES, GROUPS, INDICATORS, RATES, format_rate
-from gridmap.labels import N_
 from gridmap.analytics.trends import line_chart
+from gridmap.labels import N_
 from gridmap.web.analytics_api import compute_hotspots, compute_indicators, compute_trends, core
 from gridmap.web.auth import requires
 
