@@ -1,4 +1,4 @@
-"""Benchmark: what the audit log (#8) costs an import and single-issue intake.
+"""Benchmark: what the audit log costs an import and single-issue intake.
 
 Imports the demo year of issues (the bundled Tianya layer set, ``gridmap.demo.issues``; 12,000 issues)
 into a fresh SQLite database, with the audit log's session hooks on and off, alternately, and

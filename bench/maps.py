@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> None:
 
         app = create_app(settings)
         client = app.test_client()
-        with app.extensions["gridmap"].db.session() as session:  # every page needs a principal (#8)
+        with app.extensions["gridmap"].db.session() as session:  # every page needs a principal
             client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {add_token(session, 'bench', 'admin', ())}"
         try:
             cold_page, _, _ = timed_get(client, "/")  # loads and validates the layer set, builds the index

@@ -18,7 +18,7 @@ from gridmap.security.audit import install as install_audit_log
 from gridmap.settings import database_url, load_settings
 from gridmap.storage.db import Database
 
-if TYPE_CHECKING:  # imported lazily at run time (#3)
+if TYPE_CHECKING:  # imported lazily at run time
     from gridmap.issues.dispatch import Routing
     from gridmap.issues.workflow import WorkflowRules
 
@@ -61,14 +61,14 @@ class Gridmap:
 
     @cached_property
     def routing(self) -> Routing:
-        """Routing rules: category (and street) → department (#3)."""
+        """Routing rules: category (and street) → department."""
         from gridmap.issues.dispatch import Routing
 
         return Routing.load(self.settings["routing"], self.categories)
 
     @cached_property
     def workflow_rules(self) -> WorkflowRules:
-        """Calendar, category tree and warning share for :func:`gridmap.issues.workflow.apply_action` (#3)."""
+        """Calendar, category tree and warning share for :func:`gridmap.issues.workflow.apply_action`."""
         from gridmap.issues.workflow import WorkflowRules
 
         return WorkflowRules(self.calendar, self.categories, float(self.settings["sla_warning_share"]))

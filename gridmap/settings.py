@@ -92,20 +92,20 @@ SETTINGS: tuple[Setting, ...] = (
         "'tianditu' (天地图, needs tianditu_key) or 'amap' (高德, overlays shifted to GCJ-02); "
         "the tile servers must be reachable from the browser.",
     ),
-    # Map UI (#4)
+    # Map UI
     Setting("tianditu_key", None, "Tianditu (天地图) browser key (tk) for tiles=tianditu."),
     Setting("map_max_cells", 20000, "Most cells one map view draws; an area with more is coloured by community until you drill down.", _integer),
-    # Coverage: households, visits, patrols (#5)
+    # Coverage: households, visits, patrols
     Setting("household_kinds", None, "CSV of household kinds and their visit intervals; default the bundled gridmap/data/household_kinds.csv."),
     Setting("patrol_min_minutes", 10.0, "A cell counts as patrolled on a day when patrol tracks spent at least this many minutes in it.", _number),
     Setting("patrol_stale_days", 7, "Cells not patrolled for this many days are listed as stale (work lists, coverage).", _integer),
-    # Workflow, deadlines and dispatch (#3)
+    # Workflow, deadlines and dispatch
     Setting("routing", None, "CSV routing rules (category → department, per-street overrides); default the bundled gridmap/data/routing.csv."),
     Setting("sla_warning_share", 0.8, "Share of the time limit after which an open issue is in the warning state (0 < share ≤ 1).", _number),
     Setting("duplicate_distance_m", 50.0, "Likely duplicate at intake: same category within this many metres…", _number),
     Setting("duplicate_hours", 24.0, "…and reported within this many hours after the other issue.", _number),
     Setting("suggestion_workload_m", 500.0, "Assignment suggestions: one open issue in hand weighs like this many metres of distance.", _number),
-    # Abuse: rate limit and security headers (#8)
+    # Abuse: rate limit and security headers
     Setting("intake_rate_limit", "30/minute", "Anonymous intake (Open311 POST) per client IP: COUNT/PERIOD (second, minute, hour, day) or off."),
     Setting("intake_key_rate_limit", "600/minute", "Anonymous intake (Open311 POST) per api_key, over all its clients: COUNT/PERIOD or off."),
     Setting("hsts_max_age", 0, "Strict-Transport-Security max-age in seconds; 0 (the default, for plain-HTTP intranets) sends none.", _integer),

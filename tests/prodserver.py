@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -32,17 +32,22 @@ def free_port() -> int:
 
 
 @contextmanager
-def production_server(env: Mapping[str, str], log: Path, *, threads: int | None = None) -> Iterator[str]:
+def production_server(env: Mapping[str, str], log: Path, *, threads: int | None = None,
+                      command: Sequence[str] = GRIDMAP, cwd: Path | None = None,
+                      inherit_environment: bool = True) -> Iterator[str]:
     """Run `gridmap serve` with ``env`` (GRIDMAP_* settings); yield its base URL; stop it afterwards.
 
-    Its output goes to ``log``, which the failure message quotes when it does not start.
+    ``command`` is the `gridmap` to run (another venv's, say); ``env`` is added to this process's
+    environment unless ``inherit_environment`` is false, when it is the whole environment.  Its
+    output goes to ``log``, which the failure message quotes when it does not start.
     """
     port = free_port()
-    args = [*GRIDMAP, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    args = [*command, "serve", "--host", "127.0.0.1", "--port", str(port)]
     if threads is not None:
         args += ["--threads", str(threads)]
+    environment = {**os.environ, **env} if inherit_environment else dict(env)
     with open(log, "wb") as out:
-        process = subprocess.Popen(args, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(args, env=environment, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:

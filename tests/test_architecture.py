@@ -8,6 +8,7 @@ import counts, including those inside functions and under ``TYPE_CHECKING``.
 from __future__ import annotations
 
 import ast
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -17,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "gridmap"
 
 #: Each top-level room of gridmap and the rooms it may import from (besides itself).
 #: The ground floor (errors, settings, dates, labels, resources) may import only from the ground floor.
-GROUND = {"errors", "settings", "dates", "labels", "resources"}
+GROUND = {"errors", "settings", "dates", "labels", "resources", "json_text"}
 MAY_IMPORT: dict[str, set[str]] = {
     "ground": set(),
     "geo": {"ground"},
@@ -168,3 +169,17 @@ def test_the_core_never_imports_flask():
         )
     )
     assert flask_users == []
+
+
+#: An issue-number tag such as "(#8)" in a comment or docstring (not a colour such as #1f77b4).
+TICKET_TAG = re.compile(r"(?<![\w&])#\d{1,3}\b(?![0-9a-fA-F])")
+
+
+def test_comments_say_why_not_which_ticket():
+    tagged = [
+        f"{path.relative_to(PACKAGE.parent)}:{number}"
+        for path in PACKAGE.rglob("*.py")
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if TICKET_TAG.search(line)
+    ]
+    assert tagged == []

@@ -1,4 +1,4 @@
-"""The audit log and idempotent intake (#8)."""
+"""The audit log and idempotent intake."""
 
 from __future__ import annotations
 

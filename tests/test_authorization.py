@@ -1,4 +1,4 @@
-"""The authorization matrix (#8): every endpoint × every role, and the cross-scope reads that must fail.
+"""The authorization matrix: every endpoint × every role, and the cross-scope reads that must fail.
 
 The table below is the specification, written out by hand: which roles may call each endpoint.
 A test checks that it names every route of the app, so a new endpoint cannot go unclassified.

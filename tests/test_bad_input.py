@@ -1,4 +1,4 @@
-"""Bad input (#8 item 4), table-driven: every entry point answers a clear 4xx or CLI error, never a
+"""Bad input, table-driven: every entry point answers a clear 4xx or CLI error, never a
 500, with a message that says what to fix, and writes nothing — no row in any table, no file.
 
 Entry points: the issues API (JSON), Open311 POST (form), the coverage uploads (households,

@@ -576,3 +576,22 @@ def test_export_cli_refuses_bad_options(gm, cli_env, tmp_path, args, message):
 def test_export_into_a_missing_folder_is_refused(gm, cli_env, tmp_path):
     result = run("ledger", "export", tmp_path / "nowhere" / "out.xlsx")
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('{"诉求编号": ', "broken JSON at line 1"),  # cut off
+        ('{"诉求编号": ' + "9" * 5000 + "}", "not usable JSON"),  # a number Python will not read
+        ("[" * 100_000 + "]" * 100_000, "not usable JSON"),  # nested deeper than the parser goes
+    ],
+)
+def test_an_unreadable_mapping_file_is_refused_with_its_name(tmp_path, text, message):
+    from gridmap.errors import InvalidInput
+    from gridmap.interop.ledger_files import load_mapping
+
+    path = tmp_path / "mapping.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InvalidInput) as refused:
+        load_mapping(path)
+    assert refused.value.message.startswith(f"mapping file {path}: ") and message in refused.value.message

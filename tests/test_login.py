@@ -1,4 +1,4 @@
-"""Logging in (#8): password sessions with CSRF-protected forms, bearer tokens, users and tokens from the CLI."""
+"""Logging in: password sessions with CSRF-protected forms, bearer tokens, users and tokens from the CLI."""
 
 from __future__ import annotations
 

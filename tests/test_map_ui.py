@@ -490,7 +490,7 @@ def test_the_language_choice_is_remembered_in_a_cookie(client, gm):
         assert "Issue map" in response.get_data(as_text=True)
 
 
-# --- coverage layer (#5's figures) --------------------------------------------------------------
+# --- coverage layer (coverage figures) --------------------------------------------------------------
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Property tests (#8): no sequence of workflow actions reaches an invalid state, and no geometry
+"""Property tests: no sequence of workflow actions reaches an invalid state, and no geometry
 input — valid, self-intersecting, degenerate, holed, huge, NaN/inf or projected — gets past the
 checks invalid or causes anything but a GridmapError / 4xx.
 """

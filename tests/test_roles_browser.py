@@ -1,4 +1,4 @@
-"""Roles in a real browser (#8): a grid manager lands on their own area, a planner's map asks for nothing refused."""
+"""Roles in a real browser: a grid manager lands on their own area, a planner's map asks for nothing refused."""
 
 from __future__ import annotations
 

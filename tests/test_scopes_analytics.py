@@ -1,4 +1,4 @@
-"""Scopes on planner analytics (#8): indicators, trends, hotspots and repeat locations count only the
+"""Scopes on planner analytics: indicators, trends, hotspots and repeat locations count only the
 caller's issues; a planner sees the whole district and no personal data.
 
 June 2025 in the mini district (a cell of each community; every case due 10 June):

@@ -1,4 +1,4 @@
-"""Scopes on coverage (#8): a grid manager or worker reads and writes the households, visits and patrols
+"""Scopes on coverage: a grid manager or worker reads and writes the households, visits and patrols
 of their own cells only, and sees households' names and phones only if their role may.
 
 The data is test_coverage's hand-computed scenario (households H1–H6 in cells A, B, C of community

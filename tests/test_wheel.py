@@ -11,23 +11,20 @@ from __future__ import annotations
 import http.cookiejar
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from gridmap import resources
 from gridmap.demo.users import DEMO_PASSWORD
-from prodserver import free_port
+from prodserver import production_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,8 +37,6 @@ SHIPPED = {
     "gridmap/data": "gridmap/data",
     "gridmap/storage/migrations": "gridmap/storage/migrations",
 }
-
-START_TIMEOUT_S = 60
 
 
 def source_files(folder: str) -> set[str]:
@@ -161,36 +156,10 @@ def fetch(opener: urllib.request.OpenerDirector, url: str, data: dict[str, str] 
         return error.code, error.read().decode("utf-8", errors="replace")
 
 
-@contextmanager
-def serving(gridmap: str, env: dict[str, str], folder: Path) -> Iterator[str]:
-    """`gridmap serve` of the fresh venv on a free loopback port; yields its base URL, stops it afterwards."""
-    port = free_port()
-    log = folder / "serve.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen([gridmap, "serve", "--host", "127.0.0.1", "--port", str(port), "--threads", "2"],
-                                   env=env, cwd=folder, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                output = log.read_text(errors="replace")
-                raise RuntimeError(f"gridmap serve exited with {process.returncode}:\n{output}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"gridmap serve did not listen within {START_TIMEOUT_S} s:\n"
-                                       f"{log.read_text(errors='replace')}") from None
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+def serving(gridmap: str, env: dict[str, str], folder: Path):
+    """`gridmap serve` of the fresh venv on a free loopback port, in ``env`` alone; yields its base URL."""
+    return production_server(env, folder / "serve.log", threads=2, command=[gridmap], cwd=folder,
+                             inherit_environment=False)
 
 
 # gridmap.resources: the in-package copy first, the checkout's top-level folder as the fallback.

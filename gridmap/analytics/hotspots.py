@@ -23,7 +23,7 @@ later reports of that category within the radius of an anchor join it (no chaini
 
 **Change.** The same counts and classes for the previous period of equal length.
 
-**Scopes** (#8). Every query counts only the issues inside the asking principal's ``access``. For
+**Scopes**. Every query counts only the issues inside the asking principal's ``access``. For
 a principal limited to some areas (a grid manager, a grid worker) the statistic is computed over
 the cells of its areas only: n, X̄ and S are theirs, and neighbours outside the areas are left
 out, so the classes say where issues concentrate *within* those areas.

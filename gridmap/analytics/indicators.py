@@ -16,7 +16,7 @@ Cohorts (which issues an indicator looks at):
 Rates are fractions (0.955 = 95.5%) and ``None`` when the denominator is 0. docs/indicators.md
 works every formula through an example.
 
-Scopes (#8): every function that loads issues takes the asking principal's ``access``
+Scopes: every function that loads issues takes the asking principal's ``access``
 (:class:`gridmap.security.access.AccessScope`) and counts only the issues inside it; the ``total`` row is
 then the total of the scope, and area rows list only the areas the scope shows.
 """

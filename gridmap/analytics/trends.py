@@ -5,7 +5,7 @@ to the requested period, so the first and last bucket may be partial. Counts are
 in a bucket; indicators per bucket follow gridmap.analytics.indicators with the bucket as the period.
 Charts are drawn server-side as inline SVG: :func:`line_chart` turns series into coordinates and
 the template draws them (labels stay autoescaped). Like the indicators, every count takes the
-asking principal's ``access`` and counts only the issues inside it (#8).
+asking principal's ``access`` and counts only the issues inside it.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from gridmap.cli.common import EXIT_BAD_INPUT, EXIT_PROBLEMS, GridmapGroup, core, parse_at
+from gridmap.cli.common import EXIT_PROBLEMS, GridmapGroup, core, parse_at, report_import
 from gridmap.errors import GridmapError
 
 
@@ -35,16 +35,9 @@ def issues_import(file: Path, crs: str | None, encoding: str | None, skip_bad_ro
     records, numbers = read_issue_file(file, encoding=encoding)
     with tqdm(total=len(records), desc="importing", unit="row", disable=not sys.stderr.isatty()) as bar:
         report = gm.intake.import_records(gm.db, records, numbers, crs=crs, skip_bad_rows=skip_bad_rows,
-                                          access=cli_principal().access, dry_run=dry_run, actor=f"import:{file.name}", on_progress=bar.update)
-    for error in report.errors:
-        click.echo(f"{file.name}: {error}", err=True)
-    if report.errors and not skip_bad_rows:
-        click.echo(f"{file.name}: {len(report.errors)} bad row(s) of {report.rows}; nothing imported "
-                   "(fix them, or pass --skip-bad-rows to import the rest)", err=True)
-        sys.exit(EXIT_BAD_INPUT)
-    verb = "would import" if dry_run else "imported"
-    skipped = f", skipped {len(report.errors)} bad row(s)" if report.errors else ""
-    click.echo(f"{file.name}: {verb} {report.imported} of {report.rows} row(s){skipped}")
+                                          access=cli_principal().access, dry_run=dry_run,
+                                          actor=f"import:{file.name}", on_progress=bar.update)
+    report_import(file.name, report, skip_bad_rows, dry_run)
 
 
 @issues.command("transition")

@@ -31,7 +31,7 @@ default ``date_to``) is the day the "now" figures are taken on.
   ``days`` are **cell-days** (a community of 4 cells over 30 days has 120 cell-days), so
   ``patrol_coverage`` is the share of cell-days patrolled; ``stale_cells`` counts stale cells.
 
-**Scopes** (#8): every function that reads rows takes the asking principal's ``access``
+**Scopes**: every function that reads rows takes the asking principal's ``access``
 (:class:`gridmap.security.access.AccessScope`). A scoped principal (a grid manager, a grid worker) gets the
 cells inside its areas only, and the areas above them (its street, the district) add up those
 cells only; areas with no part in the scope are not listed.
@@ -374,7 +374,7 @@ def stale_cells(
 def responsible_cells(session: Session, *, as_of: date, access: AccessScope) -> tuple[dict[str, list[str]], str]:
     """worker → the cells in ``access`` they answer for, and where that came from.
 
-    The grid workers assigned to cells (``grid_worker_cells``, #3) when any are stored
+    The grid workers assigned to cells (``grid_worker_cells``) when any are stored
     (``"assigned"``); otherwise read from the data (``"derived"``): a cell's worker is whoever
     spent the most patrol time in it in the 90 days up to ``as_of``, else whoever visited its
     households most often in that window.
@@ -482,7 +482,7 @@ def worklists(
 
     Only cells in ``access`` are listed, and workers with none of them are left out. ``worker``
     picks one worker (NotFound if they answer for no cell there); each list says whether the
-    worker's cells were ``assigned`` (#3 grid workers) or ``derived`` from patrols and visits.
+    worker's cells were ``assigned`` (grid workers) or ``derived`` from patrols and visits.
     """
     responsibility, source = responsible_cells(session, as_of=as_of, access=access)
     if worker is not None:

@@ -10,7 +10,6 @@ tracks is :mod:`gridmap.coverage.patrols`.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from gridmap.errors import InvalidInput
 from gridmap.issues.intake import parse_datetime
+from gridmap.json_text import parse_json
 
 # --- reading ---------------------------------------------------------------------------------------------
 
@@ -98,14 +98,7 @@ def read_geojson_tracks(data: bytes | str | Mapping[str, Any], *, timezone_name:
     if isinstance(data, Mapping):
         collection = data
     else:
-        try:
-            collection = json.loads(data)
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(f"{what}: broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-        except UnicodeDecodeError:
-            raise InvalidInput(f"{what}: not UTF-8; GeoJSON must be UTF-8") from None
-        except (ValueError, RecursionError) as exc:  # a number of thousands of digits, arrays nested thousands deep
-            raise InvalidInput(f"{what}: not usable JSON: {str(exc)[:100]}") from None
+        collection = parse_json(data, what, kind="GeoJSON")
     if isinstance(collection, Mapping) and collection.get("type") == "Feature":
         collection = {"type": "FeatureCollection", "features": [collection]}
     if not isinstance(collection, Mapping) or collection.get("type") != "FeatureCollection":

@@ -7,7 +7,7 @@ Everything here is synthetic and the same for the same seed and end time:
   plausible addresses. About 85 % are ordinary households (visit every 6 months), the rest key
   households of the kinds file (monthly). Most were registered before the year began; some
   arrive during it, and about 3 % move to another cell during the year (their old address kept).
-- **Workers** are the demo grid workers of #3 (:func:`gridmap.demo.people.demo_workers`, or those
+- **Workers** are the demo grid workers (:func:`gridmap.demo.people.demo_workers`, or those
   stored in the database): each visits the households of their cells and patrols their cells.
 - **Visits** follow each kind's interval, done by most workers on time; realistic gaps: about
   one worker in eight falls behind (households overdue), while one community's workers never
@@ -80,7 +80,7 @@ class DemoWorker:
 
 
 def _workers(gm: Gridmap) -> list[tuple[str, list[str]]]:
-    """Grid workers stored in the database, else the demo workers of #3 (not stored)."""
+    """Grid workers stored in the database, else the demo workers (not stored)."""
     from gridmap.demo.people import demo_workers
     from gridmap.storage.workflow import GridWorker, GridWorkerCell
 

@@ -1,4 +1,4 @@
-"""Demo accounts (#8): one user per role, so the demo can be tried from the login page.
+"""Demo accounts: one user per role, so the demo can be tried from the login page.
 
 They share one published password, so they are made only by ``gridmap demo`` / ``gridmap init
 --demo`` and only into a database without users. Never use them on a server others can reach.

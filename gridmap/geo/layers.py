@@ -25,6 +25,7 @@ from shapely.geometry import mapping, shape
 from gridmap.errors import InvalidInput
 from gridmap.geo.crs import WGS84, InputCRS, parse_crs, to_wgs84
 from gridmap.geo.measure import geodesic_areas
+from gridmap.json_text import parse_json
 
 LEVELS: tuple[str, ...] = ("districts", "streets", "communities", "cells")
 #: Code length of each level: 6-digit district (GB/T 2260) + 3 street + 3 community + 3 cell.
@@ -126,12 +127,7 @@ def read_layer(path: Path, level: str, crs: str | InputCRS | None = None) -> tup
         raise InvalidInput(f"{path}: file not found; a layer set needs {', '.join(level + '.geojson' for level in LEVELS)}") from None
     except UnicodeDecodeError:
         raise InvalidInput(f"{path}: not UTF-8 text; GeoJSON must be saved as UTF-8") from None
-    try:
-        collection = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{path}: broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    except (ValueError, RecursionError) as exc:  # a number of thousands of digits, arrays nested thousands deep
-        raise InvalidInput(f"{path}: not usable JSON: {str(exc)[:100]}") from None
+    collection = parse_json(text, str(path), kind="GeoJSON")
     if not isinstance(collection, dict) or collection.get("type") != "FeatureCollection":
         raise InvalidInput(f"{path}: not a GeoJSON FeatureCollection (top-level \"type\" must be \"FeatureCollection\")")
     features = collection.get("features")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from gridmap.interop.ledger_format import (
     issue_columns,
 )
 from gridmap.issues.record_files import REQUIRED_COLUMNS, decode_text
+from gridmap.json_text import parse_json
 
 # --- mapping -----------------------------------------------------------------------------------
 
@@ -52,10 +52,7 @@ def load_mapping(path: str | Path) -> dict[str, str]:
         raise InvalidInput(f"mapping file {path} not found")
     raw = path.read_bytes()
     if path.suffix.lower() == ".json":
-        try:
-            mapping = json.loads(decode_text(raw, path, None))
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(f"mapping file {path}: broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        mapping = parse_json(decode_text(raw, path, None), f"mapping file {path}")
         if not isinstance(mapping, dict) or not all(isinstance(k, str) for k in mapping):
             raise InvalidInput(f"mapping file {path} must be a JSON object such as "
                                '{"诉求编号": "external_id", "诉求内容": "description"}')

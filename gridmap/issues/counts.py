@@ -42,7 +42,7 @@ class IssueFilter:
     date_to: date | None = None
     category: str | None = None
     timezone: str = "Asia/Shanghai"
-    access: AccessScope = UNLIMITED  # the rows the asking principal may see (#8)
+    access: AccessScope = UNLIMITED  # the rows the asking principal may see
 
     @classmethod
     def parse(cls, *, date_from: str | None, date_to: str | None, category: str | None,

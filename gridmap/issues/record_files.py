@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from gridmap.errors import InvalidInput
+from gridmap.json_text import parse_json
 
 REQUIRED_COLUMNS = ("lon", "lat", "category", "description", "reported_at")
 
@@ -95,14 +95,7 @@ def _read_xlsx(path: Path, required: Sequence[str] = REQUIRED_COLUMNS) -> tuple[
 
 
 def _read_geojson_points(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
-    try:
-        collection = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{path}: broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    except UnicodeDecodeError:
-        raise InvalidInput(f"{path}: not UTF-8; GeoJSON must be UTF-8") from None
-    except (ValueError, RecursionError) as exc:  # a number of thousands of digits, arrays nested thousands deep
-        raise InvalidInput(f"{path}: not usable JSON: {str(exc)[:100]}") from None
+    collection = parse_json(path.read_bytes(), str(path), kind="GeoJSON")
     if not isinstance(collection, dict) or collection.get("type") != "FeatureCollection":
         raise InvalidInput(f"{path}: not a GeoJSON FeatureCollection")
     records, numbers = [], []

@@ -1,4 +1,4 @@
-"""The coverage layer of the map: visit and patrol coverage per area, from #5's coverage data.
+"""The coverage layer of the map: visit and patrol coverage per area, from the coverage data.
 
 The figures and their definitions are :mod:`gridmap.coverage.metrics`'s (``area_coverage``); this module
 picks the period from the map's filter, colours the areas and says why there is nothing to draw.
@@ -8,7 +8,7 @@ year, and the "now" figures are taken on ``min(to, today)``.
 The layer colours each area by its visit coverage (入户走访率) when the areas shown have
 households, else by its patrol coverage (巡查覆盖率), and says so.
 
-The figures count only the cells of the filter's ``access`` (the asking principal's scope, #8).
+The figures count only the cells of the filter's ``access`` (the asking principal's scope).
 """
 
 from __future__ import annotations

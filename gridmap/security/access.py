@@ -1,4 +1,4 @@
-"""Who may do what: roles, their permissions, scopes, users and API tokens (#8). Knows no web framework.
+"""Who may do what: roles, their permissions, scopes, users and API tokens. Knows no web framework.
 
 A :class:`Principal` is whoever makes a request or runs a command: a logged-in user, a program
 with a bearer token, the operator at the command line, or an anonymous visitor. Its role says

@@ -1,4 +1,4 @@
-"""The audit log (#8): every change to a stored row, with who made it, when, and the values before and after.
+"""The audit log: every change to a stored row, with who made it, when, and the values before and after.
 
 Changes are caught where they reach the database, so no code path can forget to log:
 

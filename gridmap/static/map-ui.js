@@ -1,4 +1,4 @@
-/* The map pages (#4): draws the choropleth, boundaries, heatmap, issue markers and coverage from
+/* The map pages: draws the choropleth, boundaries, heatmap, issue markers and coverage from
  * the page's config (#map-config) and the /api/v1/maps endpoints, and keeps the filters in the URL.
  *
  * Safety: every text that comes from data (names, descriptions, addresses) is put into the page
@@ -309,7 +309,7 @@
   // --- markers -------------------------------------------------------------------------------
 
   var cluster = window[config.names.cluster];
-  if (cluster && !config.urls.issues) {  // the role may not list single issues (#8): no markers at all
+  if (cluster && !config.urls.issues) {  // the role may not list single issues: no markers at all
     if (map.hasLayer(cluster)) { map.removeLayer(cluster); }
     cluster = null;
   }

@@ -1,6 +1,6 @@
 """Storage: SQLAlchemy 2 models, engine set-up and Alembic migrations."""
 
-from gridmap.storage.coverage import (  # noqa: F401  (#5 tables)
+from gridmap.storage.coverage import (  # noqa: F401  (tables)
     Household,
     HouseholdKind,
     HouseholdLocation,
@@ -10,9 +10,9 @@ from gridmap.storage.coverage import (  # noqa: F401  (#5 tables)
     VisitIssue,
 )
 from gridmap.storage.db import Database, connect
-from gridmap.storage.interop import ApiKey, Open311Token  # noqa: F401  (#7 tables)
+from gridmap.storage.interop import ApiKey, Open311Token  # noqa: F401  (tables)
 from gridmap.storage.models import Area, Base, Issue, IssueTransition, Meta
-from gridmap.storage.security import ApiToken, AuditEntry, IdempotencyKey, User  # noqa: F401  (#8 tables)
-from gridmap.storage.workflow import GridWorker, GridWorkerCell, IssueEscalation  # noqa: F401  (#3 tables)
+from gridmap.storage.security import ApiToken, AuditEntry, IdempotencyKey, User  # noqa: F401  (tables)
+from gridmap.storage.workflow import GridWorker, GridWorkerCell, IssueEscalation  # noqa: F401  (tables)
 
 __all__ = ["Area", "Base", "Database", "Issue", "IssueTransition", "Meta", "connect"]

@@ -1,4 +1,4 @@
-"""Tables of coverage (#5): households and where they lived, visits, patrol tracks and their cell segments.
+"""Tables of coverage: households and where they lived, visits, patrol tracks and their cell segments.
 
 Dates (``valid_from``, ``visited_on``, ``day``) are local calendar days of the service's time
 zone, stamped when the data comes in, so that periods are counted without time-zone arithmetic.

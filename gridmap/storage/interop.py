@@ -1,4 +1,4 @@
-"""Tables of the interoperability interfaces (#7): Open311 API keys and request tokens."""
+"""Tables of the interoperability interfaces: Open311 API keys and request tokens."""
 
 from __future__ import annotations
 

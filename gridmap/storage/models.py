@@ -89,7 +89,7 @@ class Issue(Base):
     external_id: Mapped[str | None] = mapped_column(String(100))
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # Workflow (#3, migration 0002): the time limit fixed at registration, extensions, the
+    # Workflow (migration 0002): the time limit fixed at registration, extensions, the
     # suspension clock, the SLA state of the last `gridmap sla tick`, a duplicate flagged at intake.
     time_limit_kind: Mapped[str | None] = mapped_column(String(32))
     time_limit_value: Mapped[float | None] = mapped_column(Float)
@@ -119,7 +119,7 @@ class IssueTransition(Base):
     actor: Mapped[str] = mapped_column(String(100))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     comment: Mapped[str | None] = mapped_column(Text)
-    # The action's parameters (department, assignee, satisfaction, approver, deadline moved…); #3.
+    # The action's parameters (department, assignee, satisfaction, approver, deadline moved…).
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     issue: Mapped[Issue] = relationship(back_populates="transitions")

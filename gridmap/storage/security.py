@@ -1,4 +1,4 @@
-"""Tables of access control and accountability (#8): users, API tokens, the audit log, idempotency keys."""
+"""Tables of access control and accountability: users, API tokens, the audit log, idempotency keys."""
 
 from __future__ import annotations
 

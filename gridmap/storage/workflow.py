@@ -1,4 +1,4 @@
-"""Tables of the workflow (#3): escalation records and the grid workers responsible for cells."""
+"""Tables of the workflow: escalation records and the grid workers responsible for cells."""
 
 from __future__ import annotations
 

@@ -75,7 +75,7 @@ def _configure(app: Flask, core: Gridmap, config: dict[str, Any]) -> None:
 
     # The first before_request hook: an over-large body is refused before login and CSRF checks.
     install_limits(app)  # intake rate limits (checked here, at start-up) and refused bodies
-    install_auth(app)  # who is asking, and may they: before every view (#8)
+    install_auth(app)  # who is asking, and may they: before every view
 
     from gridmap.web import api, pages
 
@@ -83,36 +83,36 @@ def _configure(app: Flask, core: Gridmap, config: dict[str, Any]) -> None:
     app.register_blueprint(pages.blueprint)
     from gridmap.web import maps_api
 
-    app.register_blueprint(maps_api.blueprint, url_prefix="/api/v1")  # map layers (cacheable, gzip), #4
+    app.register_blueprint(maps_api.blueprint, url_prefix="/api/v1")  # map layers (cacheable, gzip)
     from gridmap.web import ledger_api
 
-    app.register_blueprint(ledger_api.blueprint, url_prefix="/api/v1")  # ledger (台账) downloads, #3
+    app.register_blueprint(ledger_api.blueprint, url_prefix="/api/v1")  # ledger (台账) downloads
     from gridmap.web import dispatcher
 
-    app.register_blueprint(dispatcher.blueprint)  # the dispatcher's page /dispatch, #3
+    app.register_blueprint(dispatcher.blueprint)  # the dispatcher's page /dispatch
     from gridmap.web import issues_api, openapi
 
-    app.register_blueprint(issues_api.blueprint, url_prefix="/api/v1")  # issues and workflow, #3
+    app.register_blueprint(issues_api.blueprint, url_prefix="/api/v1")  # issues and workflow
     app.register_blueprint(openapi.blueprint, url_prefix="/api/v1")  # /api/v1/openapi.json from every module's OPENAPI_PATHS
     from gridmap.web import coverage_api, coverage_pages
 
-    app.register_blueprint(coverage_api.blueprint, url_prefix="/api/v1")  # households, visits, patrols, #5
-    app.register_blueprint(coverage_pages.blueprint)  # /coverage/ pages: summary, visit form, work lists, #5
+    app.register_blueprint(coverage_api.blueprint, url_prefix="/api/v1")  # households, visits, patrols
+    app.register_blueprint(coverage_pages.blueprint)  # /coverage/ pages: summary, visit form, work lists
     from gridmap.web import analytics_api, planner
 
-    app.register_blueprint(analytics_api.blueprint, url_prefix="/api/v1")  # indicators, hotspots, trends, #6
-    app.register_blueprint(planner.blueprint)  # the planner's page /planner/, #6
+    app.register_blueprint(analytics_api.blueprint, url_prefix="/api/v1")  # indicators, hotspots, trends
+    app.register_blueprint(planner.blueprint)  # the planner's page /planner/
     from gridmap.web import export_api, ogc_api, open311_api
 
-    app.register_blueprint(open311_api.blueprint, url_prefix="/open311/v2")  # Open311 GeoReport v2, #7
-    app.register_blueprint(ogc_api.blueprint, url_prefix="/ogc")  # OGC API - Features, #7
-    app.register_blueprint(export_api.blueprint, url_prefix="/api/v1")  # GeoJSON exports, #7
+    app.register_blueprint(open311_api.blueprint, url_prefix="/open311/v2")  # Open311 GeoReport v2
+    app.register_blueprint(ogc_api.blueprint, url_prefix="/ogc")  # OGC API - Features
+    app.register_blueprint(export_api.blueprint, url_prefix="/api/v1")  # GeoJSON exports
     from gridmap.web import admin
 
-    app.register_blueprint(admin.blueprint)  # audit log for admins, #8
+    app.register_blueprint(admin.blueprint)  # audit log for admins
     from gridmap.web.headers import install_security_headers
 
-    install_security_headers(app)  # CSP with a per-request nonce, nosniff, frame and referrer rules on every response, #8
+    install_security_headers(app)  # CSP with a per-request nonce, nosniff, frame and referrer rules on every response
     _register_error_handlers(app)
     check_every_view_declares_access(app)
 

@@ -1,4 +1,4 @@
-"""Administration pages (#8): the audit log (page and JSON), users and API tokens."""
+"""Administration pages: the audit log (page and JSON), users and API tokens."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Authentication and access control for every request: sessions, bearer tokens, CSRF, login pages (#8).
+"""Authentication and access control for every request: sessions, bearer tokens, CSRF, login pages.
 
 Every view declares who may call it with :func:`requires` (a permission of
 :data:`gridmap.security.access.ROLE_PERMISSIONS`) or :func:`public`; ``create_app`` refuses to start when a view

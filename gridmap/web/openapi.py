@@ -114,7 +114,7 @@ def openapi_document(app: Flask) -> dict[str, Any]:
                 if key in merged and merged[key] != value:
                     raise ValueError(f"OpenAPI component {section}/{key} is defined twice (again in {module.__name__})")
                 merged[key] = value
-    for path, item in paths.items():  # every operation needs a principal (#8), except this document
+    for path, item in paths.items():  # every operation needs a principal, except this document
         for operation in item.values():
             if path != "/openapi.json" and isinstance(operation, dict) and "responses" in operation:
                 operation["responses"].setdefault("401", {"$ref": "#/components/responses/Unauthenticated"})

@@ -171,7 +171,7 @@ def _map_page(template: str, service: MapService, query: MapQuery, *, mode: str,
             "page": page_url,
             "overview": url_for("pages.overview"),
             "data": url_for("maps_api.data"),
-            # only what the role may read (#8): the page asks for nothing that would be refused
+            # only what the role may read: the page asks for nothing that would be refused
             "issues": url_for("maps_api.issues") if principal().can("issues:read") else None,
             "coverage": url_for("maps_api.coverage") if principal().can("coverage:read") else None,
             "issue": ISSUE_URL,

@@ -1,4 +1,4 @@
-"""security: merge the #3/#5/#7 branches; users, API tokens, audit log, idempotency keys
+"""security: merge the workflow, coverage and interop branches; users, API tokens, audit log, idempotency keys
 
 Revision ID: 0005
 Revises: 0002, 0003, 0004
