@@ -76,6 +76,7 @@ class Gridmap:
     def init_database(self) -> int:
         """Create or migrate the schema and (re)load the active layer set; return the area count."""
         self.db.migrate()
+        self.db.ensure_rollup_timezone(self.timezone)
         return self.db.load_layer_set(self.areas.layers)
 
     def secret_key(self) -> str:

@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, select, text
 
 from conftest import BACKEND
-from gridmap.storage import Area, Base, Database
+from gridmap.storage import Area, Base, Database, rollup
 
 
 def test_migrations_match_the_models(database_url):
@@ -15,7 +15,8 @@ def test_migrations_match_the_models(database_url):
     db.migrate()
     db.migrate()  # a second run is a no-op
     with db.engine.connect() as connection:
-        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+        # The issue rollup's tables are kept by triggers, not models (gridmap.storage.rollup).
+        assert compare_metadata(MigrationContext.configure(connection), [Base.metadata, rollup.metadata]) == []
     db.dispose()
 
 

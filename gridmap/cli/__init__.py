@@ -32,7 +32,7 @@ def main(ctx: click.Context) -> None:
 
 for _command in (
     geodata.grid, geodata.geodata, geodata.locate,
-    ops.init, ops.backup, ops.restore, serve.serve, serve.demo,
+    ops.init, ops.backup, ops.restore, ops.rollup, serve.serve, serve.demo,
     issues.issues, issues.sla, issues.workers, ledger.ledger,
     coverage.coverage,
     security.keys, security.users, security.tokens,

@@ -1,4 +1,4 @@
-"""The database: ``init``, ``backup``, ``restore``."""
+"""The database: ``init``, ``backup``, ``restore``, ``rollup check`` / ``rollup rebuild``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from gridmap.cli.common import core
+from gridmap.cli.common import EXIT_PROBLEMS, core, initialised_core
 from gridmap.errors import GridmapError
 
 
@@ -53,3 +53,39 @@ def restore(file: Path, yes: bool) -> None:
 
     report = restore_database(core().db, file, confirm=confirm)
     click.echo(report.summary("restored"))
+
+
+@click.group()
+def rollup() -> None:
+    """The issue rollup (counts per day, area, category, source, status, department): check or rebuild it."""
+
+
+@rollup.command("check")
+def rollup_check() -> None:
+    """Compare the rollup with counts from the raw issues; exit 1 listing the differences."""
+    from gridmap.storage.rollup import differences, rollup_timezone
+
+    gm = initialised_core()
+    with gm.db.session() as session:
+        zone = rollup_timezone(session.connection())
+        found = differences(session.connection())
+    for entry in found:
+        key = " ".join(f"{name}={entry[name] or '-'}" for name in entry if name not in ("raw", "rollup"))
+        click.echo(f"{key}: raw rows {entry['raw']}, rollup {entry['rollup']}")
+    if zone != gm.timezone:
+        click.echo(f"the rollup counts days in {zone}, the service in {gm.timezone}: run `gridmap rollup rebuild`")
+    if found or zone != gm.timezone:
+        click.echo(f"rollup differs from the raw rows: {len(found)} key(s); `gridmap rollup rebuild` recomputes it")
+        sys.exit(EXIT_PROBLEMS)
+    click.echo("rollup matches the raw rows")
+
+
+@rollup.command("rebuild")
+def rollup_rebuild() -> None:
+    """Recompute the rollup from the raw issues in one transaction (days in the service's time zone)."""
+    from gridmap.storage.rollup import rebuild
+
+    gm = initialised_core()
+    with gm.db.session() as session:
+        rows = rebuild(session.connection(), gm.timezone)
+    click.echo(f"rollup rebuilt: {rows} row(s), days in {gm.timezone}")

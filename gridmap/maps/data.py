@@ -28,7 +28,7 @@ from gridmap.errors import InvalidInput
 from gridmap.geo.crs import gcj02_to_wgs84
 from gridmap.geo.layers import CODE_LENGTHS
 from gridmap.issues.counts import COUNTS, grouped_counts, metric_condition
-from gridmap.issues.params import LEVEL_COLUMNS, BBox, bbox_conditions, parse_bbox
+from gridmap.issues.params import BBox, bbox_conditions, parse_bbox
 from gridmap.labels import NO_DATA, RATIO_METRICS, Translate, untranslated
 from gridmap.maps.display import shift_points
 from gridmap.maps.filters import MapFilter
@@ -65,7 +65,7 @@ def figures(session: Session, query: MapQuery, *, as_of: datetime | None = None)
     The grouped count of :func:`gridmap.issues.counts.grouped_counts`, as the stats use it, without
     listing the areas that have none.
     """
-    counted = grouped_counts(session, LEVEL_COLUMNS[query.level], query.issue_filter.conditions(), as_of=as_of)
+    counted = grouped_counts(session, query.level, query.issue_filter, as_of=as_of)
     # The filter's scope condition selects issues by their stamped area codes, and codes nest by
     # prefix, so every code found lies in that scope; only another scope needs checking.
     if query.issue_filter.scope == query.scope:

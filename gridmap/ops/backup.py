@@ -54,6 +54,7 @@ from gridmap.errors import GridmapError, InvalidInput
 from gridmap.security.audit import record
 from gridmap.storage.db import MIGRATIONS, Database
 from gridmap.storage.models import Base
+from gridmap.storage.rollup import ROLLUP_TABLES
 
 #: "grmp" in the SQLite header of every backup file: tells a gridmap backup from any SQLite file.
 APPLICATION_ID = 0x67726D70
@@ -231,7 +232,7 @@ def inspect_backup(path: Path | str) -> BackupFile:
 
 def _check_tables(names: Iterable[str], where: str) -> None:
     known = {table.name for table in model_tables()}
-    names = set(names) - {VERSION_TABLE}
+    names = set(names) - {VERSION_TABLE} - set(ROLLUP_TABLES)  # derived: the restoring database recounts
     if names - known:
         raise InvalidInput(f"{where} has tables this gridmap does not know ({_names(names - known)}): "
                            "it was written by another version of gridmap")

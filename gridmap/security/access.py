@@ -88,13 +88,13 @@ class AccessScope:
     def unlimited(self) -> bool:
         return self.areas is None and self.departments is None
 
-    def issue_conditions(self) -> list[Any]:
-        """SQL conditions on the issues table."""
+    def issue_conditions(self, on: Any = Issue) -> list[Any]:
+        """SQL conditions on the issues table (``on``: another table with its cell_code and department columns)."""
         conditions = []
         if self.areas is not None:
-            conditions.append(self.cell_condition(Issue.cell_code))
+            conditions.append(self.cell_condition(on.cell_code))
         if self.departments is not None:
-            conditions.append(Issue.department.in_(self.departments) if self.departments else false())
+            conditions.append(on.department.in_(self.departments) if self.departments else false())
         return conditions
 
     def cell_condition(self, column) -> Any:

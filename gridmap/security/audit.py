@@ -26,10 +26,12 @@ from sqlalchemy import Insert, event, func, insert, inspect, select
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from gridmap.storage.models import Meta
+from gridmap.storage.rollup import ROLLUP_TABLES
 from gridmap.storage.security import AuditEntry
 
-#: Tables whose changes are not logged: the log itself and the meta table (it holds the secret key).
-UNLOGGED_TABLES = frozenset({AuditEntry.__tablename__, Meta.__tablename__})
+#: Tables whose changes are not logged: the log itself, the meta table (it holds the secret key) and the
+#: issue rollup (derived from the issues, whose changes are logged).
+UNLOGGED_TABLES = frozenset({AuditEntry.__tablename__, Meta.__tablename__, *ROLLUP_TABLES})
 #: Columns whose values are replaced by a marker in the log.
 SECRET_COLUMNS = frozenset({"password_hash", "token_hash", "key_hash"})
 #: A bulk statement of more rows than this is logged as one summary entry.

@@ -74,6 +74,14 @@ class Database:
             config.attributes["connection"] = connection
             command.upgrade(config, "heads")
 
+    def ensure_rollup_timezone(self, timezone: str) -> None:
+        """Rebuild the issue rollup when it counts days in another time zone than ``timezone``."""
+        from gridmap.storage import rollup
+
+        with self.engine.begin() as connection:
+            if rollup.rollup_timezone(connection) != timezone:
+                rollup.rebuild(connection, timezone)
+
     def pending_migrations(self) -> set[str]:
         """Alembic heads this database has not reached yet (empty when it is up to date)."""
         heads = set(ScriptDirectory.from_config(self._alembic_config()).get_heads())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 #: Largest row id and offset a query may use: PostgreSQL's INTEGER (SQLite's limit is larger).
@@ -104,7 +104,12 @@ class Issue(Base):
         back_populates="issue", order_by="IssueTransition.id", cascade="all, delete-orphan"
     )
 
-    __table_args__ = (Index("ix_issues_cell_reported", "cell_code", "reported_at"),)
+    __table_args__ = (
+        Index("ix_issues_cell_reported", "cell_code", "reported_at"),
+        # The overdue count reads the open issues whose clock runs, never the archive (migration 0006).
+        Index("ix_issues_running_deadline", "status", "deadline", postgresql_where=text(
+            "status IN ('checked', 'dispatched', 'handled', 'in_progress', 'registered', 'reported')")),
+    )
 
 
 class IssueTransition(Base):
