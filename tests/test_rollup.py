@@ -264,3 +264,38 @@ def test_readers_fall_back_to_the_raw_rows_for_another_zone(gm, mini_geodata):
     with gm.db.session() as session:
         assert rebuild(session.connection(), "UTC") == 1
         assert session.scalar(select(issue_rollup.c.day)) == date(2025, 6, 1)
+
+
+def test_migration_0006_counts_the_issues_already_stored(database_url):
+    """Upgrading a filled database to 0006 fills the rollup from the rows it finds."""
+    from alembic import command
+
+    from gridmap.storage.db import Database
+
+    db = Database(database_url)
+    config = db._alembic_config()
+    with db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0005")
+    stored = [("2025-06-01 16:30:00", "460204001001001", "E0102", "web", "closed", "环卫所"),  # 2 June in Beijing
+              ("2025-06-01 15:59:59", "460204001001001", "E0102", "web", "closed", "环卫所"),  # still 1 June
+              ("2025-06-02 03:00:00", "460204001001001", "E0102", "web", "closed", "环卫所"),
+              ("2025-06-02 03:00:00", "460204101002001", "C0101", "patrol", "reported", None)]
+    with db.engine.begin() as connection:
+        for at, cell, category, source, status, department in stored:
+            connection.execute(text(
+                "INSERT INTO issues (category, description, source, lon, lat, cell_code, community_code, street_code, "
+                "district_code, urgency, status, department, reported_at, created_at, photos, extra, rework_count, "
+                "extension_count, paused_seconds) VALUES (:category, 'x', :source, 109.5, 18.3, :cell, :community, "
+                ":street, :district, 'normal', :status, :department, :at, :at, '[]', '{}', 0, 0, 0)"),
+                {"category": category, "source": source, "cell": cell, "community": cell[:12], "street": cell[:9],
+                 "district": cell[:6], "status": status, "department": department,
+                 "at": datetime.fromisoformat(at)})
+    db.migrate()
+    with db.engine.connect() as connection:
+        assert differences(connection) == []
+        rows = {(str(row.day), row.cell_code, row.department): row.issues
+                for row in connection.execute(select(issue_rollup))}
+    assert rows == {("2025-06-02", "460204001001001", "环卫所"): 2, ("2025-06-01", "460204001001001", "环卫所"): 1,
+                    ("2025-06-02", "460204101002001", ""): 1}
+    db.dispose()
