@@ -1,8 +1,8 @@
 """The issue rollup: it always equals the counts of the raw rows, and its readers answer as the raw rows do.
 
 The rollup (gridmap.storage.rollup) is kept by database triggers in the same transaction as every
-change to issues. The property test runs random sequences of intakes, workflow actions, imports,
-bulk statements, duplicate merges, deletes and a backup/restore, and after each sequence compares
+change to issues. The property test runs random sequences of intakes, workflow actions, issue and
+ledger imports, bulk statements, duplicate merges, deletes and a backup/restore, and after each sequence compares
 the rollup with the raw rows and every reader's answer with the raw-row answer.
 """
 
@@ -15,13 +15,15 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, exists, or_, select, text, update
+from sqlalchemy import delete, exists, func, or_, select, text, update
 from sqlalchemy.orm import aliased
 
 from gridmap.cli import main
 from gridmap.core import Gridmap
 from gridmap.errors import GridmapError
 from gridmap.geo.layers import LEVELS
+from gridmap.interop.ledger_export import LedgerFilter, export_ledger
+from gridmap.interop.ledger_import import import_ledger
 from gridmap.issues.counts import IssueFilter, grouped_counts, level_column, raw_grouped_counts
 from gridmap.issues.workflow import allowed_actions, apply_action, load_issue
 from gridmap.maps.filters import MapFilter
@@ -134,6 +136,17 @@ def bulk(gm, kind: int, pick: int) -> None:
         session.execute(update(Issue).where(chosen).values(values))
 
 
+def ledger_round_trip(gm, folder) -> None:
+    """Export the ledger (台账) and import it again as new issues, with their statuses and histories."""
+    path = folder / "ledger.csv"
+    with gm.db.sessions() as session:
+        if session.scalar(select(func.count()).select_from(Issue)) > 12:
+            return  # keep the history small
+    export_ledger(gm, path, LedgerFilter.parse(categories=gm.categories, timezone_name=gm.timezone, access=UNLIMITED))
+    report_ = import_ledger(gm, path)
+    assert report_.errors == []
+
+
 def delete_one(gm, pick: int) -> None:
     """Delete an issue that no other issue refers to."""
     other = aliased(Issue)
@@ -153,12 +166,13 @@ STEPS = st.one_of(
     st.tuples(st.just("act"), st.integers(0, 50), st.integers(0, 10)),
     st.tuples(st.just("bulk"), st.integers(0, 4), st.integers(0, 5)),
     st.tuples(st.just("delete"), st.integers(0, 50)),
+    st.tuples(st.just("ledger")),
     st.tuples(st.just("backup")),
     st.tuples(st.just("restore")),
 )
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(STEPS, min_size=1, max_size=8))
 def test_the_rollup_equals_the_raw_rows_after_any_history(gm, mini_geodata, tmp_path, steps):
     points = [cell_point(mini_geodata, code) for code in CELLS]
@@ -175,6 +189,8 @@ def test_the_rollup_equals_the_raw_rows_after_any_history(gm, mini_geodata, tmp_
             bulk(gm, *args)
         elif kind == "delete":
             delete_one(gm, *args)
+        elif kind == "ledger":
+            ledger_round_trip(gm, tmp_path)
         elif kind == "backup":
             backup_database(gm.db, backup_file)
         elif backup_file.exists():
