@@ -3,8 +3,8 @@
     python bench/import_rows.py --rows 100000                       # SQLite in a temporary folder
     GRIDMAP_DATABASE_URL=postgresql+psycopg://… python bench/import_rows.py --rows 100000
 
-The rows are the demo year of issues (bundled Tianya layer set, about 90 % closed with every
-stage time) repeated until there are N of them. The import runs as ``gridmap issues import``
+The rows are a demo year of N issues (bundled Tianya layer set, most of them closed with every
+stage time, written by the demo generator). The import runs as ``gridmap issues import``
 under ``/usr/bin/time -v`` in a fresh process, after ``gridmap init`` made the database; the
 figures are for that process alone (start-up and reading the layer set included).
 """
@@ -29,17 +29,17 @@ COLUMNS = ("lon", "lat", "category", "description", "reported_at", "source", "ad
 
 
 def write_csv(path: Path, rows: int) -> None:
-    """N demo issues (the demo year repeated) as a CSV with every column the import takes."""
+    """A demo year of N issues as a CSV with every column the import takes."""
     from gridmap.core import Gridmap
     from gridmap.demo.issues import generate_demo_issues
 
     gm = Gridmap()
-    records = generate_demo_issues(gm.areas.layers, gm.categories, count=min(rows, 12000))
+    records = generate_demo_issues(gm.areas.layers, gm.categories, count=rows)
     with path.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
         writer.writerow(COLUMNS)
         for index in range(rows):
-            record = records[index % len(records)]
+            record = records[index]
             writer.writerow([_text(record.get(column)) for column in COLUMNS])
 
 

@@ -1,4 +1,4 @@
-"""Large imports stream the file in batches: the same rows, histories, flags and errors as one batch, one transaction."""
+"""Large imports stream the file in batches: the same rows, histories, flags and errors as one batch; one transaction."""
 
 from __future__ import annotations
 
@@ -34,9 +34,11 @@ def many_rows(mini_geodata, count: int, seed: int = 7) -> list[dict]:
     for index in range(count):
         centre = rng.choice(centres[:12])  # few cells, so that likely duplicates are common
         reported = start + timedelta(minutes=rng.randrange(0, 60 * 24 * 30))
-        row = {"lon": round(centre.x + rng.uniform(-1e-4, 1e-4), 7), "lat": round(centre.y + rng.uniform(-1e-4, 1e-4), 7),
+        row = {"lon": round(centre.x + rng.uniform(-1e-4, 1e-4), 7),
+               "lat": round(centre.y + rng.uniform(-1e-4, 1e-4), 7),
                "category": rng.choice(("E0505", "E0102")), "description": f"第{index}件",
-               "reported_at": reported.isoformat(sep=" ", timespec="minutes"), "source": rng.choice(("patrol", "hotline")),
+               "reported_at": reported.isoformat(sep=" ", timespec="minutes"),
+               "source": rng.choice(("patrol", "hotline")),
                "status": "reported", "satisfaction": "", **dict.fromkeys(STAGES, "")}
         reached = rng.choice((0, 0, 2, 6))
         moment = reported
@@ -99,8 +101,8 @@ def test_tiny_batches_store_exactly_what_one_batch_stores(gm, cli_env, tmp_path,
     assert sum(issue["possible_duplicate_of"] is not None for issue in one_batch[0]) > 100  # the flags were tested
     assert len(one_batch[1]) > 2500 * 2  # and the histories
     with gm.db.sessions() as session:
-        logged = session.scalars(select(AuditEntry).where(AuditEntry.entity == "issues", AuditEntry.operation == "insert")
-                                 .order_by(AuditEntry.id)).all()
+        logged = session.scalars(select(AuditEntry).where(AuditEntry.entity == "issues",
+                                                          AuditEntry.operation == "insert").order_by(AuditEntry.id)).all()
     assert [entry.after["rows"] for entry in logged] == [2500, 2500]  # one summary entry per import
 
 

@@ -1,22 +1,24 @@
 """Writing many issues fast in one transaction: COPY on PostgreSQL, batched executemany on SQLite.
 
 :class:`IssueWriter` stores prepared issue rows with their transition histories, batch by batch,
-in the caller's transaction, holding nothing per row beyond the batch in hand but the new ids
-(8 bytes each). Ids are known per batch before the transitions are written: on PostgreSQL they
-are reserved from the sequence, on SQLite the batch's rows get the next rowids while the
-transaction holds the write lock. Likely duplicates are flagged once every batch is in
-(:meth:`IssueWriter.finish`), page by page in (reported_at, id) order, which gives the same
-flags however the rows were cut into batches. The statements bypass the ORM, so the audit log
-gets one summary entry per table per import from :meth:`IssueWriter.finish`.
+in the caller's transaction, keeping nothing per row beyond the batch in hand (the new ids are
+kept as runs of consecutive ids). Ids are known per batch before the transitions are written:
+on PostgreSQL they are reserved from the sequence, on SQLite the batch's rows get the next
+rowids while the transaction holds the write lock. Likely duplicates are flagged once every
+batch is in (:meth:`IssueWriter.finish`), page by page in (reported_at, id) order, which gives
+the same flags however the rows were cut into batches. A large write bypasses the ORM, so the
+audit log gets one summary entry per table from :meth:`IssueWriter.finish`; a small one
+(``row_by_row``) goes through the ORM and is logged row by row.
 """
 
 from __future__ import annotations
 
 import json
-from array import array
-from collections.abc import Mapping, Sequence
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from itertools import islice
+from typing import Any, cast, overload
 
 from sqlalchemy import JSON, Connection, Table, and_, func, insert, or_, select, text
 from sqlalchemy.orm import Session
@@ -43,7 +45,7 @@ class IssueWriter:
         self.batch_rows = batch_rows
         self.connection: Connection = session.connection()
         self.copy = self.connection.dialect.name == "postgresql" and self.connection.dialect.driver == "psycopg"
-        self.ids = array("q")
+        self.ids = IssueIds()
         self.transitions = 0
         self.explicit_ids = False
         self.now = datetime.now(UTC)
@@ -99,30 +101,20 @@ class IssueWriter:
         else:
             self.connection.execute(table.insert(), filled)
 
-    def id_ranges(self) -> list[tuple[int, int]]:
-        """The new ids as sorted, merged (first, last) ranges."""
-        ranges: list[list[int]] = []
-        for issue_id in sorted(self.ids):
-            if ranges and issue_id <= ranges[-1][1] + 1:
-                ranges[-1][1] = max(ranges[-1][1], issue_id)
-            else:
-                ranges.append([issue_id, issue_id])
-        return [(first, last) for first, last in ranges]
-
     def finish(self) -> None:
         """Flag likely duplicates among the new issues, record the import in the audit log, fix the id sequence."""
         if not self.ids:
             return
-        ranges = self.id_ranges()
+        ranges = self.ids.ranges
         if self.duplicate_rule is not None:
             self._flag_duplicates(ranges)
         if self.explicit_ids and self.copy:  # explicit ids do not advance the sequence
             self.connection.execute(text("SELECT setval(pg_get_serial_sequence('issues', 'id'), "
                                          "(SELECT coalesce(max(id), 1) FROM issues))"))
         if audit.installed() and not self.row_by_row:
-            span = f"{ranges[0][0]}…{ranges[-1][1]}" if len(self.ids) > 1 else str(self.ids[0])
+            span = f"{self.ids[0]}…{self.ids[-1]}" if len(self.ids) > 1 else str(self.ids[0])
             audit.record(self.connection, "insert", Issue.__tablename__, f"{span} ({len(self.ids)} rows)",
-                         after={"rows": len(self.ids), "ids": list(self.ids[:100000]),
+                         after={"rows": len(self.ids), "ids": list(islice(self.ids, 100000)),
                                 "id_ranges": [list(r) for r in ranges[:1000]], "by": self.actor})
             if self.transitions:
                 audit.record(self.connection, "insert", IssueTransition.__tablename__,
@@ -144,6 +136,53 @@ class IssueWriter:
                 return
             flag_duplicates(self.session, [row.id for row in page], self.duplicate_rule)
             after = page[-1]
+
+
+class IssueIds(Sequence[int]):
+    """Issue ids in the order they were written, kept as runs of consecutive ids (memory follows the runs)."""
+
+    def __init__(self) -> None:
+        self.ranges: list[tuple[int, int]] = []  # (first, last), both included
+        self._ends: list[int] = []  # how many ids up to and including each run
+
+    def extend(self, ids: Iterable[int]) -> None:
+        for issue_id in ids:
+            if self.ranges and issue_id == self.ranges[-1][1] + 1:
+                self.ranges[-1] = (self.ranges[-1][0], issue_id)
+                self._ends[-1] += 1
+            else:
+                self.ranges.append((issue_id, issue_id))
+                self._ends.append((self._ends[-1] if self._ends else 0) + 1)
+
+    def __len__(self) -> int:
+        return self._ends[-1] if self._ends else 0
+
+    @overload
+    def __getitem__(self, index: int) -> int: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[int]: ...
+
+    def __getitem__(self, index: int | slice) -> int | list[int]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        run = bisect_right(self._ends, index)
+        before = self._ends[run - 1] if run else 0
+        return self.ranges[run][0] + index - before
+
+    def __iter__(self) -> Iterator[int]:
+        for first, last in self.ranges:
+            yield from range(first, last + 1)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    def __repr__(self) -> str:
+        return f"IssueIds({list(self) if len(self) <= 20 else self.ranges!r})"
 
 
 def _filled(table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

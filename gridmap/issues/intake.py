@@ -113,7 +113,7 @@ class ImportReport:
     imported: int
     errors: list[RowError] = field(default_factory=list)
     dry_run: bool = False
-    issue_ids: Sequence[int] = field(default_factory=list)  # an array of 8-byte ids for large imports
+    issue_ids: Sequence[int] = field(default_factory=list)  # runs of consecutive ids for large imports
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -168,7 +168,8 @@ def _read_xlsx(path: Path, required: Sequence[str]) -> Iterator[tuple[int, dict[
     return _xlsx_rows(workbook, rows, header)
 
 
-def _xlsx_rows(workbook: Any, rows: Iterator[tuple[Any, ...]], header: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+def _xlsx_rows(workbook: Any, rows: Iterator[tuple[Any, ...]],
+               header: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
     try:
         for number, values in enumerate(rows, start=2):
             if all(v is None or str(v).strip() == "" for v in values):
