@@ -105,6 +105,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("duplicate_distance_m", 50.0, "Likely duplicate at intake: same category within this many metres…", _number),
     Setting("duplicate_hours", 24.0, "…and reported within this many hours after the other issue.", _number),
     Setting("suggestion_workload_m", 500.0, "Assignment suggestions: one open issue in hand weighs like this many metres of distance.", _number),
+    Setting("import_batch_rows", 5000, "Imports read, check and write this many rows at a time (memory grows with it, "
+            "not with the file).", _integer),
     # Abuse: rate limit and security headers
     Setting("intake_rate_limit", "30/minute", "Anonymous intake (Open311 POST) per client IP: COUNT/PERIOD (second, minute, hour, day) or off."),
     Setting("intake_key_rate_limit", "600/minute", "Anonymous intake (Open311 POST) per api_key, over all its clients: COUNT/PERIOD or off."),

@@ -27,15 +27,16 @@ def issues_import(file: Path, crs: str | None, encoding: str | None, skip_bad_ro
     """Import issues from CSV, XLSX or GeoJSON points (columns lon, lat, category, description, reported_at)."""
     from tqdm import tqdm
 
-    from gridmap.issues.record_files import read_issue_file
+    from gridmap.issues.record_files import iter_issue_file
     from gridmap.security.access import cli_principal
 
     gm = core()
     gm.db.migrate()
-    records, numbers = read_issue_file(file, encoding=encoding)
-    with tqdm(total=len(records), desc="importing", unit="row", disable=not sys.stderr.isatty()) as bar:
-        report = gm.intake.import_records(gm.db, records, numbers, crs=crs, skip_bad_rows=skip_bad_rows,
-                                          access=cli_principal().access, dry_run=dry_run,
+    batch_rows = int(gm.settings["import_batch_rows"])
+    batches = iter_issue_file(file, encoding=encoding, batch_rows=batch_rows)
+    with tqdm(desc="importing", unit="row", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
+        report = gm.intake.import_batches(gm.db, batches, crs=crs, skip_bad_rows=skip_bad_rows,
+                                          access=cli_principal().access, dry_run=dry_run, batch_rows=batch_rows,
                                           actor=f"import:{file.name}", on_progress=bar.update)
     report_import(file.name, report, skip_bad_rows, dry_run)
 
