@@ -34,8 +34,8 @@ def _feature(code: str, name: str, parent: str | None, geometry: dict, area: flo
     return {"type": "Feature", "properties": properties, "geometry": geometry}
 
 
-def write_lattice(folder: Path, *, streets: int = 5, communities_per_street: int = 20, cols: int = 20,
-                  rows: int = 25) -> Path:
+def write_lattice(folder: Path, *, streets: int = 10, communities_per_street: int = 10, cols: int = 25,
+                  rows: int = 20) -> Path:
     """Write the layer set into ``folder``; it has streets × communities_per_street × cols × rows cells."""
     folder.mkdir(parents=True, exist_ok=True)
     x0, y0 = ORIGIN
@@ -67,3 +67,17 @@ def write_lattice(folder: Path, *, streets: int = 5, communities_per_street: int
             json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False, separators=(",", ":")),
             encoding="utf-8")
     return folder
+
+
+def lattice_index(folder: Path):
+    """The AreaIndex of a lattice layer set, read without the full validation.
+
+    The lattice is valid by construction, and validating 50,000 cells (overlaps, coverage) takes
+    minutes on a busy machine; the validation itself is tested on small layer sets.
+    """
+    from gridmap.geo.areas import AreaIndex
+    from gridmap.geo.validate import read_layer_set
+
+    layers, problems = read_layer_set(folder)
+    assert not problems, problems
+    return AreaIndex(layers)

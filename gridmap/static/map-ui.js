@@ -277,7 +277,7 @@
 
   var tileLayer = null;
   var tileFeatures = {};  // code -> {code, name} of tile features clicked
-  var tileStats = { loaded: 0 };
+  var tileStats = { loaded: 0, idle: false };
 
   function tileStyle(code) {
     var style = styleFor(code);
@@ -288,13 +288,18 @@
   function buildTileChoropleth(entry) {
     // Leaflet.VectorGrid 1.3 stops a click on a feature with L.DomEvent.fakeStop, which Leaflet 1.8 removed.
     if (!L.DomEvent.fakeStop) { L.DomEvent.fakeStop = L.DomEvent.stopPropagation; }
+    // The tiles lie in the tile pane, below the overlay pane whose canvases (boundaries, heatmap)
+    // would take every click: those draw nothing clickable here, so clicks go through them.
+    map.getPane("overlayPane").style.pointerEvents = "none";
     var styles = {};
     styles[entry.level] = function (properties) { return tileStyle(properties.code); };
     tileLayer = L.vectorGrid.protobuf(entry.tiles, {
       rendererFactory: L.canvas.tile, vectorTileLayerStyles: styles, interactive: true,
       getFeatureId: function (feature) { return feature.properties.code; }
     });
+    tileLayer.on("loading", function () { tileStats.idle = false; });
     tileLayer.on("tileload", function () { tileStats.loaded++; });
+    tileLayer.on("load", function () { tileStats.idle = true; });
     tileLayer.on("click", function (event) {
       var properties = event.layer.properties;
       var feature = { code: String(properties.code), name: String(properties.name) };
