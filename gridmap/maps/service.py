@@ -22,8 +22,7 @@ from gridmap.maps.display import DisplayGeometry, shift_points
 from gridmap.maps.filters import parse_map_filter, parse_metric
 from gridmap.maps.scope import AreaCatalogue, AreaScope
 from gridmap.maps.tiles import TileSource, display_shift, tile_sources
-from gridmap.maps.vector_tiles import TileCache, TileId, encode_postgis, encode_python, postgis_available
-from gridmap.maps.vector_tiles import TileSource as AreaTiles
+from gridmap.maps.vector_tiles import AreaTiles, TileCache, TileId, encode_postgis, encode_python, postgis_available
 from gridmap.security.access import AccessScope
 from gridmap.storage.db import Database
 

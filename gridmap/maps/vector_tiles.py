@@ -93,7 +93,7 @@ def to_tile_units(lon: np.ndarray, lat: np.ndarray, tile: TileId) -> tuple[np.nd
     return (px - tile.x) * TILE_EXTENT, (py - tile.y) * TILE_EXTENT
 
 
-class TileSource:
+class AreaTiles:
     """The areas of one level for tiling: codes, names, display geometry and bounding boxes, in code order."""
 
     def __init__(self, display: DisplayGeometry, level: str) -> None:
@@ -118,7 +118,7 @@ class TileSource:
         return np.flatnonzero(hit)
 
 
-def encode_python(source: TileSource, tile: TileId, positions: np.ndarray) -> bytes:
+def encode_python(source: AreaTiles, tile: TileId, positions: np.ndarray) -> bytes:
     """The tile encoded with shapely and ``mapbox-vector-tile``: clipped, simplified by one tile unit."""
     if len(positions) == 0:
         return b""
@@ -167,7 +167,7 @@ _POSTGIS_TILE = text(
 )
 
 
-def encode_postgis(session: Session, source: TileSource, tile: TileId, positions: np.ndarray) -> bytes:
+def encode_postgis(session: Session, source: AreaTiles, tile: TileId, positions: np.ndarray) -> bytes:
     """The tile encoded by PostGIS (``ST_AsMVT``) from the ``areas`` table's GeoJSON."""
     if len(positions) == 0:
         return b""
