@@ -95,6 +95,9 @@ SETTINGS: tuple[Setting, ...] = (
     # Map UI
     Setting("tianditu_key", None, "Tianditu (天地图) browser key (tk) for tiles=tianditu."),
     Setting("map_max_cells", 20000, "Most cells one map view draws; an area with more is coloured by community until you drill down.", _integer),
+    Setting("map_tile_cells", 20000,
+            "A map view with more cells than this draws them from vector tiles (/api/v1/maps/tiles/…); 0: never.",
+            _integer),
     # Coverage: households, visits, patrols
     Setting("household_kinds", None, "CSV of household kinds and their visit intervals; default the bundled gridmap/data/household_kinds.csv."),
     Setting("patrol_min_minutes", 10.0, "A cell counts as patrolled on a day when patrol tracks spent at least this many minutes in it.", _number),

@@ -343,9 +343,14 @@ def _clip(text_value: str | None) -> str | None:
     return text_value[:DESCRIPTION_CHARS - 1] + "…"
 
 
-def level_for(catalogue: AreaCatalogue, scope: AreaScope, max_cells: int) -> str:
-    """The choropleth level: cells, or communities when the scope holds more than ``max_cells`` cells."""
-    if len(scope.inside(catalogue, "cells")) <= max_cells:
+def level_for(catalogue: AreaCatalogue, scope: AreaScope, max_cells: int, *, tile_cells: int = 0) -> str:
+    """The choropleth level: cells, or communities when the scope holds more than ``max_cells`` cells.
+
+    With vector tiles (``tile_cells`` > 0) a scope of more than ``tile_cells`` cells stays at cells:
+    they are drawn from tiles.
+    """
+    cells = len(scope.inside(catalogue, "cells"))
+    if cells <= max_cells or 0 < tile_cells < cells:
         return "cells"
     return "communities"
 

@@ -136,7 +136,9 @@ def _map_page(template: str, service: MapService, query: MapQuery, *, mode: str,
                                   ("communities", "communities", None), ("streets", "streets", None)):
         count = len(catalogue.codes(level)) if prefixes is None else len(scope.inside(catalogue, level))
         entry: dict[str, Any] = {"level": level}
-        if count <= service.embed_max_features:
+        if name == "choropleth" and service.uses_tiles(count):
+            entry["tiles"] = tile_url(level, geometry.version, prefixes)
+        elif count <= service.embed_max_features:
             placeholder = f"__gridmap_features_{name}__"
             embedded[placeholder] = geometry.features_json(level, prefixes)
             entry["features"] = placeholder
@@ -214,6 +216,15 @@ def _map_page(template: str, service: MapService, query: MapQuery, *, mode: str,
         weeks=weeks,
         **context,
     ))
+
+
+def tile_url(level: str, version: str, prefixes: tuple[str, ...] | None) -> str:
+    """The vector tile URL template of a level (Leaflet's {z}/{x}/{y}), for the areas inside ``prefixes``."""
+    params = {"v": version}
+    if prefixes is not None:
+        params["within"] = ",".join(prefixes)
+    url = url_for("maps_api.vector_tile", level=level, z="0", x="0", y="0", **params)
+    return url.replace("/0/0/0.mvt", "/{z}/{x}/{y}.mvt", 1)
 
 
 def page_json(config: dict[str, Any], embedded: dict[str, str]) -> Markup:
