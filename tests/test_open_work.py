@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
+from gridmap.errors import InvalidInput
+from gridmap.interop.ledger_export import export_ledger, iter_ledger_csv
+from gridmap.interop.ledger_format import LedgerFilter
+from gridmap.interop.ogc import issue_feature
 from gridmap.issues.query import IssueQuery
 from gridmap.issues.queue import queue_candidates
+from gridmap.issues.workflow import apply_action, load_issue
+from gridmap.security.access import UNLIMITED
+from gridmap.storage.models import Issue
+from gridmap.web.export_api import iter_issues_geojson
 from helpers import cell_point, explain
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -95,3 +104,51 @@ def test_a_bad_cursor_is_a_400_saying_what_to_do(client, query, message):
     with client.get("/api/v1/issues" + query) as response:
         assert response.status_code == 400
         assert message in response.get_json()["error"]["message"]
+
+
+# --- streaming exports ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def worked(gm, point) -> list[int]:
+    """Seven issues at several stages, with their transition histories."""
+    ids = [report(gm, point, f"2025-06-0{day} 09:00") for day in range(1, 8)]
+    steps = [("register", {}), ("dispatch", {"department": "环卫所"}), ("start", {}), ("feedback", {}),
+             ("check", {}), ("close", {})]
+    with gm.db.session() as session:
+        for number, issue_id in enumerate(ids):
+            issue = load_issue(session, issue_id)
+            for minute, (action, params) in enumerate(steps[:number]):
+                moment = datetime(2025, 6, 8, 9, minute, tzinfo=BEIJING)
+                apply_action(session, issue, action, actor="测试", at=moment, rules=gm.workflow_rules, **params)
+    return ids
+
+
+def test_the_ledger_csv_is_the_same_read_one_issue_or_three_at_a_time(gm, worked, tmp_path):
+    everything = LedgerFilter.parse(categories=gm.categories, timezone_name=gm.timezone, access=UNLIMITED)
+    whole = "".join(iter_ledger_csv(gm, everything, as_of=NOW))
+    assert whole.count("\r\n") == 1 + len(worked) and "环卫所" in whole
+    for batch_size in (1, 3):
+        assert "".join(iter_ledger_csv(gm, everything, as_of=NOW, batch_size=batch_size)) == whole
+        path = tmp_path / f"ledger-{batch_size}.csv"
+        assert export_ledger(gm, path, everything, as_of=NOW, batch_size=batch_size) == len(worked)
+        assert path.read_bytes().decode("utf-8") == whole
+    with pytest.raises(InvalidInput, match="batch size must be at least 1"):
+        "".join(iter_ledger_csv(gm, everything, batch_size=0))
+
+
+def test_the_issues_geojson_export_streams_the_same_collection_in_batches(gm, worked, client):
+    with client.get("/api/v1/export/issues.geojson?status=open") as response:
+        assert response.status_code == 200 and response.is_streamed
+        text_ = response.get_data(as_text=True)
+    with gm.db.sessions() as session:
+        features = [issue_feature(issue, gm) for issue in session.scalars(
+            select(Issue).where(Issue.status.not_in(("closed",))).order_by(Issue.id))]
+    assert text_ == json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False)
+    assert [feature["id"] for feature in features] == worked[:6]
+    for batch_size in (1, 4):
+        assert "".join(iter_issues_geojson(gm, query_of(gm, "open"), batch_size=batch_size)) == text_
+
+
+def query_of(gm, status: str) -> IssueQuery:
+    return IssueQuery.parse({"status": status}, categories=gm.categories, timezone_name=gm.timezone, access=UNLIMITED)
