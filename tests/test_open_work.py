@@ -152,3 +152,26 @@ def test_the_issues_geojson_export_streams_the_same_collection_in_batches(gm, wo
 
 def query_of(gm, status: str) -> IssueQuery:
     return IssueQuery.parse({"status": status}, categories=gm.categories, timezone_name=gm.timezone, access=UNLIMITED)
+
+
+# --- OGC API items: the next link pages issues by id ----------------------------------------------
+
+
+def test_ogc_issue_pages_follow_next_links_by_id_while_issues_arrive(client, gm, point):
+    ids = [report(gm, point, f"2025-06-0{day} 09:00") for day in range(1, 6)]
+    seen, url = [], "/ogc/collections/issues/items?limit=2"
+    while url:
+        with client.get(url) as response:
+            body = response.get_json()
+            assert response.status_code == 200, body
+        seen += [feature["id"] for feature in body["features"]]
+        assert body["numberReturned"] == len(body["features"])
+        following = [link["href"] for link in body["links"] if link["rel"] == "next"]
+        url = following[0].removeprefix("http://localhost") if following else None
+        if url:
+            assert f"after={seen[-1]}" in url and "offset" not in url
+            if len(seen) == 2:  # an issue arriving meanwhile is shown once, at its place by id
+                ids.append(report(gm, point, "2025-06-09 09:00"))
+    assert seen == ids
+    with client.get("/ogc/collections/issues/items?after=1&offset=2") as response:
+        assert response.status_code == 400 and "not both" in response.get_data(as_text=True)
