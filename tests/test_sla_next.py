@@ -13,11 +13,13 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from alembic import command
 from sqlalchemy import select, text
 
 from gridmap.issues.escalation import due_issue_ids, sla_tick
 from gridmap.issues.states import CLOCK_STOPPED_STATUSES, CLOSED_STATUSES, DISCARDED_STATUSES, OPEN_STATUSES, STATUSES
 from gridmap.issues.workflow import apply_action, load_issue, sla_state_of
+from gridmap.storage import Database
 from gridmap.storage.models import FINISHED_STATUSES, RUNNING_STATUSES, SLA_DUE_NOW, Issue
 from gridmap.storage.workflow import IssueEscalation
 from helpers import cell_point, explain
@@ -198,3 +200,28 @@ def test_the_tick_finds_the_due_rows_through_its_index(gm):
             connection.execute(text("SET LOCAL enable_seqscan = off"))  # proves the index can answer it alone
         plan = explain(connection, statement)
     assert "ix_issues_sla_next_at" in plan and "Seq Scan on issues" not in plan and "SCAN issues" not in plan
+
+
+def test_migration_0007_marks_the_stored_open_work_due_and_leaves_the_archive(database_url):
+    db = Database(database_url)
+    config = db._alembic_config()
+    with db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0005")
+    columns = ("id, category, description, source, lon, lat, cell_code, community_code, street_code, district_code, "
+               "urgency, status, deadline, reported_at, created_at, sla_state, extension_count, paused_seconds, "
+               "rework_count, photos, extra")
+    rows = [(1, "registered", "2025-03-03 08:00:00", None), (2, "closed", "2025-03-03 08:00:00", None),
+            (3, "closed", None, "overdue"), (4, "reported", None, None)]
+    with db.engine.begin() as connection:
+        for issue_id, status, due, state in rows:
+            connection.execute(text(
+                f"INSERT INTO issues ({columns}) VALUES (:id, 'E0102', '旧案', 'web', 110.2, 18.2, '460204001002010', "
+                "'460204001002', '460204001', '460204', 'normal', :status, :due, '2025-03-03 07:00:00', "
+                "'2025-03-03 07:00:00', :state, 0, 0, 0, '[]', '{}')"),
+                {"id": issue_id, "status": status, "due": due, "state": state})
+    db.migrate()
+    with db.sessions() as session:
+        marks = dict(session.execute(select(Issue.id, Issue.sla_next_at)).all())
+    assert marks == {1: SLA_DUE_NOW, 2: None, 3: SLA_DUE_NOW, 4: None}
+    db.dispose()
