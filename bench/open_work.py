@@ -45,7 +45,8 @@ def build(instance: Path, issues: int) -> None:
             take = min(base, issues - stored)
             source = select(Issue.id + shift, *[getattr(Issue, name) for name in issue_columns]).where(Issue.id <= take)
             session.execute(insert(Issue).from_select(["id", *issue_columns], source))
-            history = select(IssueTransition.issue_id + shift, *[getattr(IssueTransition, n) for n in transition_columns])
+            copied = [getattr(IssueTransition, name) for name in transition_columns]
+            history = select(IssueTransition.issue_id + shift, *copied)
             session.execute(insert(IssueTransition).from_select(
                 ["issue_id", *transition_columns], history.where(IssueTransition.issue_id <= take)))
             stored += take

@@ -216,9 +216,9 @@ def test_migration_0007_marks_the_stored_open_work_due_and_leaves_the_archive(da
     with db.engine.begin() as connection:
         for issue_id, status, due, state in rows:
             connection.execute(text(
-                f"INSERT INTO issues ({columns}) VALUES (:id, 'E0102', '旧案', 'web', 110.2, 18.2, '460204001002010', "
-                "'460204001002', '460204001', '460204', 'normal', :status, :due, '2025-03-03 07:00:00', "
-                "'2025-03-03 07:00:00', :state, 0, 0, 0, '[]', '{}')"),
+                f"INSERT INTO issues ({columns}) VALUES (:id, 'E0102', '旧案', 'web', 110.2, 18.2, "
+                "'460204001002010', '460204001002', '460204001', '460204', 'normal', :status, :due, "
+                "'2025-03-03 07:00:00', '2025-03-03 07:00:00', :state, 0, 0, 0, '[]', '{}')"),
                 {"id": issue_id, "status": status, "due": due, "state": state})
     db.migrate()
     with db.sessions() as session:

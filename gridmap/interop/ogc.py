@@ -289,7 +289,7 @@ def items(gm: Any, base: str, name: str, values: Mapping[str, Any], *, access: A
     given = values.get("after")
     after = None if given in (None, "") else parse_integer(given, "after", 0, 0, MAX_ROW_ID)
     if after is not None and offset:
-        raise InvalidInput("give after or offset, not both: after (from the next link) already says where the page starts")
+        raise InvalidInput("give after or offset, not both: after (from the next link) says where the page starts")
     next_after = None
     with gm.db.sessions() as session:
         if name == "issues":
