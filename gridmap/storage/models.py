@@ -12,6 +12,16 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 MAX_ROW_ID = 2**31 - 1
 
 
+#: ``sla_next_at`` of an issue the next ``gridmap sla tick`` must evaluate: written where the rules
+#: that place the next SLA change are not at hand (intake, imports, migration 0007).
+SLA_DUE_NOW = datetime(2000, 1, 1, tzinfo=UTC)
+#: Statuses that end an issue's clock for good (gridmap.issues.states: closed and discarded).
+FINISHED_STATUSES = ("closed", "revisited", "rejected")
+#: Open statuses whose deadline clock runs (gridmap.issues.states: open minus clock-stopped).
+RUNNING_STATUSES = ("reported", "registered", "dispatched", "in_progress", "handled", "checked")
+_RUNNING_CONDITION = "status IN (" + ", ".join(f"'{status}'" for status in RUNNING_STATUSES) + ")"
+
+
 class UTCDateTime(TypeDecorator):
     """Aware datetimes in, stored as naive UTC, aware UTC out (same on SQLite and PostgreSQL)."""
 
@@ -27,6 +37,14 @@ class UTCDateTime(TypeDecorator):
 
     def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _sla_next_default(context: Any) -> datetime | None:
+    """Due at the next tick when the row has a clock to watch or a state to clear, else None."""
+    row = context.get_current_parameters()
+    if row.get("status") in FINISHED_STATUSES:
+        return SLA_DUE_NOW if row.get("sla_state") is not None else None
+    return SLA_DUE_NOW if row.get("deadline") is not None or row.get("sla_state") is not None else None
 
 
 class Base(DeclarativeBase):
@@ -99,6 +117,9 @@ class Issue(Base):
     paused_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     sla_state: Mapped[str | None] = mapped_column(String(16))
     possible_duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("issues.id"))
+    # Migration 0007: the next moment the SLA tick has work for the issue (warning starts, deadline
+    # passes, next escalation level due); None when nothing can change before the next action.
+    sla_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=_sla_next_default)
 
     transitions: Mapped[list[IssueTransition]] = relationship(
         back_populates="issue", order_by="IssueTransition.id", cascade="all, delete-orphan"
@@ -106,9 +127,12 @@ class Issue(Base):
 
     __table_args__ = (
         Index("ix_issues_cell_reported", "cell_code", "reported_at"),
-        # The overdue count reads the open issues whose clock runs, never the archive (migration 0006).
-        Index("ix_issues_running_deadline", "status", "deadline", postgresql_where=text(
-            "status IN ('checked', 'dispatched', 'handled', 'in_progress', 'registered', 'reported')")),
+        # The SLA tick reads only the rows due (migration 0007).
+        Index("ix_issues_sla_next_at", "sla_next_at", postgresql_where=text("sla_next_at IS NOT NULL"),
+              sqlite_where=text("sla_next_at IS NOT NULL")),
+        # Open issues with a running clock, by deadline: the dispatcher queue and the overdue count (migration 0007).
+        Index("ix_issues_running_deadline", "deadline", "id", postgresql_where=text(_RUNNING_CONDITION),
+              sqlite_where=text(_RUNNING_CONDITION)),
     )
 
 

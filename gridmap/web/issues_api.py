@@ -181,9 +181,14 @@ def list_issues():
     gm = core()
     query = IssueQuery.parse(request.args, categories=gm.categories, timezone_name=gm.timezone, access=scope())
     with gm.db.sessions() as session:
-        total, issues = query.run(session)
+        total, issues, next_cursor = query.page(session)
         items = [_issue_json(issue) for issue in issues]
-    return jsonify({"total": total, "limit": query.limit, "offset": query.offset, "issues": items})
+    body = {"total": total, "limit": query.limit, "offset": query.offset, "next_cursor": next_cursor, "next": None,
+            "issues": items}
+    if next_cursor is not None:
+        args = {key: value for key, value in request.args.items() if key not in ("cursor", "offset")}
+        body["next"] = url_for("issues_api.list_issues", **args, cursor=next_cursor)
+    return jsonify(body)
 
 
 @blueprint.get("/issues/<id:issue_id>")
@@ -299,7 +304,9 @@ OPENAPI_PATHS: dict[str, Any] = {
                 _query("assignee", "Exact assignee name."),
                 _query("sort", "-reported_at (default), reported_at, deadline, -deadline, id, -id."),
                 _query("limit", "Page size, 1–1000 (default 50).", {"type": "integer", "minimum": 1, "maximum": 1000}),
-                _query("offset", "Issues to skip (default 0).", {"type": "integer", "minimum": 0}),
+                _query("offset", "Issues to skip (default 0); prefer cursor.", {"type": "integer", "minimum": 0}),
+                _query("cursor", "next_cursor of the previous page: the page starts after its last issue "
+                       "(stable while issues are added; not with offset)."),
             ],
             "responses": {
                 "200": {"description": "A page of issues", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IssuePage"}}}},
@@ -456,6 +463,8 @@ OPENAPI_COMPONENTS: dict[str, Any] = {
                 "total": {"type": "integer"},
                 "limit": {"type": "integer"},
                 "offset": {"type": "integer"},
+                "next_cursor": {"type": "string", "nullable": True},
+                "next": {"type": "string", "nullable": True},
                 "issues": {"type": "array", "items": {"$ref": "#/components/schemas/Issue"}},
             },
         },

@@ -148,6 +148,9 @@ def _parameters(name: str) -> list[dict[str, Any]]:
              "schema": {"type": "string", "example": "open"}},
             {"name": "category", "in": "query", "required": False, "style": "form", "explode": False,
              "description": "Category item (E0505) or class (E05) code", "schema": {"type": "string", "example": "E05"}},
+            {"name": "after", "in": "query", "required": False, "style": "form", "explode": False,
+             "description": "The page starts after this issue id (the next link carries it; not with offset)",
+             "schema": {"type": "integer", "minimum": 0}},
         ]
     return parameters
 

@@ -14,8 +14,6 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
-#: Open statuses whose deadline clock runs: the overdue count reads only these, through this index.
-RUNNING = ("dispatched", "handled", "checked", "in_progress", "registered", "reported")
 
 
 def upgrade() -> None:
@@ -36,9 +34,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("starts_at"),
     )
     connection = op.get_bind()
-    status_list = ", ".join(f"'{s}'" for s in sorted(RUNNING))
-    op.create_index("ix_issues_running_deadline", "issues", ["status", "deadline"],
-                    postgresql_where=sa.text(f"status IN ({status_list})"))
     rollup.install_triggers(connection)
     rollup.rebuild(connection, rollup.DEFAULT_TIMEZONE)
 
@@ -46,6 +41,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     connection = op.get_bind()
     rollup.drop_triggers(connection)
-    op.drop_index("ix_issues_running_deadline", table_name="issues")
     op.drop_table(rollup.ZONE_TABLE)
     op.drop_table(rollup.ROLLUP_TABLE)
