@@ -18,6 +18,7 @@ from sqlalchemy import ClauseElement, Executable, insert, inspect, select, text,
 from sqlalchemy.ext.compiler import compiles
 
 from conftest import BACKEND
+from gridmap.errors import GridmapError
 from gridmap.geo.layers import read_layer_set
 from gridmap.issues.duplicates import candidate_query
 from gridmap.issues.params import bbox_conditions
@@ -283,3 +284,24 @@ def test_backups_carry_no_geometry_and_restores_regenerate_it(request, gm, origi
                 assert geometry_mismatches(restored) == []
         finally:
             restored.dispose()
+
+
+def test_init_says_who_must_create_postgis_when_the_user_may_not(pg_server):
+    """Runs on both test backends: it needs a PostgreSQL user without the right to create PostGIS."""
+    suffix = uuid.uuid4().hex[:8]
+    role, name = f"app_{suffix}", f"t_{suffix}"
+    with pg_server.connect("postgres") as connection:
+        connection.execute(f'CREATE ROLE "{role}" LOGIN')
+        connection.execute(f'CREATE DATABASE "{name}" OWNER "{role}"')
+    db = Database(f"postgresql+psycopg://{role}@{pg_server.host}:{pg_server.port}/{name}")
+    try:
+        with pytest.raises(GridmapError, match=f"as a superuser run `CREATE EXTENSION postgis;` in database {name}"):
+            db.migrate()
+        assert db.pending_migrations()  # nothing half-done: the whole upgrade rolled back
+        with db.engine.connect() as connection:
+            assert not inspect(connection).get_table_names()
+    finally:
+        db.dispose()
+        pg_server.drop_database(name)
+        with pg_server.connect("postgres") as connection:
+            connection.execute(f'DROP ROLE "{role}"')
