@@ -17,16 +17,16 @@ from typing import Any
 
 import numpy as np
 from pyproj import Geod
-from sqlalchemy import Float, Integer, Select, String, and_, column, select, update, values
+from sqlalchemy import Select, and_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from gridmap.errors import InvalidInput
 from gridmap.issues.states import DISCARDED_STATUSES
-from gridmap.storage.models import Issue, UTCDateTime
+from gridmap.storage.models import Issue
 from gridmap.storage.spatial import within_radius
 
 _GEOD = Geod(ellps="WGS84")
-#: New issues per candidate query (each adds six parameters).
+#: New issues per candidate query.
 _BATCH = 1000
 
 
@@ -66,13 +66,15 @@ def flag_duplicates(session: Session, issue_ids: Sequence[int], rule: DuplicateR
     window = timedelta(hours=rule.hours)
     near: dict[int, list[Any]] = {}
     flagged: dict[int, bool] = {}
-    for start in range(0, len(new), _BATCH):
-        for row in _candidates(session, new[start:start + _BATCH], window, rule.distance_m):
+    by_time = sorted(new, key=lambda r: (r.reported_at, r.id))  # batches of neighbouring moments: short spans
+    for start in range(0, len(by_time), _BATCH):
+        for row in _candidates(session, by_time[start:start + _BATCH], window, rule.distance_m):
             near.setdefault(row.new_id, []).append(row)
             flagged[row.id] = row.possible_duplicate_of is not None
     found: dict[int, int] = {}
-    for row in sorted(new, key=lambda r: (r.reported_at, r.id)):
-        others = [c for c in near.get(row.id, ()) if c.id != row.id and (c.reported_at < row.reported_at or c.id < row.id)]
+    for row in by_time:
+        others = [c for c in near.get(row.id, ()) if c.id != row.id and row.reported_at - window <= c.reported_at
+                  and (c.reported_at < row.reported_at or (c.reported_at == row.reported_at and c.id < row.id))]
         if not others:
             continue
         _, _, distance = _GEOD.inv(np.full(len(others), row.lon), np.full(len(others), row.lat),
@@ -92,27 +94,31 @@ def _candidates(session: Session, batch: Sequence[Any], window: timedelta, dista
 
 
 def candidate_query(batch: Sequence[Any], window: timedelta, distance_m: float) -> Select[Any]:
-    """Issues of the same category within ``window`` before and ``distance_m`` of each issue of ``batch``.
+    """Issues of the same category within ``distance_m`` of an issue of ``batch`` and in the batch's window.
 
-    ``batch`` holds rows with ``id``, ``category``, ``lon``, ``lat`` and ``reported_at``; each answer
-    row names the batch issue (``new_id``) and the candidate (``id``, ``lon``, ``lat``, ``reported_at``,
+    ``batch`` holds stored issues (``id``, ``lat``, ``reported_at``); the window runs from ``window``
+    before the earliest to the latest, so the caller keeps each pair's own window. Answer rows name
+    the batch issue (``new_id``) and the candidate (``id``, ``lon``, ``lat``, ``reported_at``,
     ``possible_duplicate_of``). The spatial index answers it (gridmap.storage.spatial.within_radius).
     """
-    wanted = values(
-        column("new_id", Integer), column("category", String), column("lon", Float), column("lat", Float),
-        column("since", UTCDateTime), column("until", UTCDateTime),
-    ).data([(r.id, r.category, r.lon, r.lat, r.reported_at - window, r.reported_at) for r in batch]).cte("new_issues")
+    # A materialised list of the batch drives the join: for each of its issues the spatial index finds the others.
+    new = (select(Issue.id, Issue.category, Issue.lon, Issue.lat).where(Issue.id.in_([r.id for r in batch]))
+           .cte("new_issue").prefix_with("MATERIALIZED"))
     other = aliased(Issue, name="other")
     return (
-        select(wanted.c.new_id, other.id, other.lon, other.lat, other.reported_at, other.possible_duplicate_of)
-        .join_from(wanted, other, and_(
-            other.category == wanted.c.category,
-            other.reported_at >= wanted.c.since,
-            other.reported_at <= wanted.c.until,
-            within_radius(other.lon, other.lat, wanted.c.lon, wanted.c.lat, distance_m,
+        select(new.c.id.label("new_id"), other.id, other.lon, other.lat, other.reported_at, other.possible_duplicate_of)
+        .join_from(new, other, and_(
+            # `|| ''`: no category index may drive the search (a category has issues everywhere).
+            other.category.concat("") == new.c.category.concat(""),
+            within_radius(other.lon, other.lat, new.c.lon, new.c.lat, distance_m,
                           max_abs_lat=max(abs(r.lat) for r in batch)),
         ))
-        .where(other.status.not_in(DISCARDED_STATUSES), other.duplicate_of.is_(None))
+        .where(
+            other.reported_at >= min(r.reported_at for r in batch) - window,
+            other.reported_at <= max(r.reported_at for r in batch),
+            other.status.not_in(DISCARDED_STATUSES),
+            other.duplicate_of.is_(None),
+        )
     )
 
 
