@@ -28,8 +28,10 @@ _POSTGRESQL_UP = [
     f"GENERATED ALWAYS AS ({_POINT_FROM_LON_LAT}) STORED",
     "ALTER TABLE areas ADD COLUMN geom geometry(MultiPolygon, 4326) "
     "GENERATED ALWAYS AS (ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON(geometry), 4326))) STORED",
-    # Immutable: the line depends on the points alone, so it may feed a generated column.
-    """CREATE FUNCTION gridmap_track_line(points json) RETURNS geometry LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    # Immutable: the line depends on the points alone, so it may feed a generated column. Its search_path
+    # is fixed: pg_restore fills generated columns with an empty one, where PostGIS's functions are not found.
+    """CREATE FUNCTION gridmap_track_line(points json) RETURNS geometry LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path FROM CURRENT AS $$
         SELECT CASE WHEN count(*) >= 2 THEN
             ST_SetSRID(ST_MakeLine(ST_MakePoint((p ->> 0)::float8, (p ->> 1)::float8) ORDER BY n), 4326) END
         FROM json_array_elements(points) WITH ORDINALITY AS t(p, n)
@@ -37,7 +39,8 @@ _POSTGRESQL_UP = [
     "ALTER TABLE patrol_tracks ADD COLUMN geom geometry(LineString, 4326) "
     "GENERATED ALWAYS AS (gridmap_track_line(points)) STORED",
     "ALTER TABLE visits ADD COLUMN geom geometry(Point, 4326)",
-    """CREATE FUNCTION gridmap_visit_point(household integer, day date) RETURNS geometry LANGUAGE sql STABLE AS $$
+    """CREATE FUNCTION gridmap_visit_point(household integer, day date) RETURNS geometry LANGUAGE sql STABLE
+    SET search_path FROM CURRENT AS $$
         SELECT geom FROM household_locations
         WHERE household_id = household AND valid_from <= day AND (valid_to IS NULL OR valid_to > day)
         ORDER BY valid_from DESC LIMIT 1
