@@ -19,6 +19,7 @@ BACKEND = os.environ.get("GRIDMAP_TEST_DATABASE", "sqlite")
 if BACKEND not in ("sqlite", "postgresql"):
     raise pytest.UsageError(f"GRIDMAP_TEST_DATABASE={BACKEND!r}: use sqlite or postgresql")
 
+PG_TEMPLATE = "gridmap_template"
 UTM = "EPSG:32649"
 X0, Y0 = 420000.0, 2015000.0  # near Sanya, in UTM zone 49N
 
@@ -81,6 +82,9 @@ def pg_server():
     import pgserver
 
     server = pgserver.start()
+    # Test databases are copies of one that has PostGIS already (CREATE EXTENSION takes ~2 s each);
+    # migration 0008 creates the extension itself where it is missing (tests/test_spatial_index.py).
+    server.create_database(PG_TEMPLATE, extensions=("postgis",))
     yield server
     server.stop()
 
@@ -93,7 +97,7 @@ def database_url(request, tmp_path) -> str:
         return
     server = request.getfixturevalue("pg_server")
     name = "t_" + uuid.uuid4().hex[:12]
-    yield server.create_database(name)
+    yield server.create_database(name, template=PG_TEMPLATE)
     server.drop_database(name)
 
 

@@ -17,15 +17,17 @@ from typing import Any
 
 import numpy as np
 from pyproj import Geod
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, and_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from gridmap.errors import InvalidInput
 from gridmap.issues.states import DISCARDED_STATUSES
 from gridmap.storage.models import Issue
+from gridmap.storage.spatial import within_radius
 
 _GEOD = Geod(ellps="WGS84")
-_METRES_PER_DEGREE = 111_320.0
+#: New issues per candidate query.
+_BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,11 @@ class DuplicateRule:
 
 
 def flag_duplicates(session: Session, issue_ids: Sequence[int], rule: DuplicateRule) -> dict[int, int]:
-    """Flag each of the (just stored) issues that is a likely duplicate; return {issue id: candidate id}."""
+    """Flag each of the (just stored) issues that is a likely duplicate; return {issue id: candidate id}.
+
+    The candidates come from one query per batch of new issues, answered by the spatial index
+    (GiST on PostgreSQL, (lat, lon) on SQLite, see gridmap.storage.spatial); ranking is done here.
+    """
     if not issue_ids or rule.distance_m == 0:
         return {}
     new = session.execute(
@@ -58,54 +64,62 @@ def flag_duplicates(session: Session, issue_ids: Sequence[int], rule: DuplicateR
     if not new:
         return {}
     window = timedelta(hours=rule.hours)
-    pool = session.execute(
-        select(Issue.id, Issue.category, Issue.lon, Issue.lat, Issue.reported_at, Issue.possible_duplicate_of).where(
-            Issue.category.in_({row.category for row in new}),
-            Issue.reported_at >= min(row.reported_at for row in new) - window,
-            Issue.reported_at <= max(row.reported_at for row in new),
-            Issue.status.not_in(DISCARDED_STATUSES),
-            Issue.duplicate_of.is_(None),
-        )
-    ).all()
-    by_category: dict[str, list[Any]] = {}
-    for row in pool:
-        by_category.setdefault(row.category, []).append(row)
-    columns = {}
-    for category, rows in by_category.items():
-        rows.sort(key=lambda r: (r.reported_at, r.id))
-        columns[category] = (
-            np.array([r.id for r in rows]),
-            np.array([r.reported_at.timestamp() for r in rows]),
-            np.array([r.lon for r in rows]),
-            np.array([r.lat for r in rows]),
-            {r.id: r.possible_duplicate_of is not None for r in rows},
-        )
-    seconds = rule.hours * 3600
-    lat_margin = rule.distance_m / _METRES_PER_DEGREE * 1.01
+    near: dict[int, list[Any]] = {}
+    flagged: dict[int, bool] = {}
+    by_time = sorted(new, key=lambda r: (r.reported_at, r.id))  # batches of neighbouring moments: short spans
+    for start in range(0, len(by_time), _BATCH):
+        for row in _candidates(session, by_time[start:start + _BATCH], window, rule.distance_m):
+            near.setdefault(row.new_id, []).append(row)
+            flagged[row.id] = row.possible_duplicate_of is not None
     found: dict[int, int] = {}
-    for row in sorted(new, key=lambda r: (r.reported_at, r.id)):
-        if row.category not in columns:
+    for row in by_time:
+        others = [c for c in near.get(row.id, ()) if c.id != row.id and row.reported_at - window <= c.reported_at
+                  and (c.reported_at < row.reported_at or (c.reported_at == row.reported_at and c.id < row.id))]
+        if not others:
             continue
-        ids, times, lons, lats, flagged = columns[row.category]
-        moment = row.reported_at.timestamp()
-        first, last = np.searchsorted(times, moment - seconds, "left"), np.searchsorted(times, moment, "right")
-        index = np.arange(first, last)
-        index = index[(ids[index] != row.id) & ((times[index] < moment) | (ids[index] < row.id))]
-        lon_margin = lat_margin / max(np.cos(np.radians(row.lat)), 1e-6)
-        index = index[(np.abs(lats[index] - row.lat) <= lat_margin) & (np.abs(lons[index] - row.lon) <= lon_margin)]
-        if not len(index):
+        _, _, distance = _GEOD.inv(np.full(len(others), row.lon), np.full(len(others), row.lat),
+                                   np.array([c.lon for c in others]), np.array([c.lat for c in others]))
+        ranked = [(flagged[c.id], float(d), c.reported_at, c.id) for c, d in zip(others, distance) if d <= rule.distance_m]
+        if not ranked:
             continue
-        _, _, distance = _GEOD.inv(np.full(len(index), row.lon), np.full(len(index), row.lat), lons[index], lats[index])
-        near = distance <= rule.distance_m
-        if not near.any():
-            continue
-        index, distance = index[near], distance[near]
-        best = min(range(len(index)), key=lambda k: (flagged[ids[index[k]]], distance[k], times[index[k]], ids[index[k]]))
-        found[row.id] = int(ids[index[best]])
+        found[row.id] = min(ranked)[3]
         flagged[row.id] = True
     if found:
         session.execute(update(Issue), [{"id": issue_id, "possible_duplicate_of": other} for issue_id, other in found.items()])
     return found
+
+
+def _candidates(session: Session, batch: Sequence[Any], window: timedelta, distance_m: float) -> Sequence[Any]:
+    return session.execute(candidate_query(batch, window, distance_m)).all()
+
+
+def candidate_query(batch: Sequence[Any], window: timedelta, distance_m: float) -> Select[Any]:
+    """Issues of the same category within ``distance_m`` of an issue of ``batch`` and in the batch's window.
+
+    ``batch`` holds stored issues (``id``, ``lat``, ``reported_at``); the window runs from ``window``
+    before the earliest to the latest, so the caller keeps each pair's own window. Answer rows name
+    the batch issue (``new_id``) and the candidate (``id``, ``lon``, ``lat``, ``reported_at``,
+    ``possible_duplicate_of``). The spatial index answers it (gridmap.storage.spatial.within_radius).
+    """
+    # A materialised list of the batch drives the join: for each of its issues the spatial index finds the others.
+    new = (select(Issue.id, Issue.category, Issue.lon, Issue.lat).where(Issue.id.in_([r.id for r in batch]))
+           .cte("new_issue").prefix_with("MATERIALIZED"))
+    other = aliased(Issue, name="other")
+    return (
+        select(new.c.id.label("new_id"), other.id, other.lon, other.lat, other.reported_at, other.possible_duplicate_of)
+        .join_from(new, other, and_(
+            # `|| ''`: no category index may drive the search (a category has issues everywhere).
+            other.category.concat("") == new.c.category.concat(""),
+            within_radius(other.lon, other.lat, new.c.lon, new.c.lat, distance_m,
+                          max_abs_lat=max(abs(r.lat) for r in batch)),
+        ))
+        .where(
+            other.reported_at >= min(r.reported_at for r in batch) - window,
+            other.reported_at <= max(r.reported_at for r in batch),
+            other.status.not_in(DISCARDED_STATUSES),
+            other.duplicate_of.is_(None),
+        )
+    )
 
 
 def duplicate_distance_m(first: Issue, second: Issue) -> float:

@@ -24,6 +24,7 @@ from gridmap.errors import InvalidInput
 from gridmap.geo.layers import CODE_LENGTHS
 from gridmap.issues.states import CLOSED_STATUSES, OPEN_STATUSES, STATUSES
 from gridmap.storage.models import MAX_ROW_ID, Issue
+from gridmap.storage.spatial import in_bbox
 
 #: The Issue column holding the code of each level's area (stamped at intake).
 LEVEL_COLUMNS: dict[str, Any] = {
@@ -101,11 +102,10 @@ def parse_bbox(value: Any) -> BBox | None:
 
 
 def bbox_conditions(bbox: BBox | None) -> list[Any]:
-    """SQL conditions: the issue's point lies in the box (edges included)."""
+    """SQL conditions: the issue's point lies in the box (edges included), answered by the spatial index."""
     if bbox is None:
         return []
-    west, south, east, north = bbox
-    return [Issue.lon >= west, Issue.lon <= east, Issue.lat >= south, Issue.lat <= north]
+    return [in_bbox(Issue.lon, Issue.lat, bbox)]
 
 
 def split_list(value: Any) -> list[str]:

@@ -20,6 +20,7 @@ from gridmap.errors import GridmapError, InvalidInput
 from gridmap.geo.layers import LEVELS, LayerSet
 from gridmap.resources import resource
 from gridmap.storage.models import Area, Meta
+from gridmap.storage.spatial import register_sqlite_functions
 
 MIGRATIONS = resource("storage/migrations")
 
@@ -31,6 +32,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    register_sqlite_functions(dbapi_connection)
 
 
 def create_db_engine(url: str) -> Engine:

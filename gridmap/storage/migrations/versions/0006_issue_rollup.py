@@ -15,7 +15,6 @@ branch_labels = None
 depends_on = None
 
 
-
 def upgrade() -> None:
     op.create_table(
         rollup.ROLLUP_TABLE,
