@@ -60,7 +60,10 @@ def validate_layer_set(layers: LayerSet) -> list[Problem]:
     if problems:
         return problems
     for level in LEVELS[1:]:
-        problems += _check_inside_parent(projected[level], projected[PARENT_LEVEL[level]], level)
+        parent_level = PARENT_LEVEL[level]
+        if parent_level is None:  # only districts have no parent
+            continue
+        problems += _check_inside_parent(projected[level], projected[parent_level], level)
         problems += _check_overlaps(projected[level], level)
     problems += _check_cells_tile_communities(projected["cells"], projected["communities"])
     return problems

@@ -68,8 +68,8 @@ def flag_duplicates(session: Session, issue_ids: Sequence[int], rule: DuplicateR
         )
     ).all()
     by_category: dict[str, list[Any]] = {}
-    for row in pool:
-        by_category.setdefault(row.category, []).append(row)
+    for earlier in pool:
+        by_category.setdefault(earlier.category, []).append(earlier)
     columns = {}
     for category, rows in by_category.items():
         rows.sort(key=lambda r: (r.reported_at, r.id))

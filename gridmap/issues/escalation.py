@@ -23,15 +23,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from gridmap.errors import InvalidInput
 from gridmap.issues.sla import deadline as add_time_limit
 from gridmap.issues.states import OPEN_STATUSES
 from gridmap.issues.workflow import WorkflowRules, sla_state_of
-from gridmap.storage.models import Issue
-from gridmap.storage.workflow import IssueEscalation
+from gridmap.storage.models import Issue, IssueEscalation
 
 #: Escalation levels: (level, area level, the issue's column holding that area's code).
 ESCALATION_LEVELS: tuple[tuple[int, str, str], ...] = (
@@ -68,17 +68,14 @@ def escalation_due_times(issue: Issue, rules: WorkflowRules, until: datetime | N
 
 
 def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> None:
-    dialect = session.bind.dialect.name
+    dialect = session.get_bind().dialect.name
+    unique = ["issue_id", "level", "deadline"]
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        session.execute(postgresql.insert(IssueEscalation).on_conflict_do_nothing(index_elements=unique), rows)
     elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
+        session.execute(sqlite.insert(IssueEscalation).on_conflict_do_nothing(index_elements=unique), rows)
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        from sqlalchemy import insert
-    statement = insert(IssueEscalation)
-    if hasattr(statement, "on_conflict_do_nothing"):
-        statement = statement.on_conflict_do_nothing(index_elements=["issue_id", "level", "deadline"])
-    session.execute(statement, rows)
+        session.execute(insert(IssueEscalation), rows)
 
 
 def sla_tick(session: Session, rules: WorkflowRules, now: datetime | None = None) -> TickReport:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, not_, select
+from sqlalchemy import ColumnElement, and_, func, not_, select
 from sqlalchemy.orm import Session, selectinload
 
 from gridmap.errors import InvalidInput
@@ -27,10 +27,9 @@ from gridmap.issues.params import (
 from gridmap.issues.states import ACTION_LABELS, OPEN_STATUSES, SOURCES, STATUS_LABELS
 from gridmap.issues.workflow import WorkflowRules, allowed_actions, sla_state_of
 from gridmap.security.access import AccessScope, mask_name, mask_phone
-from gridmap.storage.models import Issue, IssueTransition
-from gridmap.storage.workflow import IssueEscalation
+from gridmap.storage.models import Issue, IssueEscalation, IssueTransition
 
-SORTS = {
+SORTS: dict[str, tuple[ColumnElement[Any], ...]] = {
     "-reported_at": (Issue.reported_at.desc(), Issue.id.desc()),
     "reported_at": (Issue.reported_at.asc(), Issue.id.asc()),
     "deadline": (Issue.deadline.asc(), Issue.id.asc()),

@@ -109,7 +109,9 @@ class AccessScope:
         """Whether a cell (15-digit code) lies in the scope's areas."""
         if self.areas is None:
             return True
-        return bool(cell_code) and any(cell_code.startswith(code) for code in self.areas)
+        if not cell_code:
+            return False
+        return any(cell_code.startswith(code) for code in self.areas)
 
     def shows_area(self, code: str) -> bool:
         """Whether an area is shown at all: inside the scope, or containing part of it."""
