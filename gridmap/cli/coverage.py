@@ -136,8 +136,8 @@ def coverage_summary(level: str, area: str | None, date_from: str | None, date_t
     start, end, as_of_day = _coverage_dates(gm, date_from, date_to, as_of)
     with gm.db.sessions() as session:
         rows = area_coverage(session, level, start, end, access=UNLIMITED, as_of=as_of_day,
-                             min_patrol_minutes=float(gm.settings["patrol_min_minutes"]),
-                             stale_days=stale_days or int(gm.settings["patrol_stale_days"]))
+                             min_patrol_minutes=gm.settings["patrol_min_minutes"],
+                             stale_days=stale_days or gm.settings["patrol_stale_days"])
     click.echo(f"coverage {start} – {end} (as of {as_of_day})")
     for row in rows:
         if area and not row["code"].startswith(area):
@@ -158,8 +158,8 @@ def coverage_export(out: Path, date_from: str | None, date_to: str | None, as_of
     start, end, as_of_day = _coverage_dates(gm, date_from, date_to, as_of)
     with gm.db.sessions() as session:
         write_coverage_xlsx(session, out, start, end, access=UNLIMITED, as_of=as_of_day,
-                            min_patrol_minutes=float(gm.settings["patrol_min_minutes"]),
-                            stale_days=stale_days or int(gm.settings["patrol_stale_days"]))
+                            min_patrol_minutes=gm.settings["patrol_min_minutes"],
+                            stale_days=stale_days or gm.settings["patrol_stale_days"])
     click.echo(f"wrote coverage {start} – {end} to {out}")
 
 
@@ -176,8 +176,8 @@ def coverage_worklist(worker: str | None, as_of: str | None, stale_days: int | N
     gm = core()
     _, _, day = _coverage_dates(gm, None, as_of, as_of)
     with gm.db.sessions() as session:
-        lists = worklists(session, as_of=day, access=UNLIMITED, worker=worker, stale_days=stale_days or int(gm.settings["patrol_stale_days"]),
-                          min_patrol_minutes=float(gm.settings["patrol_min_minutes"]))
+        lists = worklists(session, as_of=day, access=UNLIMITED, worker=worker, stale_days=stale_days or gm.settings["patrol_stale_days"],
+                          min_patrol_minutes=gm.settings["patrol_min_minutes"])
     if as_json:
         click.echo(json.dumps(lists, ensure_ascii=False, indent=1))
         return

@@ -93,7 +93,7 @@ def issues_suggest(issue_id: int, limit: int) -> None:
     with gm.db.sessions() as session:
         issue = load_issue(session, issue_id, for_update=False)
         suggestions = suggest_assignees(session, issue, layers=gm.areas.layers, routing=gm.routing,
-                                        workload_m=float(gm.settings["suggestion_workload_m"]), limit=limit)
+                                        workload_m=gm.settings["suggestion_workload_m"], limit=limit)
     click.echo(json.dumps([s.as_dict() for s in suggestions], ensure_ascii=False, indent=1))
 
 

@@ -69,7 +69,7 @@ def _configure(app: Flask, core: Gridmap, config: dict[str, Any]) -> None:
     app.config["BABEL_DEFAULT_LOCALE"] = LANGUAGES[0]
     Babel(app, locale_selector=select_locale)
     app.secret_key = core.secret_key()
-    app.permanent_session_lifetime = timedelta(hours=float(core.settings["session_hours"]))
+    app.permanent_session_lifetime = timedelta(hours=core.settings["session_hours"])
     from gridmap.web.auth import check_every_view_declares_access, install_auth
     from gridmap.web.limits import install_limits
 

@@ -150,7 +150,7 @@ def coverage(level: str):
     gm = core()
     date_from, date_to, as_of = period_from_request()
     stale_days = int_arg("stale_days", gm.settings["patrol_stale_days"], minimum=1)
-    minutes = float(gm.settings["patrol_min_minutes"])
+    minutes = gm.settings["patrol_min_minutes"]
     with gm.db.sessions() as session:
         rows = area_coverage(session, level, date_from, date_to, access=scope(), as_of=as_of,
                              min_patrol_minutes=minutes, stale_days=stale_days)
@@ -170,7 +170,7 @@ def stale():
         check_area_code(area, scope())
     with gm.db.sessions() as session:
         rows = stale_cells(session, as_of=as_of, access=scope(), stale_days=days,
-                           min_patrol_minutes=float(gm.settings["patrol_min_minutes"]))
+                           min_patrol_minutes=gm.settings["patrol_min_minutes"])
     rows = [row for row in rows if row["code"].startswith(area)]
     return jsonify({"as_of": as_of.isoformat(), "days": days, "cells": rows})
 
@@ -185,7 +185,7 @@ def export_xlsx():
     out = io.BytesIO()
     with gm.db.sessions() as session:
         write_coverage_xlsx(session, out, date_from, date_to, access=scope(), as_of=as_of, stale_days=stale_days,
-                            min_patrol_minutes=float(gm.settings["patrol_min_minutes"]))
+                            min_patrol_minutes=gm.settings["patrol_min_minutes"])
     out.seek(0)
     return send_file(out, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                      as_attachment=True, download_name=f"coverage_{date_from}_{date_to}.xlsx")
@@ -200,7 +200,7 @@ def worklist():
     with gm.db.sessions() as session:
         lists = worklists(session, as_of=as_of, access=scope(), worker=request.args.get("worker") or None,
                           stale_days=int_arg("stale_days", gm.settings["patrol_stale_days"], minimum=1),
-                          min_patrol_minutes=float(gm.settings["patrol_min_minutes"]))
+                          min_patrol_minutes=gm.settings["patrol_min_minutes"])
     return jsonify({"as_of": as_of.isoformat(), "worklists": personal_worklists(lists)})
 
 

@@ -154,7 +154,7 @@ def _render_queue(filters: dict[str, str], *, limit: int = DEFAULT_LIMIT, notice
             if "dispatch" in allowed_actions(entry.issue):
                 entry.suggestions = suggest_assignees(
                     session, entry.issue, layers=gm.areas.layers, routing=gm.routing,
-                    workload_m=float(gm.settings["suggestion_workload_m"]), limit=SUGGESTIONS_SHOWN)
+                    workload_m=gm.settings["suggestion_workload_m"], limit=SUGGESTIONS_SHOWN)
         names = dict(session.execute(select(Area.code, Area.name)).all())
     english = _english()
     categories = gm.categories
