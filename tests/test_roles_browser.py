@@ -50,3 +50,30 @@ def test_a_planners_map_draws_aggregates_and_requests_nothing_it_may_not_read(ap
         screenshot(page, "planner-overview")
         assert requested == []
         assert watch.console_errors == [] and watch.failed_requests == [] and watch.blocked == []
+
+
+#: A user of every role, with the scope that role needs (a community, a cell, a department).
+ROLE_SCOPES = {
+    "admin": (),
+    "dispatcher": (),
+    "manager": (COMMUNITY,),
+    "worker": ("460204001001001",),
+    "handler": ("市政管理处",),
+    "planner": (),
+}
+
+
+@pytest.mark.parametrize("role", list(ROLE_SCOPES))
+def test_every_nav_link_opens_a_page_the_role_may_see_without_console_errors(app, gm, mini_geodata, role):
+    load_map_issues(gm, mini_geodata)
+    name = f"导航{role}"
+    make_user(gm, name, role, ROLE_SCOPES[role], password="nav passphrase")
+    with live_server(app) as base, chromium_page() as (page, watch):
+        log_in(page, base, name, "nav passphrase")
+        links = page.locator("header a.brand, nav a").evaluate_all("links => links.map(a => a.href)")
+        assert len(links) >= 3, links  # the brand, the map and at least one more page
+        for link in dict.fromkeys(links):
+            response = page.goto(link, wait_until="networkidle")
+            assert response is not None and response.status == 200, f"{role}: {link} answered {response.status}"
+            assert watch.console_errors == [], f"{role}: {link} logged {watch.console_errors}"
+            assert watch.failed_requests == [] and watch.blocked == [], f"{role}: {link}"

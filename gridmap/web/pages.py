@@ -109,6 +109,11 @@ def category_names(service: MapService) -> dict[str, str]:
     return {c.code: (c.name_en or c.name_zh) if english else c.name_zh for c in service.categories}
 
 
+def _may_open(code: str) -> bool:
+    """Whether the principal may open the map of an area (breadcrumb areas above their own are named, not linked)."""
+    return scope().covers_cell(code)
+
+
 def _map_page(template: str, service: MapService, query: MapQuery, *, mode: str, **context: Any) -> Response:
     """A map page: the folium map, the view's figures and the config its JavaScript draws from."""
     catalogue = service.catalogue
@@ -204,6 +209,7 @@ def _map_page(template: str, service: MapService, query: MapQuery, *, mode: str,
         statuses=[(s, config["statuses"][s]) for s in STATUSES],
         sources=[(s, config["sources"][s]) for s in SOURCES],
         breadcrumb=catalogue.ancestors(scope.single) if scope.single is not None else [],
+        may_open=_may_open,
         children=children,
         child_figures=data["children"],
         page_url=page_url,
