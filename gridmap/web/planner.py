@@ -17,7 +17,7 @@ from gridmap.analytics.hotspots import CLASS_LABELS
 from gridmap.analytics.indicators import AREA_LEVELS, DUE_RULES, GROUPS, INDICATORS, RATES, format_rate
 from gridmap.analytics.trends import line_chart
 from gridmap.labels import N_
-from gridmap.web.analytics_api import compute_hotspots, compute_indicators, compute_trends, core
+from gridmap.web.analytics_api import choice_arg, compute_hotspots, compute_indicators, compute_trends, core
 from gridmap.web.auth import requires
 
 blueprint = Blueprint("planner", __name__)
@@ -33,6 +33,8 @@ DUE_LABELS = {"deadline": N_("期限在统计期内"), "closed": N_("统计期�
 INTERVAL_LABELS = {"week": N_("周"), "month": N_("月")}
 #: Repeat locations listed on the page (the API lists all).
 REPEAT_LIMIT = 20
+#: Hot cells listed on the page, highest Gi* z first, unless ``hot_cells=all`` asks for every one.
+HOT_CELL_LIMIT = 20
 
 
 @blueprint.app_template_filter("rate")
@@ -81,9 +83,15 @@ def planner():
         "indicators": line_chart(measures["buckets"], [{**line, "name": gettext(line["name"])} for line in measures["series"]],
                                  percent=True),
     }
-    args = {key: value for key, value in request.args.items() if value}
+    show_all = choice_arg("hot_cells", ("top", "all"), "top") == "all"
+    hot_cells = hotspots["hotspots"] if show_all else hotspots["hotspots"][:HOT_CELL_LIMIT]
+    args = {key: value for key, value in request.args.items() if value and key != "hot_cells"}
     args.update(result["period"])
     export_url = url_for("analytics_api.get_indicators_xlsx", **args)
+    hot_cell_urls = {
+        "all": url_for("planner.planner", **args, hot_cells="all"),
+        "top": url_for("planner.planner", **args),
+    }
     return render_template(
         "planner/index.html", result=result, hotspots=hotspots, trends=trends, charts=charts,
         cell_map=cell_map(gm.areas.layers, hotspots["cells"]), export_url=export_url, args=args,
@@ -91,4 +99,5 @@ def planner():
         level_labels=LEVEL_LABELS, group_labels=GROUP_LABELS, due_labels=DUE_LABELS, interval_labels=INTERVAL_LABELS,
         class_labels=CLASS_LABELS, class_colors=CLASS_COLORS, interval=trends["counts"]["interval"],
         by=trends["counts"]["by"], repeat_limit=REPEAT_LIMIT,
+        hot_cells=hot_cells, hot_cell_limit=HOT_CELL_LIMIT, hot_cell_urls=hot_cell_urls,
     )
