@@ -29,6 +29,7 @@ class GridmapGroup(click.Group):
         return ctx
 
     def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a GridmapError becomes its message and exit code 2 (3 for a point outside every cell)."""
         try:
             return super().invoke(ctx)
         except OutsideCells as exc:

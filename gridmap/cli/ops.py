@@ -42,6 +42,7 @@ def restore(file: Path, yes: bool) -> None:
     from gridmap.ops.backup import restore_database
 
     def confirm(existing: dict[str, int]) -> bool:
+        """Whether to replace ``existing`` rows (table: count): --yes, else ask on a terminal, else refuse."""
         if yes:
             return True
         others = sum(count for name, count in existing.items() if name not in ("issues", "areas", "meta"))
