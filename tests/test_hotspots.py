@@ -95,7 +95,9 @@ def test_a_planted_cluster_is_found_and_uniform_noise_is_not():
         assert [r for r in gi_star_table(codes, noise, neighbours) if r["class"] != "none"] == [], seed
         clustered = noise.copy()
         clustered[sorted(planted)] += rng.poisson(15, len(planted))
-        hot = {codes.index(r["code"]) for r in gi_star_table(codes, clustered, neighbours) if r["class"].startswith("hot")}
+        hot = {
+            codes.index(r["code"]) for r in gi_star_table(codes, clustered, neighbours) if r["class"].startswith("hot")
+        }
         assert planted <= hot, seed
         assert len(hot - planted) <= 16  # at most the ring around the block
 
@@ -148,7 +150,8 @@ def test_repeat_locations_are_the_same_category_within_30_m_three_times_or_more(
         issue_row(gm, cell=cell, category="E0505", lon=lon, lat=lat, reported="2025-06-02 09:00"),
         issue_row(gm, cell=cell, category="E0505", lon=lon, lat=lat + 20 * metre, reported="2025-06-09 09:00"),
         issue_row(gm, cell=cell, category="E0505", lon=lon, lat=lat - 25 * metre, reported="2025-06-16 09:00"),
-        issue_row(gm, cell=cell, category="E0505", lon=lon, lat=lat + 45 * metre, reported="2025-06-17 09:00"),  # 45 m: another spot
+        issue_row(gm, cell=cell, category="E0505", lon=lon, lat=lat + 45 * metre,
+                  reported="2025-06-17 09:00"),  # 45 m: another spot
         issue_row(gm, cell=cell, category="E0102", lon=lon, lat=lat, reported="2025-06-18 09:00"),  # other category
         issue_row(gm, cell=cell, category="E0102", lon=lon, lat=lat, reported="2025-06-19 09:00"),  # only twice
         issue_row(gm, cell=cell, category="E0505", lon=lon, lat=lat, reported="2025-05-19 09:00"),  # before the period

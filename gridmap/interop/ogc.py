@@ -121,7 +121,8 @@ def collection(gm: Any, base: str, name: str) -> dict[str, Any]:
 def collections(gm: Any, base: str) -> dict[str, Any]:
     """Every collection."""
     return {
-        "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json", "title": "The collections"}],
+        "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json",
+                   "title": "The collections"}],
         "collections": [collection(gm, base, name) for name in COLLECTIONS],
     }
 
@@ -181,7 +182,8 @@ def _area_properties(gm: Any, name: str, session, access: AccessScope) -> dict[s
         return {}
     from gridmap.coverage.metrics import cell_coverage
 
-    counts = {row["code"]: row for row in area_counts(session, "cells", IssueFilter(timezone=gm.timezone, access=access))}
+    counts = {row["code"]: row for row in area_counts(session, "cells",
+                                                      IssueFilter(timezone=gm.timezone, access=access))}
     today = datetime.now(ZoneInfo(gm.timezone)).date()
     coverage = {row["code"]: row for row in cell_coverage(
         session, today.replace(day=1), today, as_of=today, access=access,
@@ -288,7 +290,9 @@ def items(gm: Any, base: str, name: str, values: Mapping[str, Any], *, access: A
         if name == "issues":
             conditions = _issue_conditions(gm, values, bbox, period, access)
             matched = int(session.scalar(select(func.count()).select_from(Issue).where(*conditions)) or 0)
-            rows = session.scalars(select(Issue).where(*conditions).order_by(Issue.id).limit(limit).offset(offset)).all()
+            rows = session.scalars(
+                select(Issue).where(*conditions).order_by(Issue.id).limit(limit).offset(offset)
+            ).all()
             features = [issue_feature(issue, gm) for issue in rows]
         else:
             frame = gm.areas.layers.level(name)
@@ -305,7 +309,8 @@ def items(gm: Any, base: str, name: str, values: Mapping[str, Any], *, access: A
     links = [
         {"href": _url(href, {**query, "offset": offset} if offset else query), "rel": "self", "type": GEOJSON,
          "title": "This page"},
-        {"href": f"{base}/collections/{name}", "rel": "collection", "type": "application/json", "title": "The collection"},
+        {"href": f"{base}/collections/{name}", "rel": "collection", "type": "application/json",
+         "title": "The collection"},
     ]
     if offset + len(features) < matched:
         links.append({"href": _url(href, {**query, "limit": limit, "offset": offset + limit}), "rel": "next",

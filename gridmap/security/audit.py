@@ -181,7 +181,8 @@ def _log_bulk_statement(state: ORMExecuteState):
         frozen = result.freeze()
         returned_ids = [row[0] for row in frozen().all()]
         result = frozen()
-    ids = [str(row.get("id")) for row in rows if isinstance(row, dict) and row.get("id") is not None] or [str(i) for i in returned_ids]
+    ids = [str(row.get("id")) for row in rows if isinstance(row, dict) and row.get("id") is not None]
+    ids = ids or [str(i) for i in returned_ids]
     compiled: dict[str, Any] = {}
     if not rows and isinstance(statement, UpdateBase):
         try:
@@ -199,7 +200,8 @@ def _log_bulk_statement(state: ORMExecuteState):
         count = len(rows) if rows else getattr(result, "rowcount", None)
         span = f"{ids[0]}…{ids[-1]}" if len(ids) > 1 else (ids[0] if ids else "*")
         entries.append(_entry(name, operation, f"{span} ({count} rows)" if count is not None else span, None,
-                              {"rows": count, "ids": ids[:100000] if ids else None, "values": _clean(name, compiled) or None}))
+                              {"rows": count, "ids": ids[:100000] if ids else None,
+                               "values": _clean(name, compiled) or None}))
     state.session.connection().execute(insert(table_of(AuditEntry)), entries)
     return result
 

@@ -93,7 +93,8 @@ def _configure(app: Flask, core: Gridmap, config: dict[str, Any]) -> None:
     from gridmap.web import issues_api, openapi
 
     app.register_blueprint(issues_api.blueprint, url_prefix="/api/v1")  # issues and workflow
-    app.register_blueprint(openapi.blueprint, url_prefix="/api/v1")  # /api/v1/openapi.json from every module's OPENAPI_PATHS
+    # /api/v1/openapi.json from every module's OPENAPI_PATHS
+    app.register_blueprint(openapi.blueprint, url_prefix="/api/v1")
     from gridmap.web import coverage_api, coverage_pages
 
     app.register_blueprint(coverage_api.blueprint, url_prefix="/api/v1")  # households, visits, patrols

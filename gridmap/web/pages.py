@@ -91,7 +91,8 @@ def language_links() -> dict[str, Any]:
     other = "zh_CN" if current == "en" else "en"
     args = MultiDict(request.args)
     args["lang"] = other
-    return {"current_lang": current, "other_lang": other, "other_lang_url": f"{request.path}?{urlencode(list(args.items(multi=True)))}"}
+    return {"current_lang": current, "other_lang": other,
+            "other_lang_url": f"{request.path}?{urlencode(list(args.items(multi=True)))}"}
 
 
 def _args() -> dict[str, str]:
@@ -203,7 +204,8 @@ def _map_page(template: str, service: MapService, query: MapQuery, *, mode: str,
         config=config,
         state=state,
         summary=summary,
-        metrics=[(key, _(METRIC_LABELS[key]), key == "per_100_households" and not config["households"]) for key in METRICS],
+        metrics=[(key, _(METRIC_LABELS[key]), key == "per_100_households" and not config["households"])
+                 for key in METRICS],
         category_groups=[(major, categories.children(major.code)) for major in categories.majors()],
         category_name=lambda c: (c.name_en or c.name_zh) if english else c.name_zh,
         statuses=[(s, config["statuses"][s]) for s in STATUSES],

@@ -57,15 +57,21 @@ def cell_map(layers: Any, cells: list[dict[str, Any]], width: int = 640) -> dict
     height = int((north - south) * k) + 20
 
     def ring(coords) -> str:
-        return "M" + " L".join(f"{(x - west) * scale_x * k + 10:.1f},{(north - y) * k + 10:.1f}" for x, y in coords) + " Z"
+        return (
+            "M" + " L".join(f"{(x - west) * scale_x * k + 10:.1f},{(north - y) * k + 10:.1f}" for x, y in coords) + " Z"
+        )
 
     shapes = []
     for code, geometry in zip(frame["code"], frame.geometry):
-        polygons = geometry.geoms if isinstance(geometry, MultiPolygon) else [geometry] if isinstance(geometry, Polygon) else []
+        if isinstance(geometry, MultiPolygon):
+            polygons = list(geometry.geoms)
+        else:
+            polygons = [geometry] if isinstance(geometry, Polygon) else []
         d = " ".join(ring(p.exterior.coords) + "".join(" " + ring(h.coords) for h in p.interiors) for p in polygons)
         row = by_code.get(code, {"class": "none", "count": 0, "gi_z": 0.0})
         shapes.append({"code": code, "d": d, "fill": CLASS_COLORS[row["class"]], "class": row["class"],
-                       "title": f"{code} · {row['count']} · z={row['gi_z']:.2f} · {gettext(CLASS_LABELS[row['class']])}"})
+                       "title": f"{code} · {row['count']} · z={row['gi_z']:.2f} · "
+                                f"{gettext(CLASS_LABELS[row['class']])}"})
     return {"width": width, "height": height, "shapes": shapes}
 
 
@@ -80,7 +86,8 @@ def planner():
     counts, measures = trends["counts"], trends["indicators"]
     charts = {
         "counts": line_chart(counts["buckets"], counts["series"]),
-        "indicators": line_chart(measures["buckets"], [{**line, "name": gettext(line["name"])} for line in measures["series"]],
+        "indicators": line_chart(measures["buckets"],
+                                 [{**line, "name": gettext(line["name"])} for line in measures["series"]],
                                  percent=True),
     }
     show_all = choice_arg("hot_cells", ("top", "all"), "top") == "all"
