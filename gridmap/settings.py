@@ -65,8 +65,9 @@ class Setting:
         try:
             return self.parse(value)
         except (TypeError, ValueError):
-            kind = {_integer: "a whole number", _bytes: "a whole number of bytes", _number: "a number"}.get(
-                self.parse, "a valid value")
+            kinds: dict[Callable[[Any], Any], str] = {
+                _integer: "a whole number", _bytes: "a whole number of bytes", _number: "a number"}
+            kind = kinds.get(self.parse, "a valid value")
             raise SettingError(f"setting {self.name} ({source}) must be {kind}, got {value!r}") from None
 
 

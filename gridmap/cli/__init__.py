@@ -30,6 +30,7 @@ def main(ctx: click.Context) -> None:
     ctx.with_resource(acting_as(cli_principal().label, " ".join(["gridmap", *words])[:COMMAND_LINE_CHARS]))
 
 
+# Every top-level command and group; each is defined in the module of its area.
 for _command in (
     geodata.grid, geodata.geodata, geodata.locate,
     ops.init, ops.backup, ops.restore, ops.rollup, serve.serve, serve.demo,

@@ -17,7 +17,8 @@ def init(demo: bool) -> None:
     """Create or migrate the database and load the active layer set."""
     gm = core()
     areas = gm.init_database()
-    click.echo(f"database ready at {gm.db.engine.url.render_as_string(hide_password=True)}; {areas} areas loaded from {gm.geodata}")
+    click.echo(f"database ready at {gm.db.engine.url.render_as_string(hide_password=True)}; {areas} areas loaded from "
+               f"{gm.geodata}")
     if demo:
         from gridmap.cli.demo import load_demo_data
 
@@ -42,6 +43,7 @@ def restore(file: Path, yes: bool) -> None:
     from gridmap.ops.backup import restore_database
 
     def confirm(existing: dict[str, int]) -> bool:
+        """Whether to replace ``existing`` rows (table: count): --yes, else ask on a terminal, else refuse."""
         if yes:
             return True
         others = sum(count for name, count in existing.items() if name not in ("issues", "areas", "meta"))

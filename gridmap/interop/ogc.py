@@ -123,7 +123,8 @@ def collection(gm: Any, base: str, name: str) -> dict[str, Any]:
 def collections(gm: Any, base: str) -> dict[str, Any]:
     """Every collection."""
     return {
-        "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json", "title": "The collections"}],
+        "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json",
+                   "title": "The collections"}],
         "collections": [collection(gm, base, name) for name in COLLECTIONS],
     }
 
@@ -183,7 +184,8 @@ def _area_properties(gm: Any, name: str, session, access: AccessScope) -> dict[s
         return {}
     from gridmap.coverage.metrics import cell_coverage
 
-    counts = {row["code"]: row for row in area_counts(session, "cells", IssueFilter(timezone=gm.timezone, access=access))}
+    counts = {row["code"]: row for row in area_counts(session, "cells",
+                                                      IssueFilter(timezone=gm.timezone, access=access))}
     today = datetime.now(ZoneInfo(gm.timezone)).date()
     coverage = {row["code"]: row for row in cell_coverage(
         session, today.replace(day=1), today, as_of=today, access=access,

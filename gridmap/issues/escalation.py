@@ -29,15 +29,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from gridmap.errors import InvalidInput
 from gridmap.issues.sla import deadline as add_time_limit
 from gridmap.issues.states import OPEN_STATUSES
 from gridmap.issues.workflow import JUST_AFTER, WorkflowRules, sla_next_change, sla_state_of
-from gridmap.storage.models import Issue, Meta
-from gridmap.storage.workflow import IssueEscalation
+from gridmap.storage.models import Issue, IssueEscalation, Meta
 
 #: Escalation levels: (level, area level, the issue's column holding that area's code).
 ESCALATION_LEVELS: tuple[tuple[int, str, str], ...] = (
@@ -79,17 +79,14 @@ def _due_times_through(issue: Issue, rules: WorkflowRules, until: datetime | Non
 
 
 def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> None:
-    dialect = session.bind.dialect.name
+    dialect = session.get_bind().dialect.name
+    unique = ["issue_id", "level", "deadline"]
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        session.execute(postgresql.insert(IssueEscalation).on_conflict_do_nothing(index_elements=unique), rows)
     elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
+        session.execute(sqlite.insert(IssueEscalation).on_conflict_do_nothing(index_elements=unique), rows)
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        from sqlalchemy import insert
-    statement = insert(IssueEscalation)
-    if hasattr(statement, "on_conflict_do_nothing"):
-        statement = statement.on_conflict_do_nothing(index_elements=["issue_id", "level", "deadline"])
-    session.execute(statement, rows)
+        session.execute(insert(IssueEscalation), rows)
 
 
 #: Issues the tick evaluates per batch (a batch's escalations are read and written together).
@@ -115,7 +112,7 @@ def next_tick_at(issue: Issue, now: datetime, rules: WorkflowRules, state: str |
     return sla_next_change(issue, now, rules, state)
 
 
-def due_issue_ids(now: datetime) -> Select[tuple[int]]:
+def due_issue_ids(now: datetime) -> Select[int]:
     """The ids of the issues whose next SLA moment has come: read through ``ix_issues_sla_next_at`` alone."""
     return select(Issue.id).where(Issue.sla_next_at <= now)
 

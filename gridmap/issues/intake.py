@@ -454,9 +454,10 @@ class Intake:
                     report.imported += len(rows)
                     if errors and (not skip_bad_rows or any(issubclass(e.error, OutOfScope) for e in errors)):
                         writer = None  # all or nothing: keep checking to report every bad row, write no more
-                    for start in range(0, len(rows), batch_rows) if writer is not None else ():
-                        writer.write(rows[start:start + batch_rows],
-                                     [history_of(row, actor) for row in rows[start:start + batch_rows]])
+                    if writer is not None:
+                        for start in range(0, len(rows), batch_rows):
+                            batch = rows[start:start + batch_rows]
+                            writer.write(batch, [history_of(row, actor) for row in batch])
                     if on_progress:
                         on_progress(len(records))
                 refuse_out_of_scope(report.errors, access)

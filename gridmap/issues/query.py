@@ -29,8 +29,7 @@ from gridmap.issues.params import (
 from gridmap.issues.states import ACTION_LABELS, OPEN_STATUSES, SOURCES, STATUS_LABELS
 from gridmap.issues.workflow import WorkflowRules, allowed_actions, sla_state_of
 from gridmap.security.access import AccessScope, mask_name, mask_phone
-from gridmap.storage.models import Issue, IssueTransition
-from gridmap.storage.workflow import IssueEscalation
+from gridmap.storage.models import Issue, IssueEscalation, IssueTransition
 
 SORTS = SORT_KEYS
 DEFAULT_LIMIT = 50

@@ -520,7 +520,8 @@ def apply_to_issues(
         raise InvalidInput("an issue id is listed twice")
     rules = rules if rules is not None else WorkflowRules.default()
     at = _moment(at)
-    transitions, problems = [], []
+    transitions: list[IssueTransition] = []
+    problems: list[dict[str, Any]] = []
     for issue_id in issue_ids:
         try:
             issue = load_issue(session, issue_id)

@@ -208,7 +208,8 @@ def inspect_backup(path: Path | str) -> BackupFile:
     if len(header) < 100 or not header.startswith(_SQLITE_HEADER):
         raise InvalidInput(f"{path} is not a gridmap backup (not a SQLite database)")
     if int.from_bytes(header[68:72], "big") != APPLICATION_ID:
-        raise InvalidInput(f"{path} is a SQLite database but not a gridmap backup (write one with `gridmap backup FILE`)")
+        raise InvalidInput(f"{path} is a SQLite database but not a gridmap backup (write one with `gridmap backup "
+                           "FILE`)")
     try:
         with closing(sqlite3.connect(_sqlite_uri(path, readonly=True), uri=True)) as connection:
             problems = [row[0] for row in connection.execute("PRAGMA integrity_check(20)")]

@@ -5,7 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, text
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 #: Largest row id and offset a query may use: PostgreSQL's INTEGER (SQLite's limit is larger).
@@ -124,6 +137,9 @@ class Issue(Base):
     transitions: Mapped[list[IssueTransition]] = relationship(
         back_populates="issue", order_by="IssueTransition.id", cascade="all, delete-orphan"
     )
+    escalations: Mapped[list[IssueEscalation]] = relationship(
+        back_populates="issue", order_by="IssueEscalation.id", cascade="all, delete-orphan", passive_deletes=True
+    )
 
     __table_args__ = (
         Index("ix_issues_cell_reported", "cell_code", "reported_at"),
@@ -152,3 +168,35 @@ class IssueTransition(Base):
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     issue: Mapped[Issue] = relationship(back_populates="transitions")
+
+
+class IssueEscalation(Base):
+    """An overdue issue escalated one level up the area hierarchy (cell → community → street).
+
+    Written by ``gridmap sla tick`` once per issue, level and deadline: a moved deadline
+    (extension, resume, reopen) that is missed again escalates again from level 1.
+    """
+
+    __tablename__ = "issue_escalations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
+    level: Mapped[int] = mapped_column(Integer)
+    area_level: Mapped[str] = mapped_column(String(16))  # cell, community or street
+    area_code: Mapped[str] = mapped_column(String(15))
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime)  # the deadline that was missed
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when this level fell due
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the tick that wrote it
+
+    issue: Mapped[Issue] = relationship(back_populates="escalations")
+
+    __table_args__ = (
+        UniqueConstraint("issue_id", "level", "deadline", name="uq_issue_escalations_issue_level_deadline"),
+    )
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a mapped class (its ``__table__``, which SQLAlchemy types only as a FromClause)."""
+    table = model.__table__
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not mapped to one table")
+    return table

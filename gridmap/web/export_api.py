@@ -75,17 +75,22 @@ def iter_issues_geojson(gm: Gridmap, query: IssueQuery, *, batch_size: int = EXP
 
 _FILTER_PARAMETERS = [
     {"name": "area", "in": "query", "schema": {"type": "string"}, "description": "Area code: 6, 9, 12 or 15 digits."},
-    {"name": "status", "in": "query", "schema": {"type": "string"}, "description": "Status(es), comma-separated, or open / closed."},
+    {"name": "status", "in": "query", "schema": {"type": "string"},
+     "description": "Status(es), comma-separated, or open / closed."},
     {"name": "category", "in": "query", "schema": {"type": "string"}, "description": "Item (E0505) or class (E05)."},
     {"name": "source", "in": "query", "schema": {"type": "string"}, "description": "Source(s), comma-separated."},
     {"name": "bbox", "in": "query", "schema": {"type": "string"}, "description": "west,south,east,north (WGS84)."},
-    {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}, "description": "First local day reported."},
-    {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}, "description": "Last local day reported, included."},
-    {"name": "overdue", "in": "query", "schema": {"type": "boolean"}, "description": "Only overdue (true) or not overdue (false)."},
+    {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"},
+     "description": "First local day reported."},
+    {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"},
+     "description": "Last local day reported, included."},
+    {"name": "overdue", "in": "query", "schema": {"type": "boolean"},
+     "description": "Only overdue (true) or not overdue (false)."},
     {"name": "department", "in": "query", "schema": {"type": "string"}, "description": "Assigned department."},
 ]
 _FEATURE_COLLECTION = {"type": "object", "required": ["type", "features"], "properties": {
-    "type": {"type": "string", "enum": ["FeatureCollection"]}, "features": {"type": "array", "items": {"type": "object"}}}}
+    "type": {"type": "string", "enum": ["FeatureCollection"]},
+    "features": {"type": "array", "items": {"type": "object"}}}}
 
 #: Paths of this module for the OpenAPI document (see gridmap.web.openapi).
 OPENAPI_PATHS: dict[str, Any] = {
@@ -93,7 +98,8 @@ OPENAPI_PATHS: dict[str, Any] = {
         "summary": "One layer of the layer set as GeoJSON (RFC 7946, WGS84)", "tags": ["export"],
         "parameters": [{"name": "layer", "in": "path", "required": True,
                         "schema": {"type": "string", "enum": list(LEVELS)}}],
-        "responses": {"200": {"description": "A FeatureCollection", "content": {GEOJSON: {"schema": _FEATURE_COLLECTION}}},
+        "responses": {"200": {"description": "A FeatureCollection",
+                              "content": {GEOJSON: {"schema": _FEATURE_COLLECTION}}},
                       "404": {"$ref": "#/components/responses/NotFound"}},
     }},
 }
