@@ -68,7 +68,7 @@ def measure(base: str, mode: str) -> dict[str, float]:
                 sizes["layer"] += size
 
         page.on("requestfinished", lambda request: count(request.response()))
-        page.goto(base + "/", wait_until="commit")
+        page.goto(base + "/", wait_until="commit", timeout=600_000)
         page.wait_for_function(TILE_FIRST if mode == "tiles" else POLY_FIRST, timeout=600_000, polling=50)
         first = page.evaluate("() => performance.now()") / 1000
         page.wait_for_function(TILE_ALL if mode == "tiles" else POLY_ALL, timeout=600_000, polling=50)
@@ -80,6 +80,9 @@ def measure(base: str, mode: str) -> dict[str, float]:
 
 
 def main() -> None:
+    import logging
+
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # a busy machine queues requests: not news
     with tempfile.TemporaryDirectory() as tmp:
         folder = write_lattice(Path(tmp) / "geodata")
         index = lattice_index(folder)

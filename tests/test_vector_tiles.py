@@ -6,7 +6,9 @@ by ST_AsMVT. Both are decoded with the same library and must give back the cells
 
 from __future__ import annotations
 
+import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -174,3 +176,38 @@ def test_a_managers_tiles_hold_only_their_areas(client_as, gm):
 
 def test_tiles_need_a_login(anon_client, gm):
     assert anon_client.get(centre_tile_url(gm)).status_code == 401
+
+
+def page_config(html: str) -> dict:
+    match = re.search(r'<script type="application/json" id="map-config">(.*?)</script>', html, re.S)
+    assert match, "no map config in the page"
+    return json.loads(match.group(1))
+
+
+def test_above_map_tile_cells_the_page_draws_its_cells_from_tiles(settings, gm):
+    from conftest import admin_client
+    from gridmap.web import create_app
+
+    app = create_app({**settings, "map_tile_cells": 30, "map_max_cells": 20})
+    try:
+        client = admin_client(app)
+        html = client.get("/").get_data(as_text=True)  # 74 cells: from tiles, still by cell
+        config = page_config(html)
+        choropleth = config["layers"]["choropleth"]
+        assert config["level"] == "cells" and set(choropleth) == {"level", "tiles"}
+        assert choropleth["tiles"].startswith("/api/v1/maps/tiles/cells/{z}/{x}/{y}.mvt?v=")
+        assert "vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js" in html
+        assert '"code":"460204001001001"' not in html
+        # 24 cells: not above map_tile_cells but above map_max_cells, so coloured by community as before
+        community = page_config(client.get(f"/?area={COMMUNITY}").get_data(as_text=True))
+        assert community["level"] == "communities" and "tiles" not in community["layers"]["choropleth"]
+        within = page_config(client.get("/?area=460204001").get_data(as_text=True))["layers"]["choropleth"]
+        assert "within=460204001" in within["tiles"]
+    finally:
+        app.extensions["gridmap"].close()
+    app = create_app({**settings, "map_tile_cells": 0})
+    try:
+        html = admin_client(app).get("/").get_data(as_text=True)
+        assert "tiles" not in page_config(html)["layers"]["choropleth"] and "VectorGrid" not in html
+    finally:
+        app.extensions["gridmap"].close()
