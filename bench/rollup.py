@@ -2,7 +2,8 @@
 
 Loads the bundled Tianya layer set into a fresh database (SQLite by default, or ``--database
 URL``), inserts ``--issues`` synthetic issues (random cells, categories, sources, statuses,
-departments, reported over two years) as bulk statements of 10,000 rows with the rollup's
+departments, reported over two years; older than a month nearly all
+finished, as in an archive) as bulk statements of 10,000 rows with the rollup's
 triggers on, then the same number again with the triggers dropped (and the rollup rebuilt), and
 times the per-cell count for the whole history and for one month from the raw rows and from the
 rollup, ``gridmap rollup check`` and ``rebuild``.
@@ -38,8 +39,12 @@ SOURCES = ("patrol", "hotline", "web", "visit", "open311", "import")
 DEPARTMENTS = ("环卫所", "市政管理处", "天涯镇环卫站", "消防救援大队", None)
 
 
+START = datetime(2025, 1, 1, tzinfo=UTC)
+END = START + timedelta(days=2 * 365)
+
+
 def issue_rows(cells: list[str], count: int, rng: random.Random) -> list[dict]:
-    start = datetime(2025, 1, 1, tzinfo=UTC)
+    start = START
     rows = []
     for _ in range(count):
         cell = rng.choice(cells)
@@ -47,10 +52,17 @@ def issue_rows(cells: list[str], count: int, rng: random.Random) -> list[dict]:
         rows.append({"category": rng.choice(CATEGORIES), "description": "bench", "source": rng.choice(SOURCES),
                      "lon": 109.4, "lat": 18.3, "cell_code": cell, "community_code": cell[:12],
                      "street_code": cell[:9], "district_code": cell[:6], "urgency": "normal",
-                     "status": rng.choice(STATUSES), "deadline": reported + timedelta(days=rng.randrange(1, 20)),
+                     "status": status(reported, rng), "deadline": reported + timedelta(days=rng.randrange(1, 20)),
                      "department": rng.choice(DEPARTMENTS), "reported_at": reported, "created_at": reported,
                      "photos": [], "extra": {}})
     return rows
+
+
+def status(reported: datetime, rng: random.Random) -> str:
+    """As in a city's archive: the last month's issues anywhere in the workflow, older ones nearly all finished."""
+    if reported >= END - timedelta(days=30) or rng.random() < 0.03:
+        return rng.choice(STATUSES)
+    return rng.choice(("closed", "closed", "revisited", "rejected"))
 
 
 def timed(action) -> tuple[float, object]:

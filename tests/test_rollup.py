@@ -172,7 +172,7 @@ STEPS = st.one_of(
 )
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(STEPS, min_size=1, max_size=8))
 def test_the_rollup_equals_the_raw_rows_after_any_history(gm, mini_geodata, tmp_path, steps):
     points = [cell_point(mini_geodata, code) for code in CELLS]

@@ -135,12 +135,17 @@ def _sqlite_triggers() -> list[str]:
     ]
 
 
-def _postgresql_apply(delta: str) -> str:
-    """Statements adding a grouped ``delta`` (key columns, n) to the rollup, deleting rows that reach zero."""
-    return (f"INSERT INTO {ROLLUP_TABLE} AS r ({_KEYS}, issues) SELECT {_KEYS}, n FROM ({delta}) d WHERE n <> 0 "
-            f"ORDER BY {_KEYS} ON CONFLICT ({_KEYS}) DO UPDATE SET issues = r.issues + EXCLUDED.issues; "
-            f"DELETE FROM {ROLLUP_TABLE} r WHERE r.issues = 0 AND ({', '.join('r.' + c for c in ('day', *KEY_COLUMNS))})"
-            f" IN (SELECT {_KEYS} FROM ({delta}) d);")
+def _postgresql_apply(delta: str, *, removes: bool) -> str:
+    """Statements adding a grouped ``delta`` (key columns, n) to the rollup, deleting rows that reach zero.
+
+    The zero rows are looked up by key from the delta (a join on the primary key), never by scanning the rollup.
+    """
+    upsert = (f"INSERT INTO {ROLLUP_TABLE} AS r ({_KEYS}, issues) SELECT {_KEYS}, n FROM ({delta}) d WHERE n <> 0 "
+              f"ORDER BY {_KEYS} ON CONFLICT ({_KEYS}) DO UPDATE SET issues = r.issues + EXCLUDED.issues;")
+    if not removes:
+        return upsert
+    match = " AND ".join(f"r.{c} = d.{c}" for c in ("day", *KEY_COLUMNS))
+    return f"{upsert} DELETE FROM {ROLLUP_TABLE} r USING ({delta}) d WHERE {match} AND d.n < 0 AND r.issues = 0;"
 
 
 def _grouped(rows: str, sign: str) -> str:
@@ -171,7 +176,7 @@ def _postgresql_triggers() -> list[str]:
                                      ("update", updated, "OLD TABLE AS old_rows NEW TABLE AS new_rows")):
         statements += [
             f"CREATE FUNCTION issue_rollup_{name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-            f"{_postgresql_apply(delta)} RETURN NULL; END $$",
+            f"{_postgresql_apply(delta, removes=name != 'insert')} RETURN NULL; END $$",
             f"CREATE TRIGGER issue_rollup_{name} AFTER {name.upper()} ON issues REFERENCING {references} "
             f"FOR EACH STATEMENT EXECUTE FUNCTION issue_rollup_{name}()",
         ]
