@@ -1,4 +1,4 @@
-"""Writing many issues fast in one transaction: COPY on PostgreSQL, batched executemany on SQLite.
+"""Writing many issues fast in one transaction: COPY on PostgreSQL, executemany on SQLite's driver.
 
 :class:`IssueWriter` stores prepared issue rows with their transition histories, batch by batch,
 in the caller's transaction, keeping nothing per row beyond the batch in hand (the new ids are
@@ -98,6 +98,8 @@ class IssueWriter:
             self.session.execute(insert(table), filled)
         elif self.copy:
             _copy(self.connection, table, list(filled[0]), filled)
+        elif self.connection.dialect.name == "sqlite":
+            _executemany(self.connection, table, list(filled[0]), filled)
         else:
             self.connection.execute(table.insert(), filled)
 
@@ -215,10 +217,20 @@ def _copy(connection: Connection, table: Table, keys: list[str], rows: list[dict
             copy.write_row([None if row[key] is None else convert(row[key]) for key, convert in zip(keys, converters)])
 
 
-def _copy_value(table: Table, key: str) -> Any:
+def _executemany(connection: Connection, table: Table, keys: list[str], rows: list[dict[str, Any]]) -> None:
+    """One ``executemany`` of ``rows`` on the SQLite driver, values stored as SQLAlchemy stores them."""
+    converters = [_copy_value(table, key, sqlite=True) for key in keys]
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    columns = ", ".join(f'"{key}"' for key in keys)
+    cursor.executemany(f'INSERT INTO "{table.name}" ({columns}) VALUES ({", ".join("?" * len(keys))})',
+                       ([None if row[key] is None else convert(row[key]) for key, convert in zip(keys, converters)]
+                        for row in rows))
+
+
+def _copy_value(table: Table, key: str, *, sqlite: bool = False) -> Any:
     kind = table.columns[key].type
     if isinstance(kind, UTCDateTime):
-        return _naive_utc
+        return _sqlite_datetime if sqlite else _naive_utc
     if isinstance(kind, JSON):
         return json.dumps
     return _same
@@ -228,6 +240,12 @@ def _naive_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("naive datetime given to the database; attach a time zone first")
     return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _sqlite_datetime(value: datetime) -> str:
+    """The text SQLAlchemy's SQLite DateTime stores (microseconds always written)."""
+    moment = _naive_utc(value)
+    return f"{moment:%Y-%m-%d %H:%M:%S}.{moment.microsecond:06d}"
 
 
 def _same(value: Any) -> Any:
