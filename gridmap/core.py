@@ -37,7 +37,7 @@ class Gridmap:
 
     @property
     def timezone(self) -> str:
-        return str(self.settings["timezone"])
+        return self.settings["timezone"]
 
     @cached_property
     def areas(self) -> AreaIndex:
@@ -71,17 +71,18 @@ class Gridmap:
         """Calendar, category tree and warning share for :func:`gridmap.issues.workflow.apply_action`."""
         from gridmap.issues.workflow import WorkflowRules
 
-        return WorkflowRules(self.calendar, self.categories, float(self.settings["sla_warning_share"]))
+        return WorkflowRules(self.calendar, self.categories, self.settings["sla_warning_share"])
 
     def init_database(self) -> int:
         """Create or migrate the schema and (re)load the active layer set; return the area count."""
         self.db.migrate()
+        self.db.ensure_rollup_timezone(self.timezone)
         return self.db.load_layer_set(self.areas.layers)
 
     def secret_key(self) -> str:
         """The key that signs session cookies: the ``secret_key`` setting, else one made once and kept in the database."""
         if self.settings.get("secret_key"):
-            return str(self.settings["secret_key"])
+            return self.settings["secret_key"]
         import secrets
 
         from sqlalchemy.exc import IntegrityError, SQLAlchemyError

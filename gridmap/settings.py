@@ -65,8 +65,9 @@ class Setting:
         try:
             return self.parse(value)
         except (TypeError, ValueError):
-            kind = {_integer: "a whole number", _bytes: "a whole number of bytes", _number: "a number"}.get(
-                self.parse, "a valid value")
+            kinds: dict[Callable[[Any], Any], str] = {
+                _integer: "a whole number", _bytes: "a whole number of bytes", _number: "a number"}
+            kind = kinds.get(self.parse, "a valid value")
             raise SettingError(f"setting {self.name} ({source}) must be {kind}, got {value!r}") from None
 
 
@@ -95,6 +96,9 @@ SETTINGS: tuple[Setting, ...] = (
     # Map UI
     Setting("tianditu_key", None, "Tianditu (天地图) browser key (tk) for tiles=tianditu."),
     Setting("map_max_cells", 20000, "Most cells one map view draws; an area with more is coloured by community until you drill down.", _integer),
+    Setting("map_tile_cells", 20000,
+            "A map view with more cells than this draws them from vector tiles (/api/v1/maps/tiles/…); 0: never.",
+            _integer),
     # Coverage: households, visits, patrols
     Setting("household_kinds", None, "CSV of household kinds and their visit intervals; default the bundled gridmap/data/household_kinds.csv."),
     Setting("patrol_min_minutes", 10.0, "A cell counts as patrolled on a day when patrol tracks spent at least this many minutes in it.", _number),
@@ -105,6 +109,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("duplicate_distance_m", 50.0, "Likely duplicate at intake: same category within this many metres…", _number),
     Setting("duplicate_hours", 24.0, "…and reported within this many hours after the other issue.", _number),
     Setting("suggestion_workload_m", 500.0, "Assignment suggestions: one open issue in hand weighs like this many metres of distance.", _number),
+    Setting("import_batch_rows", 5000, "Imports read, check and write this many rows at a time (memory grows with it, "
+            "not with the file).", _integer),
     # Abuse: rate limit and security headers
     Setting("intake_rate_limit", "30/minute", "Anonymous intake (Open311 POST) per client IP: COUNT/PERIOD (second, minute, hour, day) or off."),
     Setting("intake_key_rate_limit", "600/minute", "Anonymous intake (Open311 POST) per api_key, over all its clients: COUNT/PERIOD or off."),

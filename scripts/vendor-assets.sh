@@ -29,6 +29,10 @@ D3=3.5.5                   # branca colormap legends
 TIMEDIMENSION=1.1.1
 ISO8601=0.2.1
 MOMENT=2.30.1              # folium links 2.18.1, which has published ReDoS advisories (fixed in 2.29.4)
+VECTORGRID=1.3.0          # not a folium asset: gridmap's vector-tile cell layers (Leaflet >= 1.0.2, works with 1.9)
+# Licences of what Leaflet.VectorGrid's bundled build carries (its package.json ranges, newest match;
+# point-geometry@0.0.0 ships no licence file, its renamed successor @mapbox/point-geometry the same ISC text).
+VECTORGRID_BUNDLED="pbf@3.3.0 ieee754@1.2.1 vector-tile@1.3.0 @mapbox/point-geometry@0.1.0 whatwg-fetch@2.0.4 topojson-client@2.1.0 geojson-vt@2.2.0"
 APACHE_LICENSE_FROM=long@5.2.3  # ships the verbatim Apache-2.0 text (see iso8601-js-period below)
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -201,6 +205,25 @@ p=$(fetch "moment@$MOMENT")
 put "$p/min/moment.min.js" moment/moment.min.js
 put "$p/LICENSE" moment/LICENSE
 
+# --- Leaflet.VectorGrid (gridmap's vector-tile cell layers; not linked by folium) ----------------
+# The bundled build: Leaflet.VectorGrid with pbf, vector-tile, topojson-client and (for its GeoJSON
+# slicer, which gridmap does not use) geojson-vt. The package ships no licence file: its licence
+# (Beerware) is the "Legalese" section of its README; the bundled libraries' licences are copied
+# from their own npm packages.
+p=$(fetch "leaflet.vectorgrid@$VECTORGRID")
+put "$p/dist/Leaflet.VectorGrid.bundled.min.js" leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js
+expect "$p/README.md" 'THE BEER-WARE LICENSE' "the Beerware licence in README.md"
+awk '/^## Legalese/ { on = 1; next } on { print }' "$p/README.md" >"$out/leaflet.vectorgrid/LICENSE"
+expect "$out/leaflet.vectorgrid/LICENSE" 'THE BEER-WARE LICENSE' "the Beerware licence text"
+for spec in $VECTORGRID_BUNDLED; do
+    p=$(fetch "$spec")
+    licence=$(find "$p" -maxdepth 1 -iname 'licen[cs]e*' | head -n 1)
+    [[ -n "$licence" ]] || { echo "$spec ships no licence file" >&2; exit 1; }
+    name=${spec%@*}
+    name=${name#@}
+    put "$licence" "leaflet.vectorgrid/bundled-licences/${name//\//-}-$(basename "$licence")"
+done
+
 # --- Files folium ships or generates (HeatMap, HeatMapWithTime, Icon(angle=...)) ----------------
 folium_dir=$("$PYTHON" -c 'import folium, os; print(os.path.dirname(folium.__file__))')
 for f in leaflet_heat.min.js pa7_hm.min.js pa7_leaflet_hm.min.js; do
@@ -248,6 +271,7 @@ Only the files pages link, and the images/fonts their CSS refers to, are kept.
 | \`leaflet-timedimension/\` | Leaflet.TimeDimension | $TIMEDIMENSION | \`leaflet-timedimension@$TIMEDIMENSION\` | MIT (\`LICENSE\`) |
 | \`iso8601-js-period/\` | iso8601-js-period | $ISO8601 | \`iso8601-js-period@$ISO8601\` | Apache-2.0 (\`LICENSE\`, \`NOTICE\`) |
 | \`moment/\` | Moment.js | $MOMENT | \`moment@$MOMENT\` | MIT (\`LICENSE\`) |
+| \`leaflet.vectorgrid/\` | Leaflet.VectorGrid (bundled build) | $VECTORGRID | \`leaflet.vectorgrid@$VECTORGRID\` | Beerware (\`LICENSE\`, from its README); bundled libraries' licences in \`bundled-licences/\` |
 | \`folium/\` | files from folium | $FOLIUM | the \`folium\` Python package (PyPI), not npm | MIT (\`LICENSE.txt\`) |
 
 Notes:
@@ -271,6 +295,12 @@ Notes:
   their upstream copyright headers are kept in the files. \`folium/leaflet.awesome.rotate.css\`
   is generated with the same rules as folium's \`leaflet.awesome.rotate.min.css\`, which folium
   links from GitHub but does not ship.
+- \`leaflet.vectorgrid/\` is not a folium asset: gridmap's map pages link it themselves when a
+  cell layer is drawn from vector tiles. Its bundled build carries pbf, ieee754, vector-tile,
+  point-geometry, topojson-client, whatwg-fetch and geojson-vt (used only by its GeoJSON slicer);
+  their licence files (\`$VECTORGRID_BUNDLED\`) are in \`bundled-licences/\`. It calls
+  \`L.DomEvent.fakeStop\`, which Leaflet 1.8 removed: \`gridmap/static/map-ui.js\` puts it back
+  before making a tile layer.
 - Not kept: Bootstrap 5 (folium's templates use none of it) and source maps (\`leaflet.js\` and
   \`leaflet.markercluster.js\` name one; browsers ask for it only with developer tools open).
 EOF

@@ -43,3 +43,15 @@ def log_in(client, name: str, password: str, next_url: str = ""):
     page = client.get("/login")
     return client.post("/login", data={"name": name, "password": password, "next": next_url,
                                        "csrf_token": csrf_of(page.get_data(as_text=True))})
+
+
+def explain(connection, statement) -> str:
+    """The query plan the database chooses for a SQLAlchemy statement, as one text."""
+    compiled = statement.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.construct_params()
+    if connection.dialect.name == "sqlite":
+        positional = tuple(params[name] for name in compiled.positiontup or ())
+        rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", positional)
+        return "\n".join(str(row[-1]) for row in rows)
+    rows = connection.exec_driver_sql(f"EXPLAIN {compiled}", params)
+    return "\n".join(row[0] for row in rows)

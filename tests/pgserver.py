@@ -67,7 +67,11 @@ def find_bindir() -> Path:
         return tuple(int(p) for p in match.group(1).split(".")) if match else (0,)
 
     candidates = sorted(
-        (d for d in glob.glob("/usr/lib/postgresql/*/bin") if all(os.access(f"{d}/{p}", os.X_OK) for p in ("initdb", "pg_ctl", "postgres"))),
+        (
+            d
+            for d in glob.glob("/usr/lib/postgresql/*/bin")
+            if all(os.access(f"{d}/{p}", os.X_OK) for p in ("initdb", "pg_ctl", "postgres"))
+        ),
         key=version,
         reverse=True,
     )
@@ -76,7 +80,8 @@ def find_bindir() -> Path:
     with_postgis = [d for d in candidates if _postgis_control(d).is_file()]
     if not with_postgis:
         raise RuntimeError(
-            f"PostGIS extension files not found (looked for {', '.join(str(_postgis_control(d)) for d in candidates)}); {INSTALL_HINT}"
+            "PostGIS extension files not found (looked for "
+            f"{', '.join(str(_postgis_control(d)) for d in candidates)}); {INSTALL_HINT}"
         )
     return Path(with_postgis[0])
 
@@ -170,7 +175,8 @@ class PgServer:
         _RUNNING.discard(self)
         try:
             if (self.datadir / "postmaster.pid").exists():
-                result = self._run("pg_ctl", "stop", "-D", str(self.datadir), "-m", "immediate", "-w", "-t", "30", check=False)
+                result = self._run("pg_ctl", "stop", "-D", str(self.datadir), "-m", "immediate", "-w", "-t", "30",
+                                   check=False)
                 if result.returncode != 0:
                     self._kill_postmaster()
         finally:
@@ -226,7 +232,8 @@ class PgServer:
             shutil.rmtree(self.datadir, ignore_errors=True)
             second = self._run("initdb", *base, "--locale=C", check=False)
             if second.returncode != 0:
-                raise RuntimeError(f"initdb failed with --locale=C.UTF-8:\n{first.stdout}\nand with --locale=C:\n{second.stdout}")
+                raise RuntimeError(f"initdb failed with --locale=C.UTF-8:\n{first.stdout}\nand with "
+                                   f"--locale=C:\n{second.stdout}")
         settings = dict(FAST_SETTINGS, unix_socket_directories=str(self.basedir))
         with open(self.datadir / "postgresql.conf", "a", encoding="utf-8") as conf:
             conf.write("\n# gridmap test server\n")
@@ -243,7 +250,8 @@ class PgServer:
             check=False, timeout=timeout + 30,
         )  # fmt: skip
         if result.returncode != 0:
-            raise RuntimeError(f"pg_ctl start failed (exit {result.returncode}) on port {self.port}:\n{result.stdout}\n--- server log ---\n{self.log_tail()}")
+            raise RuntimeError(f"pg_ctl start failed (exit {result.returncode}) on port "
+                               f"{self.port}:\n{result.stdout}\n--- server log ---\n{self.log_tail()}")
         self._wait_ready(timeout)
 
     def _wait_ready(self, timeout: float) -> None:
@@ -257,7 +265,8 @@ class PgServer:
                 return
             except psycopg.OperationalError as exc:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"PostgreSQL on port {self.port} not ready after {timeout:.0f}s: {exc}\n--- server log ---\n{self.log_tail()}") from exc
+                    raise RuntimeError(f"PostgreSQL on port {self.port} not ready after {timeout:.0f}s: {exc}\n--- "
+                                       f"server log ---\n{self.log_tail()}") from exc
                 time.sleep(0.1)
 
 
@@ -275,9 +284,11 @@ def start(dbname: str = "gridmap", *, timeout: float = 60, check_postgis: bool =
         try:
             pwd.getpwnam(as_user)
         except KeyError:
-            raise RuntimeError(f"running as root but there is no '{as_user}' OS user to run PostgreSQL as; {INSTALL_HINT}") from None
+            raise RuntimeError(f"running as root but there is no '{as_user}' OS user to run PostgreSQL as; "
+                               f"{INSTALL_HINT}") from None
         if shutil.which("runuser") is None:
-            raise RuntimeError("running as root and `runuser` (util-linux) is missing; cannot drop privileges for PostgreSQL")
+            raise RuntimeError("running as root and `runuser` (util-linux) is missing; cannot drop privileges for "
+                               "PostgreSQL")
         parent = "/tmp"  # the postgres user must be able to reach it; $TMPDIR may be private to root
 
     basedir = Path(tempfile.mkdtemp(prefix="gridmap-pg-", dir=parent))

@@ -52,7 +52,8 @@ def production_server(env: Mapping[str, str], log: Path, *, threads: int | None 
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"gridmap serve exited with {process.returncode}:\n{log.read_text(errors='replace')}")
+                raise RuntimeError("gridmap serve exited with "
+                                   f"{process.returncode}:\n{log.read_text(errors='replace')}")
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break

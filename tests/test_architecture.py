@@ -183,3 +183,19 @@ def test_comments_say_why_not_which_ticket():
         if TICKET_TAG.search(line)
     ]
     assert tagged == []
+
+
+#: The same tag in a style sheet, script or template, where colours such as #333 are common: "(#8)".
+TICKET_TAG_IN_ASSETS = re.compile(r"\(#\d{1,4}\)")
+
+
+def test_style_sheets_scripts_and_templates_carry_no_ticket_tags():
+    files = [*PACKAGE.glob("static/*.css"), *PACKAGE.glob("static/*.js"), *PACKAGE.parent.glob("templates/**/*.html")]
+    assert len(files) > 10
+    tagged = [
+        f"{path.relative_to(PACKAGE.parent)}:{number}"
+        for path in files
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if TICKET_TAG_IN_ASSETS.search(line)
+    ]
+    assert tagged == []

@@ -81,9 +81,11 @@ def fill_every_table(gm: Gridmap, mini_geodata) -> None:
     """Rows in every table, with values easy to get wrong: microseconds, non-ASCII text, JSON null
     next to SQL NULL, booleans, dates, and an issue that refers to a later issue."""
     lon, lat = cell_point(mini_geodata, CELL)
-    record = {"lon": lon, "lat": lat, "category": "E0505", "description": "路边机动车乱停放 🚗", "reported_at": "2025-06-02 09:30"}
+    record = {"lon": lon, "lat": lat, "category": "E0505", "description": "路边机动车乱停放 🚗",
+              "reported_at": "2025-06-02 09:30"}
     first = gm.intake.create(gm.db, {**record, "photos": "http://x/1.jpg;http://x/2.jpg"})
-    second = gm.intake.create(gm.db, {**record, "lon": lon + 0.0001, "reporter_name": "张三", "registered_at": "2025-06-02 10:00",
+    second = gm.intake.create(gm.db, {**record, "lon": lon + 0.0001, "reporter_name": "张三",
+                                      "registered_at": "2025-06-02 10:00",
                                       "status": "registered"})
     at = datetime(2025, 6, 2, 1, 30, 15, 123456, tzinfo=UTC)
     with gm.db.session() as session:
@@ -92,26 +94,32 @@ def fill_every_table(gm: Gridmap, mini_geodata) -> None:
         session.get(Issue, first.id).paused_seconds = 0.1 + 0.2
         session.add(IssueTransition(issue_id=first.id, action="comment", to_status="reported", actor="李四", at=at,
                                     details=None))  # JSON null, where the intake's rows hold SQL NULL
-        session.add(IssueEscalation(issue_id=first.id, level=1, area_level="cell", area_code=CELL, deadline=at, due_at=at,
+        session.add(IssueEscalation(issue_id=first.id, level=1, area_level="cell", area_code=CELL, deadline=at,
+                                    due_at=at,
                                     created_at=at))
         worker = GridWorker(name="王五", phone="13800000001")
         session.add(worker)
         session.flush()
         session.add(GridWorkerCell(cell_code=CELL, worker_id=worker.id))
-        session.merge(HouseholdKind(code="test_kind", name_zh="测试户", name_en="Test", key=True, visit_interval_months=1,
+        session.merge(HouseholdKind(code="test_kind", name_zh="测试户", name_en="Test", key=True,
+                                    visit_interval_months=1,
                                     description=None))
-        household = Household(external_id="H-1", name="赵六", phone=None, kind="test_kind", members=3, created_at=at, updated_at=at)
+        household = Household(external_id="H-1", name="赵六", phone=None, kind="test_kind", members=3, created_at=at,
+                              updated_at=at)
         session.add(household)
         session.flush()
-        session.add(HouseholdLocation(household_id=household.id, valid_from=date(2025, 1, 1), valid_to=None, address="春园路1号",
+        session.add(HouseholdLocation(household_id=household.id, valid_from=date(2025, 1, 1), valid_to=None,
+                                      address="春园路1号",
                                       lon=lon, lat=lat, located_by="point", cell_code=CELL, community_code=CELL[:12],
                                       street_code=CELL[:9], district_code=CELL[:6]))
-        visit = Visit(household_id=household.id, visitor="王五", visited_at=at, visited_on=date(2025, 6, 2), cell_code=CELL,
+        visit = Visit(household_id=household.id, visitor="王五", visited_at=at, visited_on=date(2025, 6, 2),
+                      cell_code=CELL,
                       notes="一切正常", source="import", created_at=at)
         session.add(visit)
         session.flush()
         session.add(VisitIssue(visit_id=visit.id, issue_id=first.id))
-        track = PatrolTrack(worker="王五", day=date(2025, 6, 2), started_at=at, ended_at=at, points=[[lon, lat, 1748827815.5]],
+        track = PatrolTrack(worker="王五", day=date(2025, 6, 2), started_at=at, ended_at=at,
+                            points=[[lon, lat, 1748827815.5]],
                             point_count=1, outside_points=0, length_m=0.0, outside_length_m=0.0, outside_seconds=0.0,
                             source="track.gpx", created_at=at)
         session.add(track)
@@ -124,7 +132,8 @@ def fill_every_table(gm: Gridmap, mini_geodata) -> None:
         session.add(Open311Token(token="tok-1", issue_id=first.id, api_key_id=key.id, created_at=at))
         session.add(User(name="admin", role="admin", scopes=[], password_hash="x", created_at=at))
         session.add(ApiToken(name="robot", token_hash="b" * 64, role="dispatcher", scopes=["460204001"], created_at=at))
-        session.add(IdempotencyKey(principal="robot", key="k-1", request_hash="c" * 64, issue_id=first.id, created_at=at))
+        session.add(IdempotencyKey(principal="robot", key="k-1", request_hash="c" * 64, issue_id=first.id,
+                                   created_at=at))
 
 
 def change_after_the_backup(gm: Gridmap) -> None:
@@ -152,7 +161,10 @@ def test_a_restore_brings_back_every_row_of_every_table(gm, cli_env, mini_geodat
 
     result = run("backup", tmp_path / "backup.sqlite3")
     assert result.exit_code == 0, result.output
-    assert f"backup {tmp_path / 'backup.sqlite3'}: {len(model_tables())} tables, 2 issues, 4 issue_transitions" in result.output
+    assert (
+        f"backup {tmp_path / 'backup.sqlite3'}: {len(model_tables())} tables, 2 issues, 4 issue_transitions"
+        in result.output
+    )
     assert re.search(r"rows in all; \d+(\.\d)? (kB|MB), \d+\.\d s \(schema [0-9a-z, ]+\)$", result.output.strip())
 
     target = new_database()
@@ -189,7 +201,8 @@ def test_a_restore_undoes_later_changes(gm, cli_env, mini_geodata, tmp_path):
     assert last.after["rows"]["issues"] == 2
 
 
-def test_a_backup_restores_into_the_other_backend_and_back(gm, cli_env, mini_geodata, new_database, monkeypatch, tmp_path):
+def test_a_backup_restores_into_the_other_backend_and_back(gm, cli_env, mini_geodata, new_database, monkeypatch,
+                                                           tmp_path):
     # On PostgreSQL: PostgreSQL → SQLite → PostgreSQL; on SQLite the same path stays on SQLite.
     fill_every_table(gm, mini_geodata)
     original = every_row(gm.db.url)
@@ -211,14 +224,16 @@ def test_a_backup_restores_into_the_other_backend_and_back(gm, cli_env, mini_geo
 # --- online and consistent ------------------------------------------------------------------------
 
 
-def test_a_backup_taken_while_issues_are_written_holds_one_committed_state(gm, settings, cli_env, mini_geodata, new_database,
-                                                                         monkeypatch, tmp_path):
+def test_a_backup_taken_while_issues_are_written_holds_one_committed_state(
+    gm, settings, cli_env, mini_geodata, new_database, monkeypatch, tmp_path
+):
     lon, lat = cell_point(mini_geodata, CELL)
     record = {"lon": lon, "lat": lat, "category": "E0505", "description": "写入中", "reported_at": "2025-06-02 09:30",
               "registered_at": "2025-06-02 10:00", "status": "registered"}  # two transitions per issue
     report = gm.intake.import_records(gm.db, [  # enough rows that copying them takes a while, a few minutes apart
         {**record, "reported_at": f"2025-{1 + i // 250:02d}-{1 + i % 25:02d} {8 + i % 10:02d}:{i % 60:02d}",
-         "registered_at": f"2025-{1 + i // 250:02d}-{1 + i % 25:02d} {9 + i % 10:02d}:{i % 60:02d}"} for i in range(3000)])
+         "registered_at": f"2025-{1 + i // 250:02d}-{1 + i % 25:02d} "
+                          f"{9 + i % 10:02d}:{i % 60:02d}"} for i in range(3000)])
     committed = list(report.issue_ids)
     stop = threading.Event()
     failures: list[BaseException] = []
@@ -330,7 +345,9 @@ def test_restore_refuses_a_file_that_is_not_an_intact_backup_and_changes_nothing
     assert every_row(gm.db.url) == before
 
 
-def test_restore_into_a_database_that_holds_issues_needs_yes(gm, cli_env, mini_geodata, new_database, monkeypatch, tmp_path):
+def test_restore_into_a_database_that_holds_issues_needs_yes(
+    gm, cli_env, mini_geodata, new_database, monkeypatch, tmp_path
+):
     fill_every_table(gm, mini_geodata)
     assert run("backup", tmp_path / "backup.sqlite3").exit_code == 0
     target = new_database()

@@ -66,7 +66,8 @@ def csv_bytes(text: str, encoding: str = "utf-8") -> bytes:
 
 def issue_csv(encoding: str = "utf-8", **values: Any) -> bytes:
     """A one-row issues CSV: a good row with ``values`` replacing its fields."""
-    row = {"lon": LON, "lat": LAT, "category": "E0102", "description": "路边暴露垃圾", "reported_at": "2026-06-02 09:30",
+    row = {"lon": LON, "lat": LAT, "category": "E0102", "description": "路边暴露垃圾",
+           "reported_at": "2026-06-02 09:30",
            **values}
     return ("\n".join([",".join(row), ",".join(str(v) for v in row.values())]) + "\n").encode(encoding)
 
@@ -290,7 +291,8 @@ def cli_layers(*command: str) -> Callable[[World, tuple], tuple[int, str]]:
 
 API = post_issue
 TRANSITION = json_poster("/api/v1/issues/{issue}/transitions", {"action": "register"})
-NEW_HOUSEHOLD = json_poster("/api/v1/coverage/households", {"address": "春园路9号", "kind": "ordinary", "lon": LON, "lat": LAT})
+NEW_HOUSEHOLD = json_poster("/api/v1/coverage/households",
+                            {"address": "春园路9号", "kind": "ordinary", "lon": LON, "lat": LAT})
 NEW_VISIT = json_poster("/api/v1/coverage/visits", {"household": HOUSEHOLD, "visitor": "王网格",
                                                     "visited_at": "2026-06-03T10:00:00+08:00"})
 OPEN311 = post_open311
@@ -342,10 +344,13 @@ CASES = [
     pytest.param(NEW_HOUSEHOLD, {"lon": UTM_X, "lat": UTM_Y}, 400, "projected coordinates",
                  id="household-json-utm-metres-as-lon-lat"),
     pytest.param(NEW_VISIT, {"issues": [{"category": "E0102", "description": "x", "lon": LAT, "lat": LON}]}, 400,
-                 "look swapped", id="visit-json-raised-issue-lon-lat-swapped"),  # neither the visit nor the issue is kept
-    pytest.param(OPEN311, {"lat": 95}, 400, "lat 95 is out of range (-90 to 90)", id="open311-latitude-beyond-the-pole"),
+                 "look swapped",
+                 id="visit-json-raised-issue-lon-lat-swapped"),  # neither the visit nor the issue is kept
+    pytest.param(OPEN311, {"lat": 95}, 400, "lat 95 is out of range (-90 to 90)",
+                 id="open311-latitude-beyond-the-pole"),
     pytest.param(OPEN311, {"lat": LON, "long": LAT}, 400, "lat and long look swapped", id="open311-lat-long-swapped"),
-    pytest.param(OPEN311, {"lat": UTM_Y, "long": UTM_X}, 400, "long 420125.0 is out of range (-180 to 180); it looks like projected metres",
+    pytest.param(OPEN311, {"lat": UTM_Y, "long": UTM_X}, 400,
+                 "long 420125.0 is out of range (-180 to 180); it looks like projected metres",
                  id="open311-utm-metres-as-lat-long"),  # the spec takes WGS84 only
     pytest.param(OPEN311, {"lat": SEA[1], "long": SEA[0]}, 400, "outside every grid cell",
                  id="open311-outside-every-cell"),  # 400: the spec knows no 422
@@ -355,7 +360,8 @@ CASES = [
                  id="households-lon-lat-swapped"),
     pytest.param(HOUSEHOLDS, ("households.csv", household_csv(lon=SEA[0], lat=SEA[1])), 400,
                  "outside every grid cell", id="households-outside-every-cell"),
-    pytest.param(PATROLS, ("track.geojson", track([[y, x] for x, y in GOOD_TRACK])), 400, "check their order (lon, lat)",
+    pytest.param(PATROLS, ("track.geojson", track([[y, x] for x, y in GOOD_TRACK])), 400,
+                 "check their order (lon, lat)",
                  id="patrols-lon-lat-swapped"),
     pytest.param(PATROLS, ("track.geojson", track([[UTM_X + 50 * i, UTM_Y] for i in range(3)])), 400,
                  "coordinates out of range", id="patrols-utm-metres-as-lon-lat"),
@@ -393,8 +399,10 @@ CASES = [
                  id="build-utm-metres-as-lon-lat"),
     pytest.param(BUILD, (break_layer("streets", "syntax"), ["--cell-size", "250"]), 2, "broken JSON",
                  id="build-json-syntax-error"),
-    pytest.param(BUILD, (lambda folder: None, ["--cell-size", "0"]), 2, "cell size must be a positive number", id="build-zero-cell-size"),
-    pytest.param(BUILD, (lambda folder: None, ["--cell-size", "nan"]), 2, "cell size must be a positive number", id="build-nan-cell-size"),
+    pytest.param(BUILD, (lambda folder: None, ["--cell-size", "0"]), 2, "cell size must be a positive number",
+                 id="build-zero-cell-size"),
+    pytest.param(BUILD, (lambda folder: None, ["--cell-size", "nan"]), 2, "cell size must be a positive number",
+                 id="build-nan-cell-size"),
     pytest.param(PATROLS, ("track.geojson", b'{"type": "FeatureCollection", "features": ['), 400,
                  "track.geojson: broken JSON at line 1", id="patrols-json-syntax-error"),
     pytest.param(PATROLS, ("track.geojson", b'{"type": "Topology", "objects": {}}'), 400,
@@ -402,8 +410,9 @@ CASES = [
     pytest.param(PATROLS, ("track.geojson", b'{"type": "FeatureCollection", "features": [{"type": "Feature", '
                                             b'"properties": {"worker": "x"}}]}'), 400,
                  "feature 1: a feature without geometry is no track", id="patrols-feature-without-geometry"),
-    pytest.param(PATROLS, ("track.geojson", json.dumps({"type": "Feature", "properties": {"worker": "x"},
-                                                        "geometry": {"type": "Polygon", "coordinates": BOW_TIE}}).encode()),
+    pytest.param(PATROLS, ("track.geojson", json.dumps({
+                     "type": "Feature", "properties": {"worker": "x"},
+                     "geometry": {"type": "Polygon", "coordinates": BOW_TIE}}).encode()),
                  400, "a Polygon is no track", id="patrols-bow-tie-polygon"),
     pytest.param(PATROLS, ("track.geojson", b'{"type": "FeatureCollection", "features": [' + b"[" * 100000), 400,
                  "not usable JSON", id="patrols-json-nested-100000-deep"),  # RecursionError in the parser
@@ -412,7 +421,8 @@ CASES = [
     pytest.param(PATROLS, ("track.gpx", b"<gpx><trk><trkseg><trkpt lat='x'"), 400, "not a readable GPX file",
                  id="patrols-broken-gpx"),
     pytest.param(HOUSEHOLDS, ("households.geojson", b'{"type": "FeatureCollection", "features": [}'), 400,
-                 "households.geojson: broken JSON", id="households-json-syntax-error"),  # named by upload, not temp file
+                 "households.geojson: broken JSON",
+                 id="households-json-syntax-error"),  # named by upload, not temp file
     pytest.param(HOUSEHOLDS, ("households.geojson", b'{"type": "FeatureCollection", "features": [{"type": "Feature", '
                                                     b'"properties": {"address": "a", "kind": "ordinary"}}]}'), 400,
                  "feature 1 is not a Point", id="households-feature-without-geometry"),
@@ -424,21 +434,26 @@ CASES = [
     pytest.param(ISSUES_IMPORT, ("issues.geojson", b'{"features": [1, 2'), 2, "broken JSON at line 1",
                  id="cli-issues-json-syntax-error"),
     # --- unknown categories (and kinds) ---------------------------------------------------------------
-    pytest.param(API, {"category": "E9999"}, 400, "no category has the code or name 'E9999'", id="api-unknown-category"),
+    pytest.param(API, {"category": "E9999"}, 400, "no category has the code or name 'E9999'",
+                 id="api-unknown-category"),
     pytest.param(API, {"category": "E01"}, 400, "is a class; give one of its items", id="api-category-class"),
-    pytest.param(OPEN311, {"service_code": "E9999"}, 400, "service_code 'E9999' not found", id="open311-unknown-service"),
+    pytest.param(OPEN311, {"service_code": "E9999"}, 400, "service_code 'E9999' not found",
+                 id="open311-unknown-service"),
     pytest.param(OPEN311, {"api_key": None}, 403, "api_key is required", id="open311-without-api-key"),
-    pytest.param(ISSUES_IMPORT, ("issues.csv", issue_csv(category="飞碟")), 2, "row 2: no category has the code or name '飞碟'",
+    pytest.param(ISSUES_IMPORT, ("issues.csv", issue_csv(category="飞碟")), 2,
+                 "row 2: no category has the code or name '飞碟'",
                  id="cli-issues-unknown-category"),
     pytest.param(LEDGER_IMPORT, ("hotline.csv", csv_bytes("经度,纬度,类别编码,问题描述,上报时间\n"
                                                           f"{LON},{LAT},E9999,井盖缺失,2026-06-02 09:30\n")), 2,
                  "row 2, column 类别编码", id="cli-ledger-unknown-category"),
     pytest.param(VISITS, ("visits.csv", visit_csv(issue_category="E9999", issue_description="楼道堆物")), 400,
-                 "E9999", id="visits-unknown-category-of-raised-issue"),  # the visit is checked, then its issue: all or nothing
+                 "E9999",
+                 id="visits-unknown-category-of-raised-issue"),  # the visit is checked, then its issue: all or nothing
     pytest.param(HOUSEHOLDS, ("households.csv", household_csv(kind="富裕户")), 400, "unknown household kind '富裕户'",
                  id="households-unknown-kind"),
     # --- bad dates ------------------------------------------------------------------------------------
-    pytest.param(API, {"reported_at": "2026-02-30T10:00:00"}, 400, "reported_at '2026-02-30T10:00:00' is not a date-time",
+    pytest.param(API, {"reported_at": "2026-02-30T10:00:00"}, 400,
+                 "reported_at '2026-02-30T10:00:00' is not a date-time",
                  id="api-february-30"),
     pytest.param(API, {"reported_at": "next Tuesday"}, 400, "reported_at 'next Tuesday'", id="api-garbage-date"),
     pytest.param(API, {"reported_at": "2999-01-01T00:00:00+08:00", "category": "C0101"}, 400, "is in the future",
@@ -461,12 +476,14 @@ CASES = [
                  "row 2: reported_at 9999-12-31T23:59:59-12:00 is out of range", id="cli-issues-year-9999"),
     pytest.param(ISSUES_IMPORT, ("issues.csv", issue_csv(reported_at="2026-06-02 09:30", closed_at="2026-06-01 10:00",
                                                          status="closed")), 2,
-                 "row 2: closed_at 2026-06-01T10:00:00+08:00 is earlier than the stage before it", id="cli-issues-stages-out-of-order"),
+                 "row 2: closed_at 2026-06-01T10:00:00+08:00 is earlier than the stage before it",
+                 id="cli-issues-stages-out-of-order"),
     pytest.param(HOUSEHOLDS, ("households.csv", household_csv(registered_on="2026-02-30")), 400,
                  "registered_on '2026-02-30' is not a date", id="households-february-30"),
     pytest.param(VISITS, ("visits.csv", visit_csv(visited_at="2999-06-03 10:00")), 400, "is in the future",
                  id="visits-far-future"),
-    pytest.param(VISITS, ("visits.csv", visit_csv(visited_at="1899-12-31 10:00")), 400, "give a time between 1900-01-01",
+    pytest.param(VISITS, ("visits.csv", visit_csv(visited_at="1899-12-31 10:00")), 400,
+                 "give a time between 1900-01-01",
                  id="visits-far-past"),
     pytest.param(PATROLS, ("track.geojson", track(GOOD_TRACK, times=["2026-02-30T09:00:00", "2026-02-30T09:05:00",
                                                                      "2026-02-30T09:10:00"])), 400,
@@ -481,9 +498,12 @@ CASES = [
     pytest.param(HOUSEHOLDS_RAW, ("households.csv", huge_csv), 413, "max_upload_bytes",
                  id="households-upload-over-the-limit"),
     # --- malformed CSV and XLSX -----------------------------------------------------------------------
-    pytest.param(ISSUES_IMPORT, ("issues.csv", csv_bytes(f"x,y,category,description,reported_at\n{LON},{LAT},E0102,垃圾,2026-06-02\n")),
+    pytest.param(ISSUES_IMPORT,
+                 ("issues.csv",
+                  csv_bytes(f"x,y,category,description,reported_at\n{LON},{LAT},E0102,垃圾,2026-06-02\n")),
                  2, "missing column(s) lon, lat", id="cli-issues-wrong-columns"),
-    pytest.param(ISSUES_IMPORT, ("issues.csv", issue_csv() + b"1,2,3,4,5,6,7\n"), 2, "line 3 has more fields than the header",
+    pytest.param(ISSUES_IMPORT, ("issues.csv", issue_csv() + b"1,2,3,4,5,6,7\n"), 2,
+                 "line 3 has more fields than the header",
                  id="cli-issues-row-longer-than-header"),
     pytest.param(ISSUES_IMPORT, ("issues.csv", issue_csv() + f"{LON},{LAT},E0102\n".encode()), 2,
                  "row 3: has 3 fields, the header 5", id="cli-issues-row-shorter-than-header"),
@@ -497,7 +517,8 @@ CASES = [
     pytest.param(ISSUES_IMPORT, ("issues.xlsx", xlsx_bytes([["lon", "lat", "category", "description", "reported_at"],
                                                             [LON, LAT, "E0102", "垃圾", "2026-02-30 10:00"]])), 2,
                  "row 2: reported_at '2026-02-30 10:00'", id="cli-issues-xlsx-bad-date"),
-    pytest.param(ISSUES_IMPORT, ("issues.pdf", b"%PDF-1.4"), 2, "unknown file type '.pdf'", id="cli-issues-unknown-file-type"),
+    pytest.param(ISSUES_IMPORT, ("issues.pdf", b"%PDF-1.4"), 2, "unknown file type '.pdf'",
+                 id="cli-issues-unknown-file-type"),
     pytest.param(LEDGER_IMPORT, ("ledger.xlsx", b"not a workbook"), 2, "not a readable XLSX workbook",
                  id="cli-ledger-text-renamed-xlsx"),
     pytest.param(HOUSEHOLDS_IMPORT, ("households.xlsx", zip_bytes()), 2, "not a readable XLSX workbook",
@@ -505,7 +526,8 @@ CASES = [
     pytest.param(HOUSEHOLDS, ("households.csv", csv_bytes("address,lon,lat\n春园路9号,1,2\n")), 400,
                  "missing column(s) kind", id="households-wrong-columns"),
     pytest.param(HOUSEHOLDS, ("households.csv", PNG_JUNK), 400, "households.csv", id="households-binary-junk"),
-    pytest.param(HOUSEHOLDS, ("households.xlsx", b"address,kind\n"), 400, "households.xlsx: not a readable XLSX workbook",
+    pytest.param(HOUSEHOLDS, ("households.xlsx", b"address,kind\n"), 400,
+                 "households.xlsx: not a readable XLSX workbook",
                  id="households-text-renamed-xlsx"),
     pytest.param(HOUSEHOLDS, ("households.xlsx", zip_bytes()), 400, "not a readable XLSX workbook",
                  id="households-zip-that-is-no-workbook"),
@@ -514,7 +536,8 @@ CASES = [
     pytest.param(VISITS, ("visits.csv", visit_csv() + f"{HOUSEHOLD},王网格\n".encode()), 400,
                  "has 2 fields, the header 4", id="visits-row-shorter-than-header"),
     # --- wrong encodings: GBK as 12345 hotline systems export it ------------------------------------------
-    pytest.param(ISSUES_IMPORT, ("hotline.csv", issue_csv("gbk", category="飞碟")), 2, "no category has the code or name '飞碟'",
+    pytest.param(ISSUES_IMPORT, ("hotline.csv", issue_csv("gbk", category="飞碟")), 2,
+                 "no category has the code or name '飞碟'",
                  id="cli-issues-gbk-detected"),  # read as GB18030: the bad value is quoted correctly
     pytest.param(ISSUES_IMPORT, ("hotline.csv", issue_csv("gbk", description="井盖缺失"), ["--encoding", "utf-8"]), 2,
                  "cannot be read as utf-8", id="cli-issues-gbk-read-as-utf8"),  # and says to give --encoding

@@ -22,7 +22,8 @@ MESSAGE = re.compile(rf"the request body (has \d+ bytes, more|is larger) than th
 
 
 def send(base: str, path: str, body: bytes, headers: dict, *, chunked: bool) -> tuple[int, str, bytes]:
-    """POST ``body`` (declared with Content-Length, or chunked in 16 KiB pieces); status, type and body of the answer."""
+    """POST ``body`` (declared with Content-Length, or chunked in 16 KiB pieces); status, type and body of the
+    answer."""
     parts = urlsplit(base)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
     try:
@@ -44,7 +45,8 @@ def issue_count(gm) -> int:
 
 @pytest.fixture
 def server(cli_env, gm, tmp_path):
-    with production_server({**cli_env, "GRIDMAP_MAX_UPLOAD_BYTES": str(LIMIT)}, tmp_path / "serve.log", threads=2) as base:
+    with production_server({**cli_env, "GRIDMAP_MAX_UPLOAD_BYTES": str(LIMIT)}, tmp_path / "serve.log",
+                           threads=2) as base:
         yield base
 
 
@@ -64,10 +66,12 @@ def test_an_oversized_issue_is_a_json_413_and_nothing_is_written(server, gm, min
     error = json.loads(answer)["error"]
     assert error["code"] == "payload_too_large"
     assert MESSAGE.fullmatch(error["message"]), error
-    assert ("is larger" in error["message"]) == (size > 2 * LIMIT)  # far over: refused by the server, answered by the app
+    # far over: refused by the server, answered by the app
+    assert ("is larger" in error["message"]) == (size > 2 * LIMIT)
     assert issue_count(gm) == 0
     # The server is fine afterwards: a body within the limit is taken, on a new connection.
-    status, _type, answer = send(server, "/api/v1/issues", issue_body(mini_geodata, "路灯不亮"), headers, chunked=chunked)
+    status, _type, answer = send(server, "/api/v1/issues", issue_body(mini_geodata, "路灯不亮"), headers,
+                                 chunked=chunked)
     assert status == 201, answer
     assert issue_count(gm) == 1
 

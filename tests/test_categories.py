@@ -125,7 +125,8 @@ def test_bundled_tree_has_the_common_items(tree: CategoryTree, code: str, name_z
         ("E0709", TimeLimitKind.calendar_days, 15, Urgency.normal),  # petition: answer within 15 days
     ],
 )
-def test_bundled_time_limits(tree: CategoryTree, code: str, kind: TimeLimitKind, value: float, urgency: Urgency) -> None:
+def test_bundled_time_limits(tree: CategoryTree, code: str, kind: TimeLimitKind, value: float,
+                             urgency: Urgency) -> None:
     category = tree.get(code)
     assert (category.time_limit_kind, category.time_limit_value, category.urgency) == (kind, value, urgency)
 
@@ -272,7 +273,8 @@ def test_a_minimal_file_loads(tmp_path: Path) -> None:
 
 
 def test_parents_may_come_after_their_minors(tmp_path: Path) -> None:
-    path = write_tree(tmp_path, "local,event,E0701,E07,劳资纠纷,Labour dispute,人社局,normal,working_days,5,", "local,event,E07,,社会治理,Social governance,,,,,")
+    path = write_tree(tmp_path, "local,event,E0701,E07,劳资纠纷,Labour dispute,人社局,normal,working_days,5,",
+                      "local,event,E07,,社会治理,Social governance,,,,,")
     assert [c.code for c in load_categories(path).children("E07")] == ["E0701"]
 
 
@@ -288,43 +290,59 @@ M = "CJ/T 214-2007,event"  # the start of an event row
     ("row", "column", "message"),
     [
         # kind is neither event nor component
-        ("CJ/T 214-2007,incident,E0103,E01,积存垃圾渣土,,环卫所,normal,working_days,1,", "kind (B)", "unknown kind 'incident'; use event (事件) or component (部件)"),
+        ("CJ/T 214-2007,incident,E0103,E01,积存垃圾渣土,,环卫所,normal,working_days,1,", "kind (B)",
+         "unknown kind 'incident'; use event (事件) or component (部件)"),
         # urgency not in the list
-        (f"{M},E0103,E01,积存垃圾渣土,,环卫所,asap,working_days,1,", "urgency (H)", "unknown urgency 'asap'; use one of urgent, high, normal, low"),
+        (f"{M},E0103,E01,积存垃圾渣土,,环卫所,asap,working_days,1,", "urgency (H)",
+         "unknown urgency 'asap'; use one of urgent, high, normal, low"),
         # time-limit kind not in the list
-        (f"{M},E0103,E01,积存垃圾渣土,,环卫所,normal,workdays,1,", "time_limit_kind (I)", "unknown time-limit kind 'workdays'; use one of continuous_hours"),
+        (f"{M},E0103,E01,积存垃圾渣土,,环卫所,normal,workdays,1,", "time_limit_kind (I)",
+         "unknown time-limit kind 'workdays'; use one of continuous_hours"),
         # the same code twice
-        (f"{M},E0102,E01,暴露垃圾,,环卫所,normal,working_hours,4,", "code (C)", "code E0102 is used twice (first on line 3)"),
+        (f"{M},E0102,E01,暴露垃圾,,环卫所,normal,working_hours,4,", "code (C)",
+         "code E0102 is used twice (first on line 3)"),
         # a parent nobody defines
         (f"{M},E0201,E02,非法小广告,,城管执法中队,low,working_days,1,", "parent_code (D)", "parent E02 does not exist"),
         # a component under an event major
-        ("CJ/T 214-2007,component,C0103,E01,雨水井盖,,市政管理处,urgent,continuous_hours,2,", "parent_code (D)", "parent E01 is an event but C0103 is a component"),
+        ("CJ/T 214-2007,component,C0103,E01,雨水井盖,,市政管理处,urgent,continuous_hours,2,", "parent_code (D)",
+         "parent E01 is an event but C0103 is a component"),
         # a minor whose code does not extend its parent's
-        (f"{M},E0201,E01,非法小广告,,城管执法中队,low,working_days,1,", "code (C)", "code E0201 must start with its parent's code E01"),
+        (f"{M},E0201,E01,非法小广告,,城管执法中队,low,working_days,1,", "code (C)",
+         "code E0201 must start with its parent's code E01"),
         # a third level
-        (f"{M},E010201,E0102,塑料袋,,环卫所,low,working_days,1,", "parent_code (D)", "parent E0102 is itself a minor (under E01)"),
+        (f"{M},E010201,E0102,塑料袋,,环卫所,low,working_days,1,", "parent_code (D)",
+         "parent E0102 is itself a minor (under E01)"),
         # an event code without the E prefix
-        (f"{M},C0103,E01,积存垃圾渣土,,环卫所,normal,working_days,1,", "code (C)", "code C0103 of an event must start with E"),
+        (f"{M},C0103,E01,积存垃圾渣土,,环卫所,normal,working_days,1,", "code (C)",
+         "code C0103 of an event must start with E"),
         # not a code at all
-        (f"{M},垃圾,E01,积存垃圾渣土,,环卫所,normal,working_days,1,", "code (C)", "must be a letter (E for events, C for components) followed by digits"),
+        (f"{M},垃圾,E01,积存垃圾渣土,,环卫所,normal,working_days,1,", "code (C)",
+         "must be a letter (E for events, C for components) followed by digits"),
         # a minor's code on a row without parent_code
         (f"{M},E0103,,积存垃圾渣土,,环卫所,normal,working_days,1,", "code (C)", "fill parent_code if E0103 is a minor"),
         # a minor without department
-        (f"{M},E0103,E01,积存垃圾渣土,,,normal,working_days,1,", "department (G)", "E0103 is a minor, so issues are filed under it: it needs a department"),
+        (f"{M},E0103,E01,积存垃圾渣土,,,normal,working_days,1,", "department (G)",
+         "E0103 is a minor, so issues are filed under it: it needs a department"),
         # a minor without urgency
         (f"{M},E0103,E01,积存垃圾渣土,,环卫所,,working_days,1,", "urgency (H)", "it needs an urgency"),
         # a minor without time limit
-        (f"{M},E0103,E01,积存垃圾渣土,,环卫所,normal,,,", "time_limit_kind (I)", "it needs a time limit (time_limit_kind and time_limit_value)"),
+        (f"{M},E0103,E01,积存垃圾渣土,,环卫所,normal,,,", "time_limit_kind (I)",
+         "it needs a time limit (time_limit_kind and time_limit_value)"),
         # a major without minors is filed under directly, so it needs them too
-        ("local,event,E09,,其他,Other,,,,,", "department (G)", "E09 is a major without minors, so issues are filed under it"),
+        ("local,event,E09,,其他,Other,,,,,", "department (G)",
+         "E09 is a major without minors, so issues are filed under it"),
         # zero time limit
-        (f"{M},E0103,E01,积存垃圾渣土,,环卫所,normal,working_days,0,", "time_limit_value (J)", "time limit 0 must be a positive number"),
+        (f"{M},E0103,E01,积存垃圾渣土,,环卫所,normal,working_days,0,", "time_limit_value (J)",
+         "time limit 0 must be a positive number"),
         # negative time limit
-        (f"{M},E0103,E01,积存垃圾渣土,,环卫所,normal,working_days,-2,", "time_limit_value (J)", "time limit -2 must be a positive number"),
+        (f"{M},E0103,E01,积存垃圾渣土,,环卫所,normal,working_days,-2,", "time_limit_value (J)",
+         "time limit -2 must be a positive number"),
         # a time limit that is not a number
-        (f"{M},E0103,E01,积存垃圾渣土,,环卫所,normal,working_days,两天,", "time_limit_value (J)", "time limit '两天' is not a number"),
+        (f"{M},E0103,E01,积存垃圾渣土,,环卫所,normal,working_days,两天,", "time_limit_value (J)",
+         "time limit '两天' is not a number"),
         # a kind without its value
-        (f"{M},E0103,E01,积存垃圾渣土,,环卫所,normal,working_days,,", "time_limit_value (J)", "time_limit_value is empty while time_limit_kind is given"),
+        (f"{M},E0103,E01,积存垃圾渣土,,环卫所,normal,working_days,,", "time_limit_value (J)",
+         "time_limit_value is empty while time_limit_kind is given"),
         # no Chinese name
         (f"{M},E0103,E01,,,环卫所,normal,working_days,1,", "name_zh (E)", "the Chinese name is empty"),
         # no standard

@@ -59,7 +59,8 @@ def at(x: float, y: float) -> tuple[float, float]:
 
 def household(external_id: str, kind: str, *, x: float | None = None, y: float | None = None, cell: str | None = None,
               registered_on: str = "2026-01-01", **extra) -> dict:
-    record = {"external_id": external_id, "kind": kind, "address": f"{external_id} 号", "registered_on": registered_on, **extra}
+    record = {"external_id": external_id, "kind": kind, "address": f"{external_id} 号",
+              "registered_on": registered_on, **extra}
     if x is not None:
         record["lon"], record["lat"] = at(x, y)
     if cell is not None:
@@ -184,7 +185,8 @@ def test_other_periods_count_households_where_they_lived_then(gm, scenario, peri
 
 def test_the_move_is_kept_as_address_history_and_the_visit_stamped_with_the_old_cell(gm, scenario):
     with gm.db.sessions() as session:
-        rows = session.execute(select(HouseholdLocation.cell_code, HouseholdLocation.valid_from, HouseholdLocation.valid_to)
+        rows = session.execute(select(HouseholdLocation.cell_code, HouseholdLocation.valid_from,
+                                      HouseholdLocation.valid_to)
                                .join(HouseholdLocation.household).where(HouseholdLocation.household.has(external_id="H4"))
                                .order_by(HouseholdLocation.valid_from)).all()
         visit_cell = session.scalar(select(Visit.cell_code).where(Visit.visited_on == date(2026, 6, 5)))
@@ -194,7 +196,8 @@ def test_the_move_is_kept_as_address_history_and_the_visit_stamped_with_the_old_
 
 def test_community_street_and_district_add_up_their_cells(gm, scenario):
     with gm.db.sessions() as session:
-        community = by_code(area_coverage(session, "communities", *JUNE, access=UNLIMITED, min_patrol_minutes=3))[COMMUNITY]
+        community = by_code(area_coverage(session, "communities", *JUNE, access=UNLIMITED,
+                                          min_patrol_minutes=3))[COMMUNITY]
         district = area_coverage(session, "districts", *JUNE, access=UNLIMITED, min_patrol_minutes=3)[0]
     assert figures(community, "cells", "households", "visited", "overdue_households") == (24, 5, 2, 1)
     assert ledger_line(community) == "5 households, 40.0% visited"
@@ -284,7 +287,10 @@ def test_work_lists_use_the_assigned_grid_workers(gm, scenario):
     with gm.db.session() as session:
         store_workers(session, [Worker("李娜", "13800000001", (A, B)), Worker("王芳", None, (C, D))])
     with gm.db.sessions() as session:
-        lists = {entry["worker"]: entry for entry in worklists(session, as_of=date(2026, 7, 31), access=UNLIMITED, min_patrol_minutes=3)}
+        lists = {
+            entry["worker"]: entry
+            for entry in worklists(session, as_of=date(2026, 7, 31), access=UNLIMITED, min_patrol_minutes=3)
+        }
     assert {name: entry["source"] for name, entry in lists.items()} == {"李娜": "assigned", "王芳": "assigned"}
     assert [h["external_id"] for h in lists["李娜"]["households_due"]] == ["H2", "H3", "H4"]  # due 06-20, 07-01, 07-05
     assert [h["external_id"] for h in lists["王芳"]["households_due"]] == []  # H5 visited 07-02, H6 due in December

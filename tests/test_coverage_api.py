@@ -43,7 +43,8 @@ def test_a_household_is_registered_visited_and_moved(client, household_id):
         "household": "H1", "visitor": "张伟", "visited_at": "2026-06-10T10:00:00+08:00", "notes": "身体状况良好",
         "issues": [{"category": "E0708", "description": "独居老人生活困难，申请临时救助"}]})
     assert status == 201, visit
-    assert (visit["household_id"], visit["cell_code"], visit["visited_on"], len(visit["issue_ids"])) == (household_id, A, "2026-06-10", 1)
+    assert (visit["household_id"], visit["cell_code"], visit["visited_on"],
+            len(visit["issue_ids"])) == (household_id, A, "2026-06-10", 1)
     status, issue = get_json(client, f"/api/v1/issues/{visit['issue_ids'][0]}")
     assert status == 200 and issue["source"] == "visit"
 
@@ -61,12 +62,17 @@ def test_a_household_is_registered_visited_and_moved(client, household_id):
 
 @pytest.mark.parametrize("url, body, status, message", [
     ("/api/v1/coverage/households", {"address": "x", "kind": "富裕户", "cell": A}, 400, "unknown household kind"),
-    ("/api/v1/coverage/households", {"address": "x", "kind": "ordinary", "lon": 108.0, "lat": 18.0}, 422, "outside every grid cell"),
-    ("/api/v1/coverage/households", {"address": "x", "kind": "ordinary", "cell": A, "external_id": "H1"}, 409, "already registered"),
-    ("/api/v1/coverage/households", {"address": "x", "kind": "ordinary", "colour": "red"}, 400, "unknown field(s) colour"),
+    ("/api/v1/coverage/households", {"address": "x", "kind": "ordinary", "lon": 108.0, "lat": 18.0}, 422,
+     "outside every grid cell"),
+    ("/api/v1/coverage/households", {"address": "x", "kind": "ordinary", "cell": A, "external_id": "H1"}, 409,
+     "already registered"),
+    ("/api/v1/coverage/households", {"address": "x", "kind": "ordinary", "colour": "red"}, 400,
+     "unknown field(s) colour"),
     ("/api/v1/coverage/households", [1, 2], 400, "must be a JSON object"),
-    ("/api/v1/coverage/visits", {"household": "H9", "visitor": "张伟", "visited_at": "2026-06-10T10:00:00+08:00"}, 404, "no household 'H9'"),
-    ("/api/v1/coverage/visits", {"household": "H1", "visitor": "张伟", "visited_at": "tomorrow"}, 400, "visited_at 'tomorrow'"),
+    ("/api/v1/coverage/visits", {"household": "H9", "visitor": "张伟", "visited_at": "2026-06-10T10:00:00+08:00"}, 404,
+     "no household 'H9'"),
+    ("/api/v1/coverage/visits", {"household": "H1", "visitor": "张伟", "visited_at": "tomorrow"}, 400,
+     "visited_at 'tomorrow'"),
     ("/api/v1/coverage/visits", {"household": "H1", "visitor": "张伟", "visited_at": "2026-06-10T10:00:00+08:00",
                                  "issues": [{"category": "E0708"}]}, 400, "description is empty"),
     ("/api/v1/coverage/households/1/move", {"cell": B, "moved_on": "2025-06-01"}, 409, "must be after 2026-01-01"),
@@ -131,7 +137,8 @@ def test_coverage_per_level_matches_the_hand_computed_scenario(client, scenario)
     assert (cells[B]["patrol_days"], cells[B]["last_patrol"]) == (1, "2026-06-28")  # the default 10-minute threshold
     status, body = get_json(client, f"/api/v1/coverage/communities?{JUNE}")
     community = {row["code"]: row for row in body["communities"]}[COMMUNITY]
-    assert (community["name"], community["households"], community["visited"], community["days"]) == ("春园社区", 5, 2, 720)
+    assert (community["name"], community["households"], community["visited"],
+            community["days"]) == ("春园社区", 5, 2, 720)
 
 
 @pytest.mark.parametrize("query, message", [
@@ -167,7 +174,8 @@ def test_xlsx_export_has_a_sheet_per_level(client, scenario):  # noqa: F811
 def test_the_openapi_document_lists_the_coverage_endpoints(client):
     status, document = get_json(client, "/api/v1/openapi.json")
     assert status == 200
-    for path in ("/coverage/{level}", "/coverage/visits", "/coverage/patrols", "/coverage/worklists", "/coverage/export.xlsx"):
+    for path in ("/coverage/{level}", "/coverage/visits", "/coverage/patrols", "/coverage/worklists",
+                 "/coverage/export.xlsx"):
         assert path in document["paths"], path
 
 

@@ -42,7 +42,8 @@ def household_row(external_id: str, x: float = 125, y: float = 125, **extra) -> 
 def test_households_are_located_from_lon_lat_or_a_cell_code(gm, cli_env, tmp_path):
     path = write_csv(tmp_path / "households.csv", [
         household_row("H1"),
-        {"external_id": "H2", "address": "春园路2号", "kind": "独居老人户", "members": 1, "cell": B, "registered_on": "2026-01-01"},
+        {"external_id": "H2", "address": "春园路2号", "kind": "独居老人户", "members": 1, "cell": B,
+         "registered_on": "2026-01-01"},
     ])
     result = run("households", "import", path)
     assert result.exit_code == 0, result.output
@@ -95,7 +96,8 @@ def test_reimporting_a_household_with_a_new_address_records_a_move(gm, cli_env, 
     result = run("households", "import", path)
     assert result.exit_code == 0 and "(1 moved)" in result.output
     with gm.db.sessions() as session:
-        history = session.execute(select(HouseholdLocation.cell_code, HouseholdLocation.valid_from, HouseholdLocation.valid_to)
+        history = session.execute(select(HouseholdLocation.cell_code, HouseholdLocation.valid_from,
+                                         HouseholdLocation.valid_to)
                                   .order_by(HouseholdLocation.valid_from)).all()
     assert history == [(A, date(2026, 1, 1), date(2026, 3, 1)), (B, date(2026, 3, 1), None)]
     backwards = write_csv(tmp_path / "back.csv", [household_row("H1", x=625, moved_on="2026-02-01")])
@@ -116,7 +118,8 @@ def test_xlsx_and_geojson_files(gm, cli_env, tmp_path):
     assert result.exit_code == 2 and "row 3: unknown household kind 'nobody'" in result.output
     features = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": list(at(375, 125))},
                  "properties": {"external_id": "G1", "address": "春园路3号", "kind": "migrant", "members": 2}},
-                {"type": "Feature", "geometry": None, "properties": {"external_id": "G2", "address": "x", "kind": "ordinary"}}]
+                {"type": "Feature", "geometry": None,
+                 "properties": {"external_id": "G2", "address": "x", "kind": "ordinary"}}]
     (tmp_path / "households.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": features}))
     result = run("households", "import", tmp_path / "households.geojson", "--skip-bad-rows")
     assert result.exit_code == 0 and "row 2: feature 2 is not a Point" in result.output
@@ -173,7 +176,8 @@ def test_issues_raised_at_a_visit_are_created_with_source_visit_and_linked(gm, h
 
 @pytest.mark.parametrize("row, message", [
     (visit_row("H9"), "row 3: no household 'H9'"),
-    (visit_row(visited_at="2025-12-31 10:00"), "row 3: household H1 was not in the registry on 2025-12-31 (registered from 2026-01-01)"),
+    (visit_row(visited_at="2025-12-31 10:00"),
+     "row 3: household H1 was not in the registry on 2025-12-31 (registered from 2026-01-01)"),
     (visit_row(visited_at="yesterday"), "row 3: visited_at 'yesterday' is not a date-time"),
     (visit_row(visited_at="2099-01-01 10:00"), "row 3: visited_at 2099-01-01T10:00:00+08:00 is in the future"),
     (visit_row(visitor=""), "row 3: visitor is empty"),
@@ -203,20 +207,25 @@ def test_a_visit_is_imported_once(gm, households, tmp_path):
 def test_a_ledger_line_of_2219_households_all_visited_is_reproduced_from_data(gm, cli_env, tmp_path):
     """The seed figure "2,219 households, 100% visited": a community's registry and a half-year of visits."""
     cells = [f"{COMMUNITY}{n:03d}" for n in range(1, 25)]
-    households = [{"external_id": f"M{i:04d}", "address": f"梅村{i % 8 + 1}组{i}号", "kind": "ordinary" if i % 10 else "hardship",
-                   "members": i % 5 + 1, "cell": cells[i % len(cells)], "registered_on": "2025-12-01"} for i in range(2219)]
+    households = [{"external_id": f"M{i:04d}", "address": f"梅村{i % 8 + 1}组{i}号",
+                   "kind": "ordinary" if i % 10 else "hardship",
+                   "members": i % 5 + 1, "cell": cells[i % len(cells)],
+                   "registered_on": "2025-12-01"} for i in range(2219)]
     assert run("households", "import", write_csv(tmp_path / "h.csv", households)).exit_code == 0
-    visits = [{"household": f"M{i:04d}", "visitor": f"网格员{i % 24 + 1}号", "visited_at": f"2026-{i % 6 + 1:02d}-{i % 27 + 1:02d} 10:00"}
+    visits = [{"household": f"M{i:04d}", "visitor": f"网格员{i % 24 + 1}号",
+               "visited_at": f"2026-{i % 6 + 1:02d}-{i % 27 + 1:02d} 10:00"}
               for i in range(2219)]
     result = run("visits", "import", write_csv(tmp_path / "v.csv", visits))
     assert result.exit_code == 0, result.output
-    summary = run("summary", "--level", "communities", "--area", COMMUNITY, "--from", "2026-01-01", "--to", "2026-06-30")
+    summary = run("summary", "--level", "communities", "--area", COMMUNITY, "--from", "2026-01-01", "--to",
+                  "2026-06-30")
     assert summary.exit_code == 0, summary.output
     assert f"{COMMUNITY} 梅村: 2,219 households, 100% visited" in summary.output
     # One household fewer visited and the line must not round up to 100%.
     with gm.db.session() as session:
         session.execute(Visit.__table__.delete().where(Visit.id == 1))
-    summary = run("summary", "--level", "communities", "--area", COMMUNITY, "--from", "2026-01-01", "--to", "2026-06-30")
+    summary = run("summary", "--level", "communities", "--area", COMMUNITY, "--from", "2026-01-01", "--to",
+                  "2026-06-30")
     assert "2,219 households, 99.9% visited" in summary.output
 
 
@@ -248,12 +257,16 @@ def test_a_gpx_track_is_split_into_cells_and_its_worker_read_from_the_file(gm, c
     assert "imported 1 of 1 track(s)" in result.output
     with gm.db.sessions() as session:
         (stored,) = session.scalars(select(PatrolTrack)).all()
-        segments = session.execute(select(PatrolSegment.cell_code, PatrolSegment.seconds).order_by(PatrolSegment.entered_at)).all()
+        segments = session.execute(select(PatrolSegment.cell_code,
+                                          PatrolSegment.seconds).order_by(PatrolSegment.entered_at)).all()
     assert (stored.worker, stored.day, stored.point_count, stored.source) == ("张伟", date(2026, 6, 1), 2, "patrol.gpx")
     assert [code for code, _ in segments] == [A, B, C]
     assert [seconds for _, seconds in segments] == pytest.approx([240, 300, 240], abs=0.5)
     again = run("patrols", "import", path)
-    assert again.exit_code == 2 and "row 1: already imported: 张伟's track starting 2026-06-01T01:00:00+00:00" in again.output
+    assert (
+        again.exit_code == 2
+        and "row 1: already imported: 张伟's track starting 2026-06-01T01:00:00+00:00" in again.output
+    )
 
 
 @pytest.mark.parametrize("kwargs, args, message", [
@@ -271,15 +284,21 @@ def test_a_track_leaving_the_district_is_imported_with_a_warning(gm, cli_env, tm
     path = gpx_file(tmp_path / "out.gpx", [(100, 125, "09:00"), (-200, 125, "09:06"), (100, 125, "09:12")])
     result = run("patrols", "import", path)
     assert result.exit_code == 0
-    assert "warning: row 1: 1 of 3 points lie outside every grid cell (8.0 min, 400 m outside the district)" in result.output
+    assert (
+        "warning: row 1: 1 of 3 points lie outside every grid cell (8.0 min, 400 m outside the district)"
+        in result.output
+    )
 
 
 def test_geojson_lines_with_times_and_timed_points_grouped_by_worker_and_day(gm, cli_env, tmp_path):
-    line = {"type": "Feature", "geometry": {"type": "LineString", "coordinates": [list(at(50, 125)), list(at(700, 125))]},
+    line = {"type": "Feature",
+            "geometry": {"type": "LineString", "coordinates": [list(at(50, 125)), list(at(700, 125))]},
             "properties": {"worker": "李娜", "times": ["2026-06-02T09:00:00+08:00", "2026-06-02T09:13:00+08:00"]}}
     points = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": list(at(x, 125))},
-               "properties": {"worker": "王芳", "time": f"2026-06-03T09:{m:02d}:00+08:00"}} for x, m in ((400, 10), (300, 0), (350, 5))]
-    broken = {"type": "Feature", "geometry": {"type": "LineString", "coordinates": [list(at(50, 125)), list(at(700, 125))]},
+               "properties": {"worker": "王芳",
+                              "time": f"2026-06-03T09:{m:02d}:00+08:00"}} for x, m in ((400, 10), (300, 0), (350, 5))]
+    broken = {"type": "Feature",
+              "geometry": {"type": "LineString", "coordinates": [list(at(50, 125)), list(at(700, 125))]},
               "properties": {"worker": "李娜", "times": ["2026-06-02T10:00:00+08:00"]}}
     path = tmp_path / "tracks.geojson"
     path.write_text(json.dumps({"type": "FeatureCollection", "features": [line, *points, broken]}))

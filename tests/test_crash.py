@@ -37,14 +37,16 @@ def write_import(path: Path, geodata: Path, rows: int) -> Path:
             minute = i * 7
             day = minute // 1440
             writer.writerow([*points[i % len(points)], "E0505", f"crash test {i}",
-                             f"2025-{1 + day // 28 % 12:02d}-{1 + day % 28:02d} {minute // 60 % 24:02d}:{minute % 60:02d}"])
+                             f"2025-{1 + day // 28 % 12:02d}-{1 + day % 28:02d} "
+                             f"{minute // 60 % 24:02d}:{minute % 60:02d}"])
     return path
 
 
 def start_import(csv_path: Path, log: Path) -> subprocess.Popen:
     """`gridmap issues import` in its own process (the environment points it at the test's database)."""
     with open(log, "wb") as output:
-        return subprocess.Popen([sys.executable, "-c", "from gridmap.cli import main; main()", "issues", "import", str(csv_path)],
+        return subprocess.Popen([sys.executable, "-c", "from gridmap.cli import main; main()", "issues", "import",
+                                 str(csv_path)],
                                 stdout=output, stderr=subprocess.STDOUT, env=dict(os.environ))
 
 
@@ -58,7 +60,8 @@ class Watch:
         self.pg = None if self.sqlite else Database(url)  # SQLite: no connection kept, so the -wal file goes away
 
     def writing(self) -> bool:
-        """SQLite: the -wal file has pages (it is gone before the import starts); PostgreSQL: a session holds a write transaction."""
+        """SQLite: the -wal file has pages (it is gone before the import starts); PostgreSQL: a session holds a write
+        transaction."""
         if self.sqlite:
             return self.wal.exists() and self.wal.stat().st_size > 0
         with self.pg.engine.connect() as connection:
@@ -67,7 +70,8 @@ class Watch:
                 "AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()")))
 
     def check(self) -> tuple[int, int]:
-        """Open the database, check its integrity and that no transition lacks its issue; return (issues, transitions)."""
+        """Open the database, check its integrity and that no transition lacks its issue; return (issues,
+        transitions)."""
         if self.sqlite:
             connection = sqlite3.connect(self.url.removeprefix("sqlite:///"))
             try:

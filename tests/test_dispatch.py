@@ -46,7 +46,8 @@ CATEGORIES = load_categories()
         ("E0102", "460204001", "环卫所"),  # a 街道: the category's own department
         ("E0102", "460204100", "育才镇环卫站"),  # a town: the class rule E01 for 育才镇
         ("E0505", "460204001", "交警大队"),  # illegal parking in a 街道: the traffic police
-        ("E0505", "460204101", "抱龙镇综合行政执法队"),  # in 抱龙镇 the town's class rule E05 wins over the item default
+        ("E0505", "460204101",
+         "抱龙镇综合行政执法队"),  # in 抱龙镇 the town's class rule E05 wins over the item default
         ("C0118", "460204102", "天涯镇村镇建设服务中心"),  # an item rule for one town
         ("C0118", "460204101", "路灯管理所"),  # …that does not reach the next town
         ("E0704", "460204001", "消防救援大队"),  # a district-wide item rule overrides the category tree
@@ -98,9 +99,12 @@ def test_intake_routes_each_issue_by_its_street(gm, mini_geodata):
     town = cell_point(mini_geodata, "460204101001005")
     city = cell_point(mini_geodata, "460204001001001")
     records = [
-        {"lon": town[0], "lat": town[1], "category": "E0505", "description": "乱停车", "reported_at": "2025-06-02 09:30"},
-        {"lon": city[0], "lat": city[1], "category": "E0505", "description": "乱停车", "reported_at": "2025-06-02 09:30"},
-        {"lon": town[0], "lat": town[1], "category": "E0505", "description": "乱停车", "reported_at": "2025-06-02 09:30",
+        {"lon": town[0], "lat": town[1], "category": "E0505", "description": "乱停车",
+         "reported_at": "2025-06-02 09:30"},
+        {"lon": city[0], "lat": city[1], "category": "E0505", "description": "乱停车",
+         "reported_at": "2025-06-02 09:30"},
+        {"lon": town[0], "lat": town[1], "category": "E0505", "description": "乱停车",
+         "reported_at": "2025-06-02 09:30",
          "department": "指定部门"},  # a department named by the source is kept
     ]
     report = gm.intake.import_records(gm.db, records)
@@ -118,7 +122,8 @@ def layers(mini_geodata):
 
 
 def rows(*entries):
-    return [(line, {"name": name, "phone": phone, "areas": areas}) for line, (name, phone, areas) in enumerate(entries, start=2)]
+    return [(line, {"name": name, "phone": phone,
+                    "areas": areas}) for line, (name, phone, areas) in enumerate(entries, start=2)]
 
 
 def test_workers_name_cells_or_whole_communities(layers):
@@ -133,7 +138,8 @@ def test_workers_name_cells_or_whole_communities(layers):
 @pytest.mark.parametrize(
     "entries, message",
     [
-        ((("陈网格", "1", "460204001001001"), ("陈网格", "2", "460204001001002")), "陈网格 is already listed on line 2"),
+        ((("陈网格", "1", "460204001001001"), ("陈网格", "2", "460204001001002")),
+         "陈网格 is already listed on line 2"),
         ((("陈网格", "1", "460204001001001"), ("林网格", "2", "460204001001")),
          "cell 460204001001001 already belongs to 陈网格 (line 2); a cell has one grid worker"),
         ((("陈网格", "1", "460204001001999"),), "'460204001001999' is neither a cell (15 digits) nor a community"),
@@ -173,7 +179,10 @@ def test_workers_load_and_generate_cli(gm, cli_env, tmp_path):
     assert result.exit_code == 0, result.output
     assert "loaded 7 grid worker(s) responsible for 74 cell(s)" in result.output
     with gm.db.sessions() as session:
-        assert responsible_worker(session, "460204101002002").name == list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))[-1]["name"]
+        assert (
+            responsible_worker(session, "460204101002002").name
+            == list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))[-1]["name"]
+        )
     bad = write_csv(tmp_path / "bad.csv", [{"name": "陈网格", "phone": "1", "areas": "460204001001999"}])
     result = CliRunner().invoke(main, ["workers", "load", str(bad)])
     assert result.exit_code == 2 and "line 2" in result.output
@@ -192,14 +201,17 @@ def staffed(gm, layers, mini_geodata):
     with gm.db.session() as session:
         store_workers(session, parse_workers(rows(
             ("A网格员", "13800000001", ISSUE_CELL),
-            ("B网格员", "13800000002", " ".join(c for c in layers.cells["code"] if c.startswith("460204001001") and c != ISSUE_CELL)),
+            ("B网格员", "13800000002",
+             " ".join(c for c in layers.cells["code"] if c.startswith("460204001001") and c != ISSUE_CELL)),
             ("C网格员", "13800000003", "460204001002"),
             ("D网格员", "13800000004", "460204101001"),
         ), layers))
     point = cell_point(mini_geodata, ISSUE_CELL)
     busy = cell_point(mini_geodata, "460204001002001")
-    records = [{"lon": point[0], "lat": point[1], "category": "E0102", "description": "暴露垃圾", "reported_at": "2025-06-02 09:30"}]
-    records += [{"lon": busy[0], "lat": busy[1], "category": "E0505", "description": "乱停车", "reported_at": "2025-06-02 09:30",
+    records = [{"lon": point[0], "lat": point[1], "category": "E0102", "description": "暴露垃圾",
+                "reported_at": "2025-06-02 09:30"}]
+    records += [{"lon": busy[0], "lat": busy[1], "category": "E0505", "description": "乱停车",
+                 "reported_at": "2025-06-02 09:30",
                  "status": "dispatched", "registered_at": "2025-06-02 09:40", "dispatched_at": "2025-06-02 09:50",
                  "assignee": "C网格员"} for _ in range(3)]
     ids = gm.intake.import_records(gm.db, records).issue_ids
@@ -215,14 +227,17 @@ def suggestions(gm, issue_id, **options):
 def test_suggestions_rank_responsibility_then_distance_plus_workload(gm, staffed):
     ranked = suggestions(gm, staffed)
     assert [(s.rank, s.kind, s.department or s.assignee, s.responsibility, s.open_workload) for s in ranked] == [
-        (1, "department", "环卫所", 2, 0),  # the routed department: no place, nothing else open (the issue itself not counted)
+        # the routed department: no place, nothing else open (the issue itself not counted)
+        (1, "department", "环卫所", 2, 0),
         (2, "worker", "A网格员", 2, 0),  # the cell's own grid worker
         (3, "worker", "B网格员", 1, 0),  # same community
         (4, "worker", "D网格员", 0, 0),  # farther than C, but C has 3 open issues (3 × 500 m)
         (5, "worker", "C网格员", 0, 3),
     ]
     for suggestion in ranked:
-        assert suggestion.cost_m == pytest.approx((suggestion.distance_m or 0) + 500 * suggestion.open_workload, abs=0.1)
+        assert suggestion.cost_m == pytest.approx(
+            (suggestion.distance_m or 0) + 500 * suggestion.open_workload, abs=0.1
+        )
     assert ranked[1].phone == "13800000001"
     assert ranked[4].distance_m < ranked[3].distance_m
 

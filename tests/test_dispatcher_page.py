@@ -56,7 +56,8 @@ def build_queue_issues(gm, mini_geodata) -> dict[str, int]:
         for name, (_, _, _, _, actions) in stories.items():
             issue = session.get(Issue, ids[name])
             for action, minutes, params in actions:
-                apply_action(session, issue, action, actor="fixture", at=ago(minutes), rules=gm.workflow_rules, **params)
+                apply_action(session, issue, action, actor="fixture", at=ago(minutes),
+                             rules=gm.workflow_rules, **params)
     return ids
 
 
@@ -73,7 +74,8 @@ def test_the_queue_holds_what_waits_sorted_by_deadline(client, ids):
     with client.get("/dispatch") as response:
         assert response.status_code == 200
         html = response.get_data(as_text=True)
-    # overdue (due 3 h 10 min ago) · warning (due in 30 min) · to_register (due in 3 h 50) · to_dispatch (due in 3 h 50, later id)
+    # overdue (due 3 h 10 min ago) · warning (due in 30 min) · to_register (due in 3 h 50) · to_dispatch (due in 3 h
+    # 50, later id)
     assert queue_ids(html) == [ids["overdue"], ids["warning"], ids["to_register"], ids["to_dispatch"]]
     assert "已超期" in html and "即将超期" in html and "待派遣" in html and "待立案" in html
     assert external_urls(html) == []  # the map's assets are the app's own

@@ -104,7 +104,8 @@ def test_distance_and_window_are_settings(settings, gm, origin):
 def test_duplicates_within_one_import_are_flagged(gm, origin):
     point = east_of(origin, 20)
     records = [
-        {"lon": origin[0], "lat": origin[1], "category": "E0102", "description": "x", "reported_at": "2025-06-02 09:30"},
+        {"lon": origin[0], "lat": origin[1], "category": "E0102", "description": "x",
+         "reported_at": "2025-06-02 09:30"},
         {"lon": point[0], "lat": point[1], "category": "E0102", "description": "x", "reported_at": "2025-06-02 10:30"},
         {"lon": point[0], "lat": point[1], "category": "E0505", "description": "x", "reported_at": "2025-06-02 10:30"},
     ]
@@ -118,12 +119,14 @@ def test_merge_closes_the_duplicate_into_the_original(gm, origin):
     duplicate = report(gm, east_of(origin, 20), hours=1)
     act(gm, original.id, "register")
     merged = act(gm, duplicate.id, "merge", comment="重复上报", original=original.id)
-    assert (merged.status, merged.duplicate_of, merged.closed_at) == ("closed", original.id, FIRST_REPORT + timedelta(days=2))
+    assert (merged.status, merged.duplicate_of,
+            merged.closed_at) == ("closed", original.id, FIRST_REPORT + timedelta(days=2))
     assert allowed_actions(merged) == ["revisit", "reopen"]
     with gm.db.sessions() as session:
         record = session.scalars(select(IssueTransition).where(IssueTransition.issue_id == duplicate.id)
                                  .order_by(IssueTransition.id.desc())).first()
-    assert (record.action, record.from_status, record.to_status, record.details) == ("merge", "reported", "closed", {"original": original.id})
+    assert (record.action, record.from_status, record.to_status,
+            record.details) == ("merge", "reported", "closed", {"original": original.id})
     # a merged issue is never again a duplicate candidate; its original is
     later = report(gm, east_of(origin, 20), hours=2)
     assert later.possible_duplicate_of == original.id

@@ -33,7 +33,8 @@ def test_issue_export_takes_the_issue_filters(client, gm, mini_geodata):
     records = []
     for cell, category, status in ((FIRST_CELL, "E0102", None), (OTHER_CELL, "E0505", "closed")):
         lon, lat = cell_point(mini_geodata, cell)
-        record = {"category": category, "description": "测试", "lon": lon, "lat": lat, "reported_at": now - timedelta(days=1),
+        record = {"category": category, "description": "测试", "lon": lon, "lat": lat,
+                  "reported_at": now - timedelta(days=1),
                   "reporter_name": "李四", "reporter_phone": "13900000000"}
         if status:
             record.update(status=status, closed_at=now)

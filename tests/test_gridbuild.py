@@ -75,7 +75,8 @@ def test_too_many_cells_for_the_three_digit_sequence_is_refused():
 
 def test_cli_builds_a_complete_valid_layer_set(tmp_path):
     areas = write_areas(tmp_path / "areas", mini_areas())
-    result = CliRunner().invoke(main, ["grid", "build", str(areas), "--cell-size", "250", "--out", str(tmp_path / "out")])
+    result = CliRunner().invoke(main,
+                                ["grid", "build", str(areas), "--cell-size", "250", "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     layers, problems = read_layer_set(tmp_path / "out")
     assert problems == [] and validate_layer_set(layers) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from datetime import date
 
@@ -94,7 +95,9 @@ def test_a_planted_cluster_is_found_and_uniform_noise_is_not():
         assert [r for r in gi_star_table(codes, noise, neighbours) if r["class"] != "none"] == [], seed
         clustered = noise.copy()
         clustered[sorted(planted)] += rng.poisson(15, len(planted))
-        hot = {codes.index(r["code"]) for r in gi_star_table(codes, clustered, neighbours) if r["class"].startswith("hot")}
+        hot = {
+            codes.index(r["code"]) for r in gi_star_table(codes, clustered, neighbours) if r["class"].startswith("hot")
+        }
         assert planted <= hot, seed
         assert len(hot - planted) <= 16  # at most the ring around the block
 
@@ -147,7 +150,8 @@ def test_repeat_locations_are_the_same_category_within_30_m_three_times_or_more(
         issue_row(gm, cell=cell, category="E0505", lon=lon, lat=lat, reported="2025-06-02 09:00"),
         issue_row(gm, cell=cell, category="E0505", lon=lon, lat=lat + 20 * metre, reported="2025-06-09 09:00"),
         issue_row(gm, cell=cell, category="E0505", lon=lon, lat=lat - 25 * metre, reported="2025-06-16 09:00"),
-        issue_row(gm, cell=cell, category="E0505", lon=lon, lat=lat + 45 * metre, reported="2025-06-17 09:00"),  # 45 m: another spot
+        issue_row(gm, cell=cell, category="E0505", lon=lon, lat=lat + 45 * metre,
+                  reported="2025-06-17 09:00"),  # 45 m: another spot
         issue_row(gm, cell=cell, category="E0102", lon=lon, lat=lat, reported="2025-06-18 09:00"),  # other category
         issue_row(gm, cell=cell, category="E0102", lon=lon, lat=lat, reported="2025-06-19 09:00"),  # only twice
         issue_row(gm, cell=cell, category="E0505", lon=lon, lat=lat, reported="2025-05-19 09:00"),  # before the period
@@ -171,3 +175,31 @@ def test_bad_hotspot_queries_get_a_400(client, query, fragment):
     with client.get(f"/api/v1/hotspots?{query}") as response:
         assert response.status_code == 400
         assert fragment in response.get_json()["error"]["message"]
+
+
+def test_the_planner_page_lists_the_top_20_hot_cells_and_links_to_all_of_them(gm, client):
+    codes = cell_codes(gm)
+    neighbours = queen_neighbours(gm.areas.layers.cells)
+    centre = max(range(len(codes)), key=lambda i: len(neighbours[i]))
+    block = {centre, *neighbours[centre]}
+    for _ring in range(2):  # three rings around the centre
+        block |= {j for i in list(block) for j in neighbours[i]}
+    add(gm, [issue_row(gm, cell=codes[i], reported="2025-06-05 09:00") for i in block for _ in range(10)]
+        + [issue_row(gm, cell=code, reported="2025-06-07 09:00") for code in codes])
+    hot = client.get("/api/v1/hotspots?from=2025-06-01&to=2025-06-30").get_json()["hotspots"]
+    assert len(hot) > 20  # the data this test needs: more hot cells than the page lists
+
+    page = client.get("/planner/?from=2025-06-01&to=2025-06-30")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert re.findall(r'<tr data-code="(\d+)"', html) == [c["code"] for c in hot[:20]]  # highest Gi* z first
+    assert f"共 {len(hot)} 个热点网格" in html
+    show_all = re.search(r'id="hot-cells-all" href="([^"]+)"', html).group(1).replace("&amp;", "&")
+    assert "hot_cells=all" in show_all and "from=2025-06-01" in show_all
+
+    everything = client.get(show_all).get_data(as_text=True)
+    assert re.findall(r'<tr data-code="(\d+)"', everything) == [c["code"] for c in hot]
+    assert 'id="hot-cells-top"' in everything and 'id="hot-cells-all"' not in everything
+
+    refused = client.get("/planner/?hot_cells=most")
+    assert refused.status_code == 400 and "hot_cells" in refused.get_data(as_text=True)

@@ -40,7 +40,8 @@ def test_every_text_of_every_template_has_an_english_translation():
 
 
 def test_every_label_of_the_map_ui_has_an_english_translation():
-    ids = extracted([("gridmap/maps/**.py", "python"), ("gridmap/labels.py", "python"), ("gridmap/web/pages.py", "python")])
+    ids = extracted([("gridmap/maps/**.py", "python"), ("gridmap/labels.py", "python"),
+                     ("gridmap/web/pages.py", "python")])
     assert "全部问题" in ids and "图例" in ids  # a marked label and a gettext call
     translations = english()
     assert sorted(i for i in ids if not translations.get(i)) == []

@@ -89,7 +89,8 @@ def test_merged_duplicates_count_as_received_but_never_as_due_or_closed(gm):
 
 def test_rows_per_area_list_every_area_of_the_level_with_zeros(gm):
     codes = cell_codes(gm)
-    add(gm, [closed_case(gm, cell=codes[0]), closed_case(gm, cell=codes[0], closed=None), closed_case(gm, cell=codes[-1])])
+    add(gm,
+        [closed_case(gm, cell=codes[0]), closed_case(gm, cell=codes[0], closed=None), closed_case(gm, cell=codes[-1])])
     result = compute(gm, group_by="area", level="cells")
     rows = {row["key"]: row for row in result["rows"]}
     assert len(rows) == len(codes)
@@ -133,7 +134,8 @@ def test_indicators_follow_the_real_workflow(gm):
             apply_action(session, issue, action, actor="测试", at=at(f"2025-06-02 {10 + hour:02d}:00"),
                          rules=gm.workflow_rules, **params)
     total = compute(gm)["total"]
-    assert (total["registered"], total["dispatched"], total["reworked"], total["closed"], total["satisfied"]) == (1, 1, 1, 1, 1)
+    assert (total["registered"], total["dispatched"], total["reworked"], total["closed"],
+            total["satisfied"]) == (1, 1, 1, 1, 1)
 
 
 @pytest.mark.parametrize("query, fragment", [

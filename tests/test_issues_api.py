@@ -79,20 +79,31 @@ def test_post_issue_converts_gcj02(client, point):
         ([1, 2], None, 400, "must be a JSON object, got a JSON list"),
         ({"colour": "red"}, None, 400, "unknown field(s) colour"),
         ({"description": "x", "lon": 110.25, "lat": 18.23}, None, 400, "category is required"),
-        ({"category": "E0102", "description": "x", "lon": "110.25", "lat": 18.23}, None, 400, "lon must be a number, got a string"),
-        ({"category": "E0102", "description": "x", "lon": 110.25, "lat": True}, None, 400, "lat must be a number, got a boolean"),
+        ({"category": "E0102", "description": "x", "lon": "110.25", "lat": 18.23}, None, 400,
+         "lon must be a number, got a string"),
+        ({"category": "E0102", "description": "x", "lon": 110.25, "lat": True}, None, 400,
+         "lat must be a number, got a boolean"),
         ({"category": "E0102", "description": "x", "lon": 110.25}, None, 400, "lat is required"),
         ({"category": "E0102", "description": " ", "lon": 110.25, "lat": 18.23}, None, 400, "description is empty"),
-        ({"category": 102, "description": "x", "lon": 110.25, "lat": 18.23}, None, 400, "category must be a string, got a number"),
-        ({"category": "E9999", "description": "x", "lon": 110.25, "lat": 18.23}, None, 400, "'E9999'"),  # unknown category
-        ({"category": "E05", "description": "x", "lon": 110.25, "lat": 18.23}, None, 400, "is a class; give one of its items"),
+        ({"category": 102, "description": "x", "lon": 110.25, "lat": 18.23}, None, 400,
+         "category must be a string, got a number"),
+        ({"category": "E9999", "description": "x", "lon": 110.25, "lat": 18.23}, None, 400,
+         "'E9999'"),  # unknown category
+        ({"category": "E05", "description": "x", "lon": 110.25, "lat": 18.23}, None, 400,
+         "is a class; give one of its items"),
         ({"category": "E0102", "description": "x", "lon": 108.0, "lat": 18.0}, None, 422, "outside every grid cell"),
-        ({"category": "E0102", "description": "x", "lon": 110.25, "lat": 18.23, "source": "fax"}, None, 400, "unknown source 'fax'"),
-        ({"category": "E0102", "description": "x", "lon": 110.25, "lat": 18.23, "photos": "a.jpg"}, None, 400, "photos must be an array"),
-        ({"category": "E0102", "description": "x", "lon": 110.25, "lat": 18.23, "reporter": "王"}, None, 400, "reporter must be an object"),
-        ({"category": "E0102", "description": "x", "lon": 110.25, "lat": 18.23, "crs": True}, None, 400, "crs must be an EPSG code"),
-        ({"category": "E0102", "description": "x", "lon": 110.25, "lat": 18.23, "reported_at": "yesterday"}, None, 400, "reported_at"),
-        ({"category": "E0102", "description": "x", "lon": 420000, "lat": 2015000}, None, 400, "projected"),  # metres as degrees
+        ({"category": "E0102", "description": "x", "lon": 110.25, "lat": 18.23, "source": "fax"}, None, 400,
+         "unknown source 'fax'"),
+        ({"category": "E0102", "description": "x", "lon": 110.25, "lat": 18.23, "photos": "a.jpg"}, None, 400,
+         "photos must be an array"),
+        ({"category": "E0102", "description": "x", "lon": 110.25, "lat": 18.23, "reporter": "王"}, None, 400,
+         "reporter must be an object"),
+        ({"category": "E0102", "description": "x", "lon": 110.25, "lat": 18.23, "crs": True}, None, 400,
+         "crs must be an EPSG code"),
+        ({"category": "E0102", "description": "x", "lon": 110.25, "lat": 18.23, "reported_at": "yesterday"}, None, 400,
+         "reported_at"),
+        ({"category": "E0102", "description": "x", "lon": 420000, "lat": 2015000}, None, 400,
+         "projected"),  # metres as degrees
     ],
 )
 def test_post_issue_errors(client, body, raw, status, message):
@@ -112,7 +123,8 @@ def listed(gm, mini_geodata):
     c = cell_point(mini_geodata, "460204101001005")
 
     def row(p, **extra):
-        return {"lon": p[0], "lat": p[1], "category": "E0102", "description": "x", "reported_at": "2025-06-02 09:30", **extra}
+        return {"lon": p[0], "lat": p[1], "category": "E0102", "description": "x",
+                "reported_at": "2025-06-02 09:30", **extra}
 
     records = [
         row(a),  # 1: reported, long overdue
@@ -120,7 +132,8 @@ def listed(gm, mini_geodata):
         row(b, status="closed", registered_at="2025-06-02 09:40", closed_at="2025-06-03 10:00"),  # 3
         row(b, status="dispatched", registered_at="2025-06-04 08:10", dispatched_at="2025-06-04 08:20",
             department="环卫所", assignee="李师傅", reported_at="2025-06-04 08:00"),  # 4
-        row(c, status="suspended", registered_at="2025-06-05 08:10", reported_at="2025-06-05 08:00"),  # 5: clock stopped
+        row(c, status="suspended", registered_at="2025-06-05 08:10",
+            reported_at="2025-06-05 08:00"),  # 5: clock stopped
     ]
     report = gm.intake.import_records(gm.db, records)
     assert report.errors == []
@@ -229,9 +242,13 @@ def test_post_transitions_drive_the_workflow(client, client_as, point):
     assert body["transition"]["action"] == "register"
     assert body["transition"]["actor"].startswith("token:test-dispatcher-")  # the caller, not a typed name
     assert body["issue"]["deadline"] == "2025-03-03T15:30:00+08:00"
-    status, body, _ = post(client, url, {"action": "dispatch", "department": "环卫所", "assignee": "李师傅", "at": "2025-03-03 09:40"})
-    assert (status, body["issue"]["assignee"], body["transition"]["details"]) == (201, "李师傅", {"department": "环卫所", "assignee": "李师傅"})
-    status, body, _ = post(client, url, {"action": "extend", "comment": "缺材料", "approver": "值班长", "at": "2025-03-03 10:00"})
+    status, body, _ = post(client,
+                           url, {"action": "dispatch", "department": "环卫所", "assignee": "李师傅",
+                                 "at": "2025-03-03 09:40"})
+    assert (status, body["issue"]["assignee"],
+            body["transition"]["details"]) == (201, "李师傅", {"department": "环卫所", "assignee": "李师傅"})
+    status, body, _ = post(client, url,
+                           {"action": "extend", "comment": "缺材料", "approver": "值班长", "at": "2025-03-03 10:00"})
     assert status == 201 and body["issue"]["extension_count"] == 1
     status, body = get(client, f"/api/v1/issues/{issue['id']}")
     assert [t["action"] for t in body["transitions"]] == ["report", "register", "dispatch", "extend"]

@@ -15,7 +15,8 @@ from helpers import cell_point, write_csv
 
 
 def row(lon, lat, **extra):
-    return {"lon": lon, "lat": lat, "category": "E0505", "description": "路边机动车乱停放", "reported_at": "2025-06-02 09:30", **extra}
+    return {"lon": lon, "lat": lat, "category": "E0505", "description": "路边机动车乱停放",
+            "reported_at": "2025-06-02 09:30", **extra}
 
 
 def run_import(*args):
@@ -33,7 +34,8 @@ def points(mini_geodata):
 
 
 def test_rows_are_located_and_stamped_with_all_four_codes(gm, cli_env, tmp_path, points):
-    path = write_csv(tmp_path / "issues.csv", [row(*points["460204001002010"]), row(*points["460204101002001"], source="hotline")])
+    path = write_csv(tmp_path / "issues.csv",
+                     [row(*points["460204001002010"]), row(*points["460204101002001"], source="hotline")])
     result = run_import(path)
     assert result.exit_code == 0, result.output
     assert "imported 2 of 2 row(s)" in result.output
@@ -105,7 +107,8 @@ def test_gcj02_coordinates_from_amap_are_converted(gm, cli_env, tmp_path, points
 
 
 def test_gbk_files_from_hotline_systems_are_read(gm, cli_env, tmp_path, points):
-    path = write_csv(tmp_path / "hotline.csv", [row(*points["460204001001001"], description="噪音扰民")], encoding="gbk")
+    path = write_csv(tmp_path / "hotline.csv", [row(*points["460204001001001"], description="噪音扰民")],
+                     encoding="gbk")
     result = run_import(path)
     assert result.exit_code == 0, result.output
     assert stored(gm)[0].description == "噪音扰民"
@@ -126,7 +129,8 @@ def test_imported_stages_become_the_transition_history(gm, cli_env, tmp_path, po
                                                     closed_at="2025-06-02 16:30")])
     assert run_import(path).exit_code == 0
     with gm.db.sessions() as session:
-        history = session.execute(select(IssueTransition.action, IssueTransition.to_status).order_by(IssueTransition.id)).all()
+        history = session.execute(select(IssueTransition.action,
+                                         IssueTransition.to_status).order_by(IssueTransition.id)).all()
     assert history == [("report", "reported"), ("register", "registered"), ("dispatch", "dispatched"),
                        ("feedback", "handled"), ("check", "checked"), ("close", "closed")]
 

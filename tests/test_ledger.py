@@ -91,7 +91,8 @@ def build_varied_issues(gm, points) -> dict[str, int]:
         "suspended": [("register", 1, {}), ("suspend", 2, {"comment": "涉及规划调整"})],
         "duplicate": [("register", 1, {}), ("merge", 2, {"original": ids["full_loop"]})],
         "overdue": [("register", -399, {}), ("dispatch", -398, {})],
-        "returned": [("register", 1, {}), ("dispatch", 2, {"assignee": "路灯所老陈"}), ("return", 3, {"comment": "不归我们管"})],
+        "returned": [("register", 1, {}), ("dispatch", 2, {"assignee": "路灯所老陈"}),
+                     ("return", 3, {"comment": "不归我们管"})],
     }
     with gm.db.session() as session:
         for name, actions in steps.items():
@@ -149,7 +150,9 @@ def count_issues(gm) -> int:
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
 @pytest.mark.parametrize("lang", ["zh", "en"])
-def test_round_trip_into_an_empty_database_gives_identical_issues_and_histories(gm, second_gm, points, tmp_path, fmt, lang):
+def test_round_trip_into_an_empty_database_gives_identical_issues_and_histories(
+    gm, second_gm, points, tmp_path, fmt, lang
+):
     build_varied_issues(gm, points)
     original = snapshot(gm)
     statuses = {issue["status"] for issue in original}
@@ -171,7 +174,9 @@ def test_round_trip_into_an_empty_database_gives_identical_issues_and_histories(
     assert new.issue_ids == [original[-1]["id"] + 1]
 
 
-def test_round_trip_through_the_cli_without_keeping_ids_remaps_duplicates(gm, second_gm, points, tmp_path, cli_env, monkeypatch):
+def test_round_trip_through_the_cli_without_keeping_ids_remaps_duplicates(
+    gm, second_gm, points, tmp_path, cli_env, monkeypatch
+):
     ids = build_varied_issues(gm, points)
     path = tmp_path / "ledger.xlsx"
     result = CliRunner().invoke(main, ["ledger", "export", str(path), "--status", "closed,revisited"])
@@ -234,7 +239,11 @@ def test_english_headers_and_codes_on_request(gm, points):
     ledger_filter = everything(gm)
     rows = list(csv.DictReader(io.StringIO("".join(iter_ledger_csv(gm, ledger_filter, lang="en"))[1:])))
     row = next(r for r in rows if int(r["ID"]) == ids["new"])
-    assert row["Status"] == "reported" and row["Source"] == "hotline" and row["Category name"] == "Illegal motor-vehicle parking"
+    assert (
+        row["Status"] == "reported"
+        and row["Source"] == "hotline"
+        and row["Category name"] == "Illegal motor-vehicle parking"
+    )
     assert row["Overdue"] == "yes"  # reported, not registered, and its 2 working hours are long gone
 
 
@@ -271,7 +280,8 @@ def test_filters(gm, points, filters, expected):
 ])
 def test_bad_filters_are_refused(gm, filters, message):
     with pytest.raises(Exception) as caught:
-        ledger_filter = LedgerFilter.parse(categories=gm.categories, timezone_name=gm.timezone, access=UNLIMITED, **filters)
+        ledger_filter = LedgerFilter.parse(categories=gm.categories, timezone_name=gm.timezone, access=UNLIMITED,
+                                           **filters)
         "".join(iter_ledger_csv(gm, ledger_filter))
     assert message in str(caught.value)
 
@@ -294,7 +304,8 @@ def test_xlsx_is_formatted_for_people(gm, points, tmp_path):
     description = next(r for r in sheet.iter_rows(min_row=2) if r[0].value == ids["rejected"])[header.index("问题描述")]
     assert description.data_type == "s" and description.value.startswith("=HYPERLINK")  # text, not a formula
     history = workbook["流转记录"]
-    assert [c.value for c in history[1]][:8] == ["案件编号", "序号", "动作", "原状态", "新状态", "操作人", "时间", "意见"]
+    assert [c.value for c in history[1]][:8] == ["案件编号", "序号", "动作", "原状态", "新状态", "操作人",
+                                                 "时间", "意见"]
     steps = [r for r in history.iter_rows(min_row=2, values_only=True) if r[0] == ids["full_loop"]]
     assert [s[2] for s in steps[:3]] == ["上报", "立案", "派遣"]
     assert steps[4][2:5] == ("延期", "处置中", "处置中") and json.loads(steps[4][8])["approver"] == "值班长"
@@ -340,8 +351,10 @@ HOTLINE_MAPPING = {"诉求编号": "external_id", "诉求内容": "description",
 
 def hotline_row(points, cell=CELLS[0], **fields):
     lon, lat = points[cell]
-    return {"诉求编号": "RX20250610001", "诉求内容": "小区门口垃圾无人清运", "问题类型": "暴露垃圾", "经度": lon, "纬度": lat,
-            "受理时间": "2025/06/10 08:15", "来电人": "赵先生", "来电号码": "13700137000", "办理单位": "天涯区环卫所", **fields}
+    return {"诉求编号": "RX20250610001", "诉求内容": "小区门口垃圾无人清运", "问题类型": "暴露垃圾", "经度": lon,
+            "纬度": lat,
+            "受理时间": "2025/06/10 08:15", "来电人": "赵先生", "来电号码": "13700137000",
+            "办理单位": "天涯区环卫所", **fields}
 
 
 def run(*args):
@@ -350,7 +363,8 @@ def run(*args):
 
 @pytest.mark.parametrize("mapping_format", ["json", "csv"])
 def test_hotline_csv_in_gbk_with_a_mapping(gm, cli_env, points, tmp_path, mapping_format):
-    path = write_csv(tmp_path / "hotline.csv", [hotline_row(points), hotline_row(points, CELLS[1], 诉求编号="RX2", 问题类型="E0505")],
+    path = write_csv(tmp_path / "hotline.csv",
+                     [hotline_row(points), hotline_row(points, CELLS[1], 诉求编号="RX2", 问题类型="E0505")],
                      encoding="gbk")
     if mapping_format == "json":
         mapping = tmp_path / "mapping.json"
@@ -522,7 +536,8 @@ def test_keeping_ids_that_are_taken_is_refused(gm, points, tmp_path):
 
 def test_a_ledger_with_a_status_but_no_history_gets_one_from_its_stage_times(gm, points, tmp_path):
     lon, lat = points[CELLS[0]]
-    path = write_csv(tmp_path / "old.csv", [{"编号": "7", "类别编码": "E0505", "问题描述": "旧台账", "经度": lon, "纬度": lat,
+    path = write_csv(tmp_path / "old.csv",
+                     [{"编号": "7", "类别编码": "E0505", "问题描述": "旧台账", "经度": lon, "纬度": lat,
                                               "状态": "已派遣", "上报时间": local(0), "立案时间": local(1),
                                               "派遣时间": local(2), "紧急程度": "紧急", "返工次数": "1"}])
     report = import_ledger(gm, path)
@@ -557,7 +572,8 @@ def test_the_openapi_document_describes_the_downloads(client):
         document = response.get_json()
     for path in ("/ledger.csv", "/ledger.xlsx"):
         operation = document["paths"][path]["get"]
-        assert {p["name"] for p in operation["parameters"]} == {"area", "from", "to", "status", "category", "source", "lang"}
+        assert {p["name"] for p in operation["parameters"]} == {
+            "area", "from", "to", "status", "category", "source", "lang"}
         assert operation["responses"]["400"] == {"$ref": "#/components/responses/BadRequest"}
     assert "BadRequest" in document["components"]["responses"]
 

@@ -171,7 +171,8 @@ def test_tokens_add_prints_the_secret_once_and_it_works(cli_env, gm, anon_client
 @pytest.mark.parametrize("args, message", [
     (["--role", "boss"], "unknown role 'boss'"),  # not a role
     (["--role", "manager"], "needs --scope"),  # a manager without areas
-    (["--role", "manager", "--scope", "460204001001001"], "not a street (9 digits) or community (12 digits) code"),  # a cell
+    (["--role", "manager", "--scope", "460204001001001"],
+     "not a street (9 digits) or community (12 digits) code"),  # a cell
     (["--role", "manager", "--scope", "460204009"], "no such area"),  # no such street
     (["--role", "worker", "--scope", "460204001001"], "not a cell (15 digits) code"),  # a community for a worker
     (["--role", "handler", "--scope", "不存在的局"], "not a department"),  # unknown department

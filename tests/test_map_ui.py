@@ -238,12 +238,16 @@ def test_filters_in_the_url_change_the_figures(client, loaded, query, total, not
         assert response.status_code == 200
         config = page_config(response.get_data(as_text=True))
     assert config["data"]["summary"]["total"] == total, note
-    data = get_json(client, f"/api/v1/maps/data?{query.replace('status=reported&status=suspended', 'status=reported,suspended')}")
+    data = get_json(
+        client, f"/api/v1/maps/data?{query.replace('status=reported&status=suspended', 'status=reported,suspended')}"
+    )
     assert data["summary"]["total"] == total, note
 
 
 def test_the_form_shows_the_filters_of_the_url(client, loaded):
-    html = client.get("/?category=E0505&status=reported,closed&source=web&from=2025-01-01&metric=open").get_data(as_text=True)
+    html = client.get("/?category=E0505&status=reported,closed&source=web&from=2025-01-01&metric=open").get_data(
+        as_text=True
+    )
     assert re.search(r'<option value="E0505" selected>', html)
     assert re.search(r'<option value="open" selected>', html)
     assert re.search(r'value="reported" checked', html) and re.search(r'value="closed" checked', html)
@@ -380,7 +384,8 @@ def test_issue_markers_in_a_box(client, loaded, mini_geodata):
     overdue = [i for i in result["issues"] if i["overdue"]]
     assert len(overdue) == 1 and overdue[0]["deadline"].startswith("2025-06")
     assert "reporter_phone" not in newest and "reporter_name" not in newest  # personal data stays out
-    limited = get_json(client, f"/api/v1/maps/issues?bbox={lon - 0.001},{lat - 0.001},{lon + 0.001},{lat + 0.001}&limit=1")
+    limited = get_json(client,
+                       f"/api/v1/maps/issues?bbox={lon - 0.001},{lat - 0.001},{lon + 0.001},{lat + 0.001}&limit=1")
     assert len(limited["issues"]) == 1 and limited["truncated"] is True
 
 

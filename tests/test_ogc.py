@@ -100,7 +100,10 @@ def test_items_page_with_next_links_and_counts(client, gm):
     total = len(gm.areas.layers.cells)
     assert (body["numberMatched"], body["numberReturned"], len(body["features"])) == (total, 5, 5)
     next_link = next(link for link in body["links"] if link["rel"] == "next")
-    assert next_link["href"].startswith("http://localhost/ogc/collections/cells/items?") and "offset=5" in next_link["href"]
+    assert (
+        next_link["href"].startswith("http://localhost/ogc/collections/cells/items?")
+        and "offset=5" in next_link["href"]
+    )
     second = get(client, next_link["href"].removeprefix("http://localhost")).json
     assert second["features"][0]["id"] != body["features"][0]["id"]
     last = get(client, f"/ogc/collections/cells/items?limit=5&offset={total - 2}").json

@@ -43,7 +43,8 @@ def test_every_endpoint_of_a_documented_module_is_documented(app, document):
 
 def test_the_issue_and_stats_paths_are_there(document):
     for path in ("/issues", "/issues/{issue_id}", "/issues/{issue_id}/transitions", "/issues/{issue_id}/suggestions",
-                 "/issues/assign", "/stats/cells", "/stats/communities", "/stats/streets", "/stats/districts", "/openapi.json"):
+                 "/issues/assign", "/stats/cells", "/stats/communities", "/stats/streets", "/stats/districts",
+                 "/openapi.json"):
         assert path in document["paths"], path
     assert set(document["paths"]["/issues"]) == {"get", "post"}
 

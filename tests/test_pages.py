@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from conftest import make_token
 from gridmap.maps.assets import external_urls
 from helpers import cell_point
 
@@ -47,3 +48,17 @@ def test_an_unknown_metric_is_a_400(client, gm):
     response = client.get("/?metric=happiness")
     assert response.status_code == 400
     assert "unknown metric" in response.get_data(as_text=True)
+
+
+def test_a_grid_managers_map_names_the_areas_above_their_own_without_linking_them(app, gm):
+    community = "460204001001"
+    manager = app.test_client()
+    manager.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {make_token(gm, 'manager', (community,))}"
+    page = manager.get("/")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    crumb = html[html.index('class="breadcrumb"'):html.index("</nav>", html.index('class="breadcrumb"'))]
+    assert re.findall(r'data-code="(\d+)"', crumb) == [community]  # their community, linked
+    assert crumb.count('class="outside-scope"') == 2  # the district and the street: named only
+    for code in ("460204", "460204001"):
+        assert manager.get(f"/?area={code}").status_code == 403

@@ -26,7 +26,8 @@ def planner_data(gm):
                                       deadline=shift(reported, days=3), closed=shift(reported, days=5 if late else 2),
                                       department=department, assignee=f"处置员{n % 4}", satisfaction=3 + n % 3))
     for i in [centre, *neighbours[centre]]:
-        issues += [issue_row(gm, cell=codes[i], category="E0505", reported=f"2025-06-{10 + k:02d} 09:00") for k in range(8)]
+        issues += [issue_row(gm, cell=codes[i], category="E0505",
+                             reported=f"2025-06-{10 + k:02d} 09:00") for k in range(8)]
     add(gm, issues)
     return codes[centre]
 

@@ -35,7 +35,8 @@ BEIJING = ZoneInfo("Asia/Shanghai")
 _TO_WGS84 = pyproj.Transformer.from_crs(UTM, "EPSG:4326", always_xy=True)
 LON, LAT = (round(v, 7) for v in _TO_WGS84.transform(X0 + 125, Y0 + 125))  # inside the mini district's first cell
 REPORTED = datetime(2026, 3, 2, 9, 0, tzinfo=BEIJING)  # a Monday; the steps stay months before today
-#: Function-scoped fixtures (one database per test) are shared by the examples on purpose: each example makes its own issue.
+#: Function-scoped fixtures (one database per test) are shared by the examples on purpose: each example makes its own
+#: issue.
 SHARED_DB = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 #: GRIDMAP_PROPERTY_SCALE=10 searches ten times longer (the suite's default keeps each test well under 30 s).
 SCALE = float(os.environ.get("GRIDMAP_PROPERTY_SCALE", "1"))
@@ -117,12 +118,21 @@ def check_invariants(gm, issue_id: int) -> None:
 MAIN_LINE = ("register", "dispatch", "start", "feedback", "check", "close", "revisit")
 _REASONS = st.sampled_from(["现场核实后处理"] * 6 + [None, "", "   "])
 _PARAMS: dict[str, st.SearchStrategy] = {
-    "dispatch": st.fixed_dictionaries({}, optional={"department": st.sampled_from(["环卫所", "城管中队", "", None]),
-                                                    "assignee": st.sampled_from(["李网格", None, ""])}),
-    "revisit": st.fixed_dictionaries({}, optional={"satisfaction": st.sampled_from([1, 2, 3, 4, 5, 5, 0, 6, -1, "5", True, 4.0])}),
+    "dispatch": st.fixed_dictionaries(
+        {},
+        optional={
+            "department": st.sampled_from(["环卫所", "城管中队", "", None]),
+            "assignee": st.sampled_from(["李网格", None, ""]),
+        },
+    ),
+    "revisit": st.fixed_dictionaries(
+        {}, optional={"satisfaction": st.sampled_from([1, 2, 3, 4, 5, 5, 0, 6, -1, "5", True, 4.0])}
+    ),
     "extend": st.fixed_dictionaries({}, optional={"approver": st.sampled_from(["王主任", "王主任", "", None])}),
-    "merge": st.fixed_dictionaries({}, optional={"original": st.sampled_from(
-        ["original", "original", "itself", "rejected", "missing", "text", True])}),
+    "merge": st.fixed_dictionaries(
+        {},
+        optional={"original": st.sampled_from(["original", "original", "itself", "rejected", "missing", "text", True])},
+    ),
 }
 _STRAY = st.sampled_from([{}, {}, {}, {}, {"satisfaction": 5}, {"department": "环卫所"}, {"approver": "王主任"}])
 
@@ -194,16 +204,19 @@ _JSON_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**40), s
 _TIMES = st.sampled_from(["2026-03-02T10:00:00+08:00", "2026-03-03 09:00", "2026-02-30T10:00:00", "2999-01-01T00:00:00",
                           "0001-01-01T00:00:00", "yesterday", "", None])
 _JUNK_BODY = st.fixed_dictionaries(
-    {"action": st.one_of(st.sampled_from(ACTIONS), st.sampled_from(["", "REGISTER", "report", "teleport"]), _JSON_VALUES)},
+    {"action": st.one_of(st.sampled_from(ACTIONS), st.sampled_from(["", "REGISTER", "report", "teleport"]),
+                         _JSON_VALUES)},
     optional={"comment": st.one_of(st.just("现场核实"), _JSON_VALUES), "at": st.one_of(_TIMES, _JSON_VALUES),
               "actor": _JSON_VALUES, **{name: _JSON_VALUES for params in ACTION_PARAMS.values() for name in params}},
 )
-_SENSIBLE_PARAMS = {"dispatch": {"department": "环卫所"}, "extend": {"approver": "王主任"}, "revisit": {"satisfaction": 4}}
+_SENSIBLE_PARAMS = {"dispatch": {"department": "环卫所"}, "extend": {"approver": "王主任"},
+                    "revisit": {"satisfaction": 4}}
 #: Mostly what a client would send (an action of the main line or a side path, with its reason and parameters).
 _TRANSITION_BODY = st.one_of(
     st.sampled_from([{"action": action, "comment": "现场核实", **_SENSIBLE_PARAMS.get(action, {})}
                      for action in (*MAIN_LINE, *MAIN_LINE, *ACTIONS)]),
-    st.sampled_from([{"action": action, "comment": "现场核实", **_SENSIBLE_PARAMS.get(action, {})} for action in MAIN_LINE]),
+    st.sampled_from([{"action": action, "comment": "现场核实",
+                      **_SENSIBLE_PARAMS.get(action, {})} for action in MAIN_LINE]),
     _JUNK_BODY,
 )
 
@@ -215,7 +228,8 @@ def test_the_transitions_api_never_answers_a_server_error(client, gm, bodies):
     for body in bodies:
         response = client.post(f"/api/v1/issues/{issue_id}/transitions", data=json.dumps(body),
                                content_type="application/json")
-        assert response.status_code in (201, 400, 404, 409), (body, response.status_code, response.get_data(as_text=True))
+        assert response.status_code in (201, 400, 404,
+                                        409), (body, response.status_code, response.get_data(as_text=True))
         event(f"status {response.status_code}")
         if response.status_code >= 400:
             assert response.get_json()["error"]["message"]
@@ -264,7 +278,8 @@ def geometries(draw) -> Any:
         return {"type": "Polygon", "coordinates": [line]}
     if kind == "spike":  # a ring that runs out and back along the same line
         (x0, y0), (x1, _) = ring[0], ring[1]
-        return {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x0 + (x1 - x0) * 2, y0], [x1, y0], [x1, y0 + 1e-3], [x0, y0]]]}
+        return {"type": "Polygon",
+                "coordinates": [[[x0, y0], [x1, y0], [x0 + (x1 - x0) * 2, y0], [x1, y0], [x1, y0 + 1e-3], [x0, y0]]]}
     if kind in ("huge", "nan"):
         index = draw(st.integers(0, 3))
         ring[index] = [draw(_WEIRD), draw(_WEIRD)] if kind == "huge" else [math.nan, ring[index][1]]
@@ -284,13 +299,15 @@ def _collection(level: str, geometry: Any) -> dict:
     properties = {"code": codes[level], "name": level}
     if level != "districts":
         properties["parent_code"] = codes[level][:-3] if level != "streets" else "460204"
-    return {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": properties, "geometry": geometry}]}
+    return {"type": "FeatureCollection",
+            "features": [{"type": "Feature", "properties": properties, "geometry": geometry}]}
 
 
 # --- geometry: layer files ---------------------------------------------------------------------------
 
 
-@settings(max_examples=examples(150), deadline=None, database=None, suppress_health_check=SHARED_DB)  # no database: shrinks
+@settings(max_examples=examples(150), deadline=None, database=None,
+          suppress_health_check=SHARED_DB)  # no database: shrinks
 @given(geometry=geometries())
 def test_layer_validation_accepts_only_valid_polygons(tmp_path, geometry):
     # One polygon as district, street, community and cell: a layer set whose only question is the geometry.
@@ -323,7 +340,8 @@ def open311_key(gm) -> str:
 
 
 #: Points over the mini district (4 km × 1.5 km) and around it, in WGS84.
-_DISTRICT_POINT = st.tuples(st.floats(-0.003, 0.04).map(lambda d: LON + d), st.floats(-0.003, 0.014).map(lambda d: LAT + d))
+_DISTRICT_POINT = st.tuples(st.floats(-0.003, 0.04).map(lambda d: LON + d),
+                            st.floats(-0.003, 0.014).map(lambda d: LAT + d))
 _COORDINATE = st.one_of(st.floats(-180, 180), st.floats(), _WEIRD,
                         st.floats(-0.01, 0.01).map(lambda d: LON + d), st.floats(-0.01, 0.01).map(lambda d: LAT + d))
 
@@ -352,7 +370,8 @@ _WORKERS = itertools.count(1)
 
 @settings(max_examples=examples(80), deadline=None, database=None, suppress_health_check=SHARED_DB, phases=NO_SHRINK)
 @given(points=track_points(), as_points=st.booleans(), crs=st.sampled_from([None, None, "EPSG:32649", "gcj02", "bd09"]))
-@example(points=[[LON, LAT], [21.0, 0.0], [LON + 0.001, LAT]], as_points=False, crs=None)  # 90° from the zone: inf metres
+@example(points=[[LON, LAT], [21.0, 0.0], [LON + 0.001, LAT]], as_points=False,
+         crs=None)  # 90° from the zone: inf metres
 @example(points=[[LON, LAT], [0.0, 0.0], [LON + 0.001, LAT]], as_points=False, crs=None)  # a GPS fix at null island
 def test_patrol_tracks_of_any_shape_are_stored_valid_or_refused(client, gm, points, as_points, crs):
     start = datetime(2026, 6, 3, 9, 0, tzinfo=BEIJING)
@@ -366,7 +385,8 @@ def test_patrol_tracks_of_any_shape_are_stored_valid_or_refused(client, gm, poin
                      "properties": {"worker": worker, "times": times}}]
     with gm.db.sessions() as session:
         stored_before = session.scalar(select(func.count()).select_from(PatrolTrack))
-    response = client.post("/api/v1/coverage/patrols", query_string={"filename": "track.geojson", **({"crs": crs} if crs else {})},
+    response = client.post("/api/v1/coverage/patrols",
+                           query_string={"filename": "track.geojson", **({"crs": crs} if crs else {})},
                            data=json.dumps({"type": "FeatureCollection", "features": features}),
                            content_type="application/json")
     assert response.status_code in (200, 400), response.get_data(as_text=True)[:500]
@@ -414,7 +434,8 @@ def test_bbox_parameters_are_answered_or_refused_never_a_server_error(client, gm
 
 
 @settings(max_examples=examples(120), deadline=None, database=None, suppress_health_check=SHARED_DB, phases=NO_SHRINK)
-@given(point=st.one_of(_DISTRICT_POINT, _DISTRICT_POINT, st.tuples(_COORDINATE, _COORDINATE)), crs=st.sampled_from([None, None, "EPSG:32649", "EPSG:3857", "gcj02", "bd09", "4490"]),
+@given(point=st.one_of(_DISTRICT_POINT, _DISTRICT_POINT, st.tuples(_COORDINATE, _COORDINATE)),
+       crs=st.sampled_from([None, None, "EPSG:32649", "EPSG:3857", "gcj02", "bd09", "4490"]),
        endpoint=st.sampled_from(["issues", "households", "open311"]))
 def test_points_anywhere_are_stored_in_a_cell_or_refused(client, gm, open311_key, point, crs, endpoint):
     lon, lat = point

@@ -225,7 +225,8 @@ def test_the_limit_comes_from_the_settings(settings, gm, key, mini_geodata):
 
 
 def test_a_bad_limit_setting_stops_the_server_at_start_up(cli_env, gm):
-    result = subprocess.run([*GRIDMAP, "serve", "--port", "0"], env={**os.environ, **cli_env, "GRIDMAP_INTAKE_RATE_LIMIT": "lots"},
+    result = subprocess.run([*GRIDMAP, "serve", "--port", "0"],
+                            env={**os.environ, **cli_env, "GRIDMAP_INTAKE_RATE_LIMIT": "lots"},
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "gridmap: error: bad rate limit 'lots': write COUNT/PERIOD" in result.stderr

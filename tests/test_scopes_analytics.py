@@ -120,14 +120,19 @@ def clustered(gm) -> dict[str, object]:
     codes = cell_codes(gm)
     neighbours = queen_neighbours(cells)
     inside = [i for i, code in enumerate(codes) if code.startswith(COMM1)]
-    centre = next(i for i in inside if len(neighbours[i]) == 8 and all(codes[j].startswith(COMM1) for j in neighbours[i]))
+    centre = next(
+        i for i in inside if len(neighbours[i]) == 8 and all(codes[j].startswith(COMM1) for j in neighbours[i])
+    )
     other = next(i for i, code in enumerate(codes)
                  if code.startswith(COMM2) and all(codes[j].startswith(COMM2) for j in neighbours[i]))
-    issues = [issue_row(gm, cell=codes[i], reported="2025-06-05 09:00") for i in [centre, *neighbours[centre]] for _ in range(8)]
+    issues = [issue_row(gm, cell=codes[i],
+                        reported="2025-06-05 09:00") for i in [centre, *neighbours[centre]] for _ in range(8)]
     issues += [issue_row(gm, cell=codes[i], reported="2025-06-07 09:00") for i in inside]
-    issues += [issue_row(gm, cell=codes[i], reported="2025-06-06 09:00") for i in [other, *neighbours[other]] for _ in range(30)]
+    issues += [issue_row(gm, cell=codes[i],
+                         reported="2025-06-06 09:00") for i in [other, *neighbours[other]] for _ in range(30)]
     spot = cells.set_index("code").geometry[codes[other]].representative_point()
-    repeat = [issue_row(gm, cell=codes[other], category="E0505", lon=spot.x, lat=spot.y, reported=f"2025-06-{day} 09:00",
+    repeat = [issue_row(gm, cell=codes[other], category="E0505", lon=spot.x, lat=spot.y,
+                        reported=f"2025-06-{day} 09:00",
                         reporter_name=REPORTER_NAME, reporter_phone=REPORTER_PHONE) for day in (10, 11, 12)]
     add(gm, issues + repeat)
     return {"centre": codes[centre], "other": codes[other], "repeat_ids": [issue.id for issue in repeat],
@@ -170,7 +175,8 @@ def test_repeat_locations_are_the_scope_s_and_carry_no_reporter_data(client_as, 
     if spots:
         (spot,) = body["repeats"]
         assert (spot["cell_code"], spot["issue_ids"], spot["count"]) == (clustered["other"], clustered["repeat_ids"], 3)
-        assert set(spot) == {"category", "lon", "lat", "cell_code", "issue_ids", "first_reported_at", "last_reported_at",
+        assert set(spot) == {"category", "lon", "lat", "cell_code", "issue_ids", "first_reported_at",
+                             "last_reported_at",
                              "count"}
     assert REPORTER_NAME not in text and REPORTER_PHONE not in text
 

@@ -71,7 +71,8 @@ def counts(gm) -> tuple[int, int, int, int, int]:
 
 def gpx(*points: tuple[float, float, str]) -> str:
     """A GPX track through (x metres, y metres, UTC time) points of the mini district."""
-    body = "".join(f'<trkpt lat="{at(x, y)[1]}" lon="{at(x, y)[0]}"><time>{time}</time></trkpt>' for x, y, time in points)
+    body = "".join(f'<trkpt lat="{at(x, y)[1]}" '
+                   f'lon="{at(x, y)[0]}"><time>{time}</time></trkpt>' for x, y, time in points)
     return ('<?xml version="1.0"?><gpx version="1.1" creator="t" xmlns="http://www.topografix.com/GPX/1/1">'
             f"<trk><trkseg>{body}</trkseg></trk></gpx>")
 
@@ -122,7 +123,8 @@ def test_the_xlsx_export_holds_the_scope_only(client_as, scenario):
     with client_as(*MANAGER).get(f"/api/v1/coverage/export.xlsx?{JUNE}") as response:
         assert response.status_code == 200
         workbook = load_workbook(io.BytesIO(response.data), read_only=True)
-    sheets = {name: list(workbook[name].iter_rows(min_row=2, values_only=True)) for name in ("区", "街道", "社区", "网格")}
+    sheets = {name: list(workbook[name].iter_rows(min_row=2,
+                                                  values_only=True)) for name in ("区", "街道", "社区", "网格")}
     workbook.close()
     assert [row[:5] for row in sheets["区"]] == [(DISTRICT, "三亚市天涯区", 24, 5, 2)]
     assert [row[:4] for row in sheets["街道"]] == [(STREET, "河西街道", 24, 5)]
@@ -205,7 +207,8 @@ def test_work_lists_of_assigned_workers_keep_to_the_scope(gm, client_as, scenari
         store_workers(session, [Worker("李娜", "13800000001", (A, B)), Worker("王芳", None, (C, D))])
     status, body = get_json(client_as(*OTHER_MANAGER), "/api/v1/coverage/worklists?as_of=2026-07-31")
     assert status == 200
-    assert [(entry["worker"], entry["source"], entry["cells"]) for entry in body["worklists"]] == [("王芳", "assigned", [D])]
+    assert [(entry["worker"], entry["source"],
+             entry["cells"]) for entry in body["worklists"]] == [("王芳", "assigned", [D])]
     assert get_json(client_as(*OTHER_MANAGER), "/api/v1/coverage/worklists?as_of=2026-07-31&worker=李娜")[0] == 404
 
 
@@ -342,27 +345,34 @@ def test_names_in_work_lists_and_write_answers_are_masked_for_a_manager(client_a
     (WORKER_A, "/api/v1/coverage/households", {"address": "x", "kind": "ordinary", "cell": B}, 403, f"cell {B}"),
     # Moving a household of the scope out of it, or moving one the caller cannot see.
     (MANAGER, "/api/v1/coverage/households/{H1}/move", {"cell": D, "moved_on": "2026-06-20"}, 403, f"cell {D}"),
-    (MANAGER, "/api/v1/coverage/households/{H5}/move", {"cell": A, "moved_on": "2026-06-20"}, 404, "no household with id"),
+    (MANAGER, "/api/v1/coverage/households/{H5}/move", {"cell": A, "moved_on": "2026-06-20"}, 404,
+     "no household with id"),
     (WORKER_A, "/api/v1/coverage/households/{H3}/leave", {"left_on": "2026-06-20"}, 404, "no household with id"),
     # A visit to a household outside the scope: it does not exist for the caller.
-    (MANAGER, "/api/v1/coverage/visits", {"household": "H5", "visitor": "张伟", "visited_at": "2026-06-12T10:00:00+08:00"},
+    (MANAGER, "/api/v1/coverage/visits",
+     {"household": "H5", "visitor": "张伟", "visited_at": "2026-06-12T10:00:00+08:00"},
      404, "no household 'H5'"),
     # A visit in the scope raising an issue outside it.
-    (MANAGER, "/api/v1/coverage/visits", {"household": "H1", "visitor": "张伟", "visited_at": "2026-06-12T10:00:00+08:00",
-                                          "issues": [{"category": "E0102", "description": "垃圾", "lon": at(1125, 125)[0],
+    (MANAGER, "/api/v1/coverage/visits",
+     {"household": "H1", "visitor": "张伟", "visited_at": "2026-06-12T10:00:00+08:00",
+                                          "issues": [{"category": "E0102", "description": "垃圾",
+                                                      "lon": at(1125, 125)[0],
                                                       "lat": at(1125, 125)[1]}]}, 403, "issues raised at the visit"),
     # H4 lives in B now, but on 06-05 it lived in A: a worker of B may not record that visit.
-    (WORKER_B, "/api/v1/coverage/visits", {"household": "H4", "visitor": "张伟", "visited_at": "2026-06-06T10:00:00+08:00"},
+    (WORKER_B, "/api/v1/coverage/visits",
+     {"household": "H4", "visitor": "张伟", "visited_at": "2026-06-06T10:00:00+08:00"},
      403, f"household H4 on 2026-06-06: cell {A}"),
     # Linking an issue the caller cannot see is linking an issue that does not exist.
-    (MANAGER, "/api/v1/coverage/visits", {"household": "H1", "visitor": "张伟", "visited_at": "2026-06-12T10:00:00+08:00",
+    (MANAGER, "/api/v1/coverage/visits",
+     {"household": "H1", "visitor": "张伟", "visited_at": "2026-06-12T10:00:00+08:00",
                                           "issue_ids": ["{issue_in_D}"]}, 400, "no issue with id"),
 ])
 def test_writes_outside_the_scope_are_refused_and_write_nothing(gm, client, client_as, scenario, who, url, body,
                                                                  status, message):
     ids = household_ids(gm)
     lon, lat = at(1125, 125)
-    with client.post("/api/v1/issues", json={"category": "E0102", "description": "D 的问题", "lon": lon, "lat": lat}) as response:
+    with client.post("/api/v1/issues",
+                     json={"category": "E0102", "description": "D 的问题", "lon": lon, "lat": lat}) as response:
         assert response.status_code == 201, response.get_json()
         issue_in_d = response.get_json()["id"]
     body = json.loads(json.dumps(body).replace('"{issue_in_D}"', str(issue_in_d)))
@@ -381,7 +391,8 @@ def test_writes_outside_the_scope_are_refused_and_write_nothing(gm, client, clie
 
 def test_writes_inside_the_scope_go_through(gm, client_as, scenario):
     manager = client_as(*MANAGER)
-    status, created = post_json(manager, "/api/v1/coverage/households", {"address": "春园路5号", "kind": "ordinary", "cell": C,
+    status, created = post_json(manager, "/api/v1/coverage/households",
+                                {"address": "春园路5号", "kind": "ordinary", "cell": C,
                                                                            "registered_on": "2026-06-01"})
     assert status == 201 and created["location"]["cell_code"] == C
     status, moved = post_json(manager, f"/api/v1/coverage/households/{created['id']}/move", {"cell": A})
@@ -397,7 +408,8 @@ def test_writes_inside_the_scope_go_through(gm, client_as, scenario):
     (MANAGER, f"external_id,address,kind,cell\nU1,甲,ordinary,{A}\nU2,乙,ordinary,{D}\n", {}, f"row 3: cell {D}"),
     (MANAGER, f"external_id,address,kind,cell\nU1,甲,ordinary,{A}\nU2,乙,ordinary,{D}\n", {"skip_bad_rows": "1"},
      f"row 3: cell {D}"),
-    (MANAGER, f"external_id,address,kind,cell\nU1,甲,ordinary,{A}\nU2,乙,ordinary,{D}\n", {"dry_run": "1"}, f"row 3: cell {D}"),
+    (MANAGER, f"external_id,address,kind,cell\nU1,甲,ordinary,{A}\nU2,乙,ordinary,{D}\n", {"dry_run": "1"},
+     f"row 3: cell {D}"),
     # A row updating a household registered outside the scope (H5 in D), even to move it in.
     (MANAGER, f"external_id,address,kind,cell,moved_on\nH5,丙,ordinary,{A},2026-06-20\n", {},
      "row 2 (external_id H5, registered already)"),
@@ -422,7 +434,8 @@ def test_a_visit_import_is_all_or_nothing_within_the_scope(gm, client_as, scenar
     # A household outside the scope is not found: a bad row, so nothing is imported.
     text = "household,visitor,visited_at\nH3,张伟,2026-06-12 10:00\nH1,张伟,2026-06-12 11:00\n"
     status, body = upload(worker_b, "/api/v1/coverage/visits/import", "visits.csv", text)
-    assert status == 400 and body["error"]["details"]["errors"] == [{"row": 3, "message": "no household 'H1' (give its id or external_id)"}]
+    assert status == 400 and body["error"]["details"]["errors"] == [{"row": 3, "message": "no household 'H1' (give its "
+                                                                                          "id or external_id)"}]
     assert counts(gm) == before
     status, body = upload(worker_b, "/api/v1/coverage/visits/import", "visits.csv",
                           "household,visitor,visited_at\nH3,张伟,2026-06-12 10:00\n")
@@ -438,7 +451,8 @@ def test_a_patrol_import_passing_through_a_cell_outside_the_scope_imports_nothin
         assert response.status_code == 403, body
     assert f"track 1: cell {B}" in body["error"]["message"] and f"cell {C}" in body["error"]["message"]
     assert counts(gm)[4] == 0
-    with worker_a.post("/api/v1/coverage/patrols?worker=张伟&filename=p.gpx&skip_bad_rows=1", data=across.encode()) as response:
+    with worker_a.post("/api/v1/coverage/patrols?worker=张伟&filename=p.gpx&skip_bad_rows=1",
+                       data=across.encode()) as response:
         assert response.status_code == 403
     with worker_a.post("/api/v1/coverage/patrols?worker=张伟&filename=p.gpx", data=inside.encode()) as response:
         assert response.status_code == 200 and response.get_json()["tracks"][0]["cells"] == [A]

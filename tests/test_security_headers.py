@@ -128,7 +128,9 @@ def test_every_inline_script_of_the_templates_carries_the_nonce():
     for template in TEMPLATES.rglob("*.html"):
         text = template.read_text(encoding="utf-8")
         for attributes in INLINE_SCRIPT.findall(text):
-            assert attributes.strip() == 'nonce="{{ csp_nonce() }}"', f"{template.relative_to(ROOT)}: <script{attributes}>"
+            assert attributes.strip() == 'nonce="{{ csp_nonce() }}"', (
+                f"{template.relative_to(ROOT)}: <script{attributes}>"
+            )
 
 
 def test_no_inline_event_handlers_in_templates_or_scripts():

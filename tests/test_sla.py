@@ -257,7 +257,8 @@ def test_default_calendar_is_the_bundled_one() -> None:
 
 
 def test_naive_start_is_refused(calendar: WorkingCalendar) -> None:
-    with pytest.raises(InvalidInput, match=r"start 2025-03-03T08:00:00 has no time zone: give a timezone-aware datetime, e.g. 2025-03-03T08:00:00\+08:00"):
+    with pytest.raises(InvalidInput, match=r"start 2025-03-03T08:00:00 has no time zone: give a timezone-aware "
+                                           r"datetime, e.g. 2025-03-03T08:00:00\+08:00"):
         deadline(datetime(2025, 3, 3, 8), TimeLimitKind.calendar_days, 1, calendar)
 
 
@@ -281,7 +282,9 @@ def test_counting_into_a_year_not_covered_is_refused(calendar: WorkingCalendar) 
         ("working_hours", float("nan"), "time limit must be a positive number"),  # not a number
         ("working_hours", "two", "time limit 'two' is not a number"),  # text
         ("continuous_hours", 1e300, "is out of range"),  # absurdly long
-        ("work_hours", 1, "unknown time-limit kind 'work_hours': use one of continuous_hours, working_hours, working_days, calendar_days"),
+        ("work_hours",
+         1, "unknown time-limit kind 'work_hours': use one of continuous_hours, working_hours, working_days, "
+            "calendar_days"),
     ],
 )
 def test_bad_time_limits_are_refused(calendar: WorkingCalendar, kind: str, value: float, message: str) -> None:
@@ -395,11 +398,14 @@ def test_an_operator_calendar_loads(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("row", "message"),
     [
-        ("2028-02-30,holiday,x", "line 3, column date (A): '2028-02-30' is not a date; write it as YYYY-MM-DD"),  # no such day
+        ("2028-02-30,holiday,x",
+         "line 3, column date (A): '2028-02-30' is not a date; write it as YYYY-MM-DD"),  # no such day
         ("01/01/2028,holiday,x", "line 3, column date (A): '01/01/2028' is not a date"),  # day-first form
-        ("2028-01-01,holiday,again", "line 3, column date (A): 2028-01-01 is listed twice (first on line 2)"),  # duplicate
+        ("2028-01-01,holiday,again",
+         "line 3, column date (A): 2028-01-01 is listed twice (first on line 2)"),  # duplicate
         ("2028-01-03,off,x", "line 3, column kind (B): unknown kind 'off'; use holiday"),  # unknown kind
-        ("2028-01-03,workday,x", "line 3, column kind (B): 2028-01-03 is a Monday, a working day anyway"),  # weekday make-up
+        ("2028-01-03,workday,x",
+         "line 3, column kind (B): 2028-01-03 is a Monday, a working day anyway"),  # weekday make-up
     ],
 )
 def test_operator_calendar_validation(tmp_path: Path, row: str, message: str) -> None:

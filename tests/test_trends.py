@@ -86,7 +86,9 @@ def test_count_charts_have_round_ticks(peak, ticks):
 
 def test_the_trend_api(gm, client):
     add(gm, [closed_case(gm, reported="2025-06-02 09:00")])
-    with client.get("/api/v1/trends?from=2025-06-01&to=2025-06-30&interval=month&by=area&level=communities") as response:
+    with client.get(
+        "/api/v1/trends?from=2025-06-01&to=2025-06-30&interval=month&by=area&level=communities"
+    ) as response:
         assert response.status_code == 200
         body = response.get_json()
     assert body["counts"]["buckets"] == ["2025-06"] and body["counts"]["series"][0]["values"] == [1]

@@ -75,7 +75,8 @@ def _missing_parent(features):
 def _projected(features):
     # UTM metres written as if they were lon/lat.
     cell = by_code(features, "460204001001004")
-    cell["geometry"]["coordinates"] = [[[420000.0, 2015000.0], [420250.0, 2015000.0], [420250.0, 2015250.0], [420000.0, 2015000.0]]]
+    cell["geometry"]["coordinates"] = [[[420000.0, 2015000.0], [420250.0, 2015000.0], [420250.0, 2015250.0],
+                                        [420000.0, 2015000.0]]]
 
 
 def _remove_cell(features):
@@ -86,7 +87,9 @@ def _remove_cell(features):
     "level, change, expected",
     [
         # a cell shifted onto its neighbour overlaps it and leaves a gap behind
-        ("cells", _shift_cell, ["cells.geojson: 460204001001001: overlaps 460204001001002", "communities.geojson: 460204001001: its cells leave a gap"]),
+        ("cells",
+         _shift_cell, ["cells.geojson: 460204001001001: overlaps 460204001001002",
+                       "communities.geojson: 460204001001: its cells leave a gap"]),
         # a missing cell leaves a gap in its community (one 250 m cell, give or take rounding)
         ("cells", _remove_cell, ["communities.geojson: 460204101001: its cells leave a gap of 62\\d\\d\\d m²"]),
         # two cells with one code

@@ -51,7 +51,9 @@ def act(gm, issue_id, action, when, **params):
 
 def history(gm, issue_id):
     with gm.db.sessions() as session:
-        rows = session.scalars(select(IssueTransition).where(IssueTransition.issue_id == issue_id).order_by(IssueTransition.id))
+        rows = session.scalars(
+            select(IssueTransition).where(IssueTransition.issue_id == issue_id).order_by(IssueTransition.id)
+        )
         return [(t.action, t.from_status, t.to_status) for t in rows]
 
 
@@ -97,7 +99,8 @@ def test_one_issue_through_every_state_and_side_path(gm, point):
     issue = act(gm, issue_id, "feedback", "2025-03-04 11:00")
     assert issue.status == "handled" and issue.handled_at == at("2025-03-04 11:00")
     issue = act(gm, issue_id, "rework", "2025-03-04 11:30", comment="核查未通过：垃圾未清运完")
-    assert (issue.status, issue.rework_count, issue.department, issue.handled_at) == ("in_progress", 1, "市政管理处", None)
+    assert (issue.status, issue.rework_count, issue.department,
+            issue.handled_at) == ("in_progress", 1, "市政管理处", None)
     issue = act(gm, issue_id, "feedback", "2025-03-04 14:30")
     issue = act(gm, issue_id, "check", "2025-03-04 15:00")
     issue = act(gm, issue_id, "close", "2025-03-04 15:10")
@@ -284,7 +287,8 @@ def test_load_issue_of_an_unknown_id_is_404(gm):
 def test_a_suspended_import_resumes_to_the_stage_it_had_reached(gm, point):
     # imported as suspended after dispatch: the history says where it was
     record = {"lon": point[0], "lat": point[1], "category": "E0102", "description": "挂账案件", "status": "suspended",
-              "reported_at": "2025-03-03 09:00", "registered_at": "2025-03-03 09:10", "dispatched_at": "2025-03-03 09:20"}
+              "reported_at": "2025-03-03 09:00", "registered_at": "2025-03-03 09:10",
+              "dispatched_at": "2025-03-03 09:20"}
     report = gm.intake.import_records(gm.db, [record])
     (issue_id,) = report.issue_ids
     with gm.db.sessions() as session:
@@ -320,7 +324,9 @@ def test_cli_transition_and_assign(gm, cli_env, point):
     issue_id = new_issue(gm, point)
     result = run("issues", "transition", issue_id, "dispatch", "--department", "环卫所")
     assert result.exit_code == EXIT_BAD_INPUT
-    assert "cannot dispatch issue" in result.output and "allowed actions from reported: register, reject" in result.output
+    assert (
+        "cannot dispatch issue" in result.output and "allowed actions from reported: register, reject" in result.output
+    )
     result = run("issues", "transition", issue_id, "register", "--actor", "王受理")
     assert result.exit_code == 0, result.output
     assert f"issue {issue_id}: register reported → registered" in result.output

@@ -43,8 +43,7 @@ from sqlalchemy.orm import Session
 
 from gridmap.analytics.indicators import Period
 from gridmap.geo.layers import LayerSet
-from gridmap.issues.counts import grouped_counts
-from gridmap.issues.params import LEVEL_COLUMNS
+from gridmap.issues.counts import IssueFilter, grouped_counts
 from gridmap.labels import N_
 from gridmap.security.access import AccessScope
 from gridmap.storage.models import Issue
@@ -136,10 +135,8 @@ def gi_star_table(codes: Sequence[str], counts: Sequence[float], neighbours: Seq
 
 def cell_counts(session: Session, period: Period, category: str | None = None, *, access: AccessScope) -> dict[str, int]:
     """Issues in ``access`` reported in the period per cell code (category: an item or class code prefix)."""
-    conditions = [Issue.reported_at >= period.start, Issue.reported_at < period.end, *access.issue_conditions()]
-    if category:
-        conditions.append(Issue.category.startswith(category, autoescape=True))
-    return {code: counts[0] for code, counts in grouped_counts(session, LEVEL_COLUMNS["cells"], conditions).items()}
+    issue_filter = IssueFilter(period.date_from, period.date_to, category or None, period.timezone, access)
+    return {code: counts[0] for code, counts in grouped_counts(session, "cells", issue_filter).items()}
 
 
 _NEIGHBOURS_CACHE: dict[int, tuple[LayerSet, list[list[int]]]] = {}

@@ -10,20 +10,23 @@ asking principal's ``access`` and counts only the issues inside it.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import Counter
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gridmap.analytics.indicators import AREA_LEVELS, DEFAULT_DUE_RULE, INDICATORS, RATES, Period, load_issues, tally
 from gridmap.errors import InvalidInput
 from gridmap.issues.categories import CategoryTree, load_categories
+from gridmap.issues.counts import IssueFilter
 from gridmap.issues.params import parse_choice
 from gridmap.security.access import AccessScope
 from gridmap.storage.models import Area, Issue
+from gridmap.storage.rollup import issue_rollup, rollup_timezone
 
 INTERVALS: tuple[str, ...] = ("week", "month")
 BY: tuple[str, ...] = ("category", "area")
@@ -66,19 +69,7 @@ def trend_counts(session: Session, period: Period, interval: str = "week", *, ac
     parse_choice(by, BY, "by", by)
     parse_choice(level, AREA_LEVELS, "level", level)
     parts = buckets(period, interval)
-    column = Issue.category if by == "category" else AREA_LEVELS[level]
-    statement = select(Issue.reported_at, column).where(Issue.reported_at >= period.start, Issue.reported_at < period.end,
-                                                        *access.issue_conditions())
-    if category:
-        statement = statement.where(Issue.category.startswith(category, autoescape=True))
-    rows = session.execute(statement).all()
-    per_bucket = [Counter() for _ in parts]
-    for reported_at, key in rows:
-        key = key[:3] if by == "category" else key
-        for index, (_, part) in enumerate(parts):
-            if part.contains(reported_at):
-                per_bucket[index][key] += 1
-                break
+    per_bucket = _per_bucket(session, period, parts, by, level, category, access)
     totals = sum(per_bucket, Counter())
     keys = [key for key, _ in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
     names = _names(session, by, level, categories)
@@ -88,6 +79,30 @@ def trend_counts(session: Session, period: Period, interval: str = "week", *, ac
         "series": [{"key": key, "name": names.get(key, key), "values": [c[key] for c in per_bucket]} for key in keys],
         "total": [sum(c.values()) for c in per_bucket],
     }
+
+
+def _per_bucket(session: Session, period: Period, parts: list[tuple[str, Period]], by: str, level: str,
+                category: str | None, access: AccessScope) -> list[Counter]:
+    """Issues per bucket and series key: from the rollup's days when it is built for the period's zone, else raw rows."""
+    column = Issue.category if by == "category" else AREA_LEVELS[level]
+    per_bucket: list[Counter] = [Counter() for _ in parts]
+    issue_filter = IssueFilter(period.date_from, period.date_to, category or None, period.timezone, access)
+    if rollup_timezone(session.connection()) == period.timezone:
+        key_column = issue_rollup.c[column.key]
+        statement = (select(issue_rollup.c.day, key_column, func.sum(issue_rollup.c.issues))
+                     .where(*issue_filter.conditions(issue_rollup.c)).group_by(issue_rollup.c.day, key_column))
+        firsts = [part.date_from for _, part in parts]
+        for day, key, count in session.execute(statement).all():
+            index = bisect.bisect_right(firsts, day) - 1
+            per_bucket[index][key[:3] if by == "category" else key] += int(count)
+        return per_bucket
+    for reported_at, key in session.execute(select(Issue.reported_at, column).where(*issue_filter.conditions())).all():
+        key = key[:3] if by == "category" else key
+        for index, (_, part) in enumerate(parts):
+            if part.contains(reported_at):
+                per_bucket[index][key] += 1
+                break
+    return per_bucket
 
 
 def _names(session: Session, by: str, level: str, categories: CategoryTree | None) -> dict[str, str]:

@@ -30,9 +30,10 @@ def main(ctx: click.Context) -> None:
     ctx.with_resource(acting_as(cli_principal().label, " ".join(["gridmap", *words])[:COMMAND_LINE_CHARS]))
 
 
+# Every top-level command and group; each is defined in the module of its area.
 for _command in (
     geodata.grid, geodata.geodata, geodata.locate,
-    ops.init, ops.backup, ops.restore, serve.serve, serve.demo,
+    ops.init, ops.backup, ops.restore, ops.rollup, serve.serve, serve.demo,
     issues.issues, issues.sla, issues.workers, ledger.ledger,
     coverage.coverage,
     security.keys, security.users, security.tokens,

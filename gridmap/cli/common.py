@@ -29,6 +29,7 @@ class GridmapGroup(click.Group):
         return ctx
 
     def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a GridmapError becomes its message and exit code 2 (3 for a point outside every cell)."""
         try:
             return super().invoke(ctx)
         except OutsideCells as exc:
@@ -70,7 +71,8 @@ def parse_at(gm, at: str | None):
 
 IMPORT_OPTIONS = (
     click.option("--crs", default=None, help="CRS of lon/lat (EPSG code, gcj02, bd09; default WGS84)."),
-    click.option("--skip-bad-rows", is_flag=True, help="Import the good rows and list the bad ones (default: all or nothing)."),
+    click.option("--skip-bad-rows", is_flag=True,
+                 help="Import the good rows and list the bad ones (default: all or nothing)."),
     click.option("--dry-run", is_flag=True, help="Check every row and report, writing nothing."),
 )
 

@@ -1,4 +1,5 @@
-"""Households, visits and patrols: ``coverage households|visits|patrols import``, ``summary``, ``export``, ``worklist``."""
+"""Households, visits and patrols: ``coverage households|visits|patrols import``, ``summary``, ``export``,
+``worklist``."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ def coverage_patrols() -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--encoding", default=None, help="Text encoding of a CSV (default: UTF-8, else GB18030/GBK).")
 @import_options
-def coverage_households_import(file: Path, encoding: str | None, crs: str | None, skip_bad_rows: bool, dry_run: bool) -> None:
+def coverage_households_import(file: Path, encoding: str | None, crs: str | None, skip_bad_rows: bool,
+                               dry_run: bool) -> None:
     """Import households from CSV, XLSX or GeoJSON points (address, kind, lon/lat or cell, members…)."""
     from gridmap.coverage.households import HOUSEHOLD_REQUIRED, HouseholdRegistry
     from gridmap.issues.record_files import read_record_file
@@ -54,7 +56,8 @@ def coverage_households_import(file: Path, encoding: str | None, crs: str | None
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--encoding", default=None, help="Text encoding of a CSV (default: UTF-8, else GB18030/GBK).")
 @import_options
-def coverage_visits_import(file: Path, encoding: str | None, crs: str | None, skip_bad_rows: bool, dry_run: bool) -> None:
+def coverage_visits_import(file: Path, encoding: str | None, crs: str | None, skip_bad_rows: bool,
+                           dry_run: bool) -> None:
     """Import visits from CSV or XLSX (household, visitor, visited_at, notes, issues raised)."""
     from gridmap.coverage.households import HouseholdRegistry
     from gridmap.coverage.visits import VISIT_REQUIRED
@@ -70,7 +73,8 @@ def coverage_visits_import(file: Path, encoding: str | None, crs: str | None, sk
 
 @coverage_patrols.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--worker", default=None, help="The grid worker of the tracks (default: the file's author / worker property).")
+@click.option("--worker", default=None,
+              help="The grid worker of the tracks (default: the file's author / worker property).")
 @import_options
 def coverage_patrols_import(files: tuple[Path, ...], worker: str | None, crs: str | None, skip_bad_rows: bool,
                             dry_run: bool) -> None:
@@ -111,7 +115,8 @@ _PERIOD_OPTIONS = (
     click.option("--from", "date_from", default=None, help="First day of the period (default 1 January)."),
     click.option("--to", "date_to", default=None, help="Last day of the period, included (default today)."),
     click.option("--as-of", default=None, help="Day of the overdue/stale figures (default min(to, today))."),
-    click.option("--stale-days", type=int, default=None, help="Cells not patrolled for this many days are stale (default setting)."),
+    click.option("--stale-days", type=int, default=None,
+                 help="Cells not patrolled for this many days are stale (default setting)."),
 )
 
 
@@ -136,8 +141,8 @@ def coverage_summary(level: str, area: str | None, date_from: str | None, date_t
     start, end, as_of_day = _coverage_dates(gm, date_from, date_to, as_of)
     with gm.db.sessions() as session:
         rows = area_coverage(session, level, start, end, access=UNLIMITED, as_of=as_of_day,
-                             min_patrol_minutes=float(gm.settings["patrol_min_minutes"]),
-                             stale_days=stale_days or int(gm.settings["patrol_stale_days"]))
+                             min_patrol_minutes=gm.settings["patrol_min_minutes"],
+                             stale_days=stale_days or gm.settings["patrol_stale_days"])
     click.echo(f"coverage {start} – {end} (as of {as_of_day})")
     for row in rows:
         if area and not row["code"].startswith(area):
@@ -149,7 +154,8 @@ def coverage_summary(level: str, area: str | None, date_from: str | None, date_t
 @coverage.command("export")
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 @_period_options
-def coverage_export(out: Path, date_from: str | None, date_to: str | None, as_of: str | None, stale_days: int | None) -> None:
+def coverage_export(out: Path, date_from: str | None, date_to: str | None, as_of: str | None,
+                    stale_days: int | None) -> None:
     """Write coverage per district, street, community and cell as XLSX."""
     from gridmap.coverage.export import write_coverage_xlsx
     from gridmap.security.access import UNLIMITED
@@ -158,8 +164,8 @@ def coverage_export(out: Path, date_from: str | None, date_to: str | None, as_of
     start, end, as_of_day = _coverage_dates(gm, date_from, date_to, as_of)
     with gm.db.sessions() as session:
         write_coverage_xlsx(session, out, start, end, access=UNLIMITED, as_of=as_of_day,
-                            min_patrol_minutes=float(gm.settings["patrol_min_minutes"]),
-                            stale_days=stale_days or int(gm.settings["patrol_stale_days"]))
+                            min_patrol_minutes=gm.settings["patrol_min_minutes"],
+                            stale_days=stale_days or gm.settings["patrol_stale_days"])
     click.echo(f"wrote coverage {start} – {end} to {out}")
 
 
@@ -176,18 +182,21 @@ def coverage_worklist(worker: str | None, as_of: str | None, stale_days: int | N
     gm = core()
     _, _, day = _coverage_dates(gm, None, as_of, as_of)
     with gm.db.sessions() as session:
-        lists = worklists(session, as_of=day, access=UNLIMITED, worker=worker, stale_days=stale_days or int(gm.settings["patrol_stale_days"]),
-                          min_patrol_minutes=float(gm.settings["patrol_min_minutes"]))
+        lists = worklists(session, as_of=day, access=UNLIMITED, worker=worker,
+                          stale_days=stale_days or gm.settings["patrol_stale_days"],
+                          min_patrol_minutes=gm.settings["patrol_min_minutes"])
     if as_json:
         click.echo(json.dumps(lists, ensure_ascii=False, indent=1))
         return
     for entry in lists:
         overdue = sum(1 for h in entry["households_due"] if h["overdue"])
-        click.echo(f"{entry['worker']}: {len(entry['cells'])} cell(s), {len(entry['households_due'])} household(s) due by "
-                   f"{entry['due_by']} ({overdue} overdue), {len(entry['stale_cells'])} cell(s) not patrolled lately")
+        click.echo(f"{entry['worker']}: {len(entry['cells'])} cell(s), "
+                   f"{len(entry['households_due'])} household(s) due by {entry['due_by']} ({overdue} overdue), "
+                   f"{len(entry['stale_cells'])} cell(s) not patrolled lately")
         if worker:
             for h in entry["households_due"]:
                 flag = " OVERDUE" if h["overdue"] else ""
-                click.echo(f"  due {h['due']}{flag}  {h['external_id'] or h['id']}  {h['kind_name']}  {h['address']}  ({h['cell_code']})")
+                click.echo(f"  due {h['due']}{flag}  {h['external_id'] or h['id']}  {h['kind_name']}  {h['address']}  "
+                           f"({h['cell_code']})")
             for c in entry["stale_cells"]:
                 click.echo(f"  stale {c['code']}  last patrol {c['last_patrol'] or 'never'}")

@@ -47,9 +47,13 @@ def _load_demo_users(gm) -> None:
 
     made = create_demo_users(gm)
     if made:
-        click.echo(f"demo logins (password {DEMO_PASSWORD!r}; demo only): " +
-                   ", ".join(f"{name} ({role}{': ' + ','.join(scopes[:2]) + ('…' if len(scopes) > 2 else '') if scopes else ''})"
-                             for name, role, scopes in made))
+        click.echo(
+            f"demo logins (password {DEMO_PASSWORD!r}; demo only): "
+            + ", ".join(
+                f"{name} ({role}{': ' + ','.join(scopes[:2]) + ('…' if len(scopes) > 2 else '') if scopes else ''})"
+                for name, role, scopes in made
+            )
+        )
 
 
 def _load_demo_coverage(gm) -> None:

@@ -74,7 +74,8 @@ def geodata_validate(folder: Path, crs: str | None) -> None:
         print_problems(problems)
         click.echo(f"{folder}: {len(problems)} problem(s)", err=True)
         sys.exit(EXIT_PROBLEMS)
-    counts = ", ".join(f"{len(layers.level(level))} {level}" for level in ("districts", "streets", "communities", "cells"))
+    levels = ("districts", "streets", "communities", "cells")
+    counts = ", ".join(f"{len(layers.level(level))} {level}" for level in levels)
     click.echo(f"{folder}: valid ({counts}; gaps and overlaps narrower than {2 * SLIVER_TOLERANCE_M:g} m ignored)")
 
 

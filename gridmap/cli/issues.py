@@ -21,21 +21,23 @@ def issues() -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--crs", default=None, help="CRS of lon/lat (EPSG code, gcj02, bd09; default WGS84).")
 @click.option("--encoding", default=None, help="Text encoding of a CSV (default: UTF-8, else GB18030/GBK).")
-@click.option("--skip-bad-rows", is_flag=True, help="Import the good rows and list the bad ones (default: all or nothing).")
+@click.option("--skip-bad-rows", is_flag=True,
+              help="Import the good rows and list the bad ones (default: all or nothing).")
 @click.option("--dry-run", is_flag=True, help="Check every row and report, writing nothing.")
 def issues_import(file: Path, crs: str | None, encoding: str | None, skip_bad_rows: bool, dry_run: bool) -> None:
     """Import issues from CSV, XLSX or GeoJSON points (columns lon, lat, category, description, reported_at)."""
     from tqdm import tqdm
 
-    from gridmap.issues.record_files import read_issue_file
+    from gridmap.issues.record_files import iter_issue_file
     from gridmap.security.access import cli_principal
 
     gm = core()
     gm.db.migrate()
-    records, numbers = read_issue_file(file, encoding=encoding)
-    with tqdm(total=len(records), desc="importing", unit="row", disable=not sys.stderr.isatty()) as bar:
-        report = gm.intake.import_records(gm.db, records, numbers, crs=crs, skip_bad_rows=skip_bad_rows,
-                                          access=cli_principal().access, dry_run=dry_run,
+    batch_rows = int(gm.settings["import_batch_rows"])
+    batches = iter_issue_file(file, encoding=encoding, batch_rows=batch_rows)
+    with tqdm(desc="importing", unit="row", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
+        report = gm.intake.import_batches(gm.db, batches, crs=crs, skip_bad_rows=skip_bad_rows,
+                                          access=cli_principal().access, dry_run=dry_run, batch_rows=batch_rows,
                                           actor=f"import:{file.name}", on_progress=bar.update)
     report_import(file.name, report, skip_bad_rows, dry_run)
 
@@ -44,7 +46,8 @@ def issues_import(file: Path, crs: str | None, encoding: str | None, skip_bad_ro
 @click.argument("issue_id", type=int)
 @click.argument("action")
 @click.option("--actor", default="cli", show_default=True, help="Who performs the action.")
-@click.option("--comment", default=None, help="The reason (required for reject, rework, return, extend, suspend, reopen).")
+@click.option("--comment", default=None,
+              help="The reason (required for reject, rework, return, extend, suspend, reopen).")
 @click.option("--at", default=None, help="When (ISO 8601; local time without an offset; default now).")
 @click.option("--department", default=None, help="dispatch: the department.")
 @click.option("--assignee", default=None, help="dispatch: the person.")
@@ -93,7 +96,7 @@ def issues_suggest(issue_id: int, limit: int) -> None:
     with gm.db.sessions() as session:
         issue = load_issue(session, issue_id, for_update=False)
         suggestions = suggest_assignees(session, issue, layers=gm.areas.layers, routing=gm.routing,
-                                        workload_m=float(gm.settings["suggestion_workload_m"]), limit=limit)
+                                        workload_m=gm.settings["suggestion_workload_m"], limit=limit)
     click.echo(json.dumps([s.as_dict() for s in suggestions], ensure_ascii=False, indent=1))
 
 
@@ -143,7 +146,8 @@ def workers_load(file: Path) -> None:
 
 
 @workers.command("generate")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="File to write (default: stdout).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="File to write (default: stdout).")
 @click.option("--cells-per-worker", type=int, default=20, show_default=True)
 def workers_generate(out: Path | None, cells_per_worker: int) -> None:
     """Write synthetic demo grid workers of the active layer set as CSV."""

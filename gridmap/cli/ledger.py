@@ -25,7 +25,8 @@ def ledger() -> None:
 @click.option("--to", "date_to", default=None, help="Last local day reported (included).")
 @click.option("--status", default=None, help="Status code(s), comma-separated, or open / closed.")
 @click.option("--category", default=None, help="Category item (E0505) or class (E05) code.")
-@click.option("--source", default=None, help="Source(s), comma-separated: patrol, hotline, web, visit, open311, import.")
+@click.option("--source", default=None,
+              help="Source(s), comma-separated: patrol, hotline, web, visit, open311, import.")
 def ledger_export(file: Path, fmt: str | None, lang: str, area: str | None, date_from: str | None,
                   date_to: str | None, status: str | None, category: str | None, source: str | None) -> None:
     """Write the ledger (one row per issue, plus the transition history) to FILE."""
@@ -48,7 +49,8 @@ def ledger_export(file: Path, fmt: str | None, lang: str, area: str | None, date
 @click.option("--crs", default=None, help="CRS of lon/lat (EPSG code, gcj02, bd09; default WGS84).")
 @click.option("--encoding", default=None, help="Text encoding of a CSV (default: UTF-8, else GB18030/GBK).")
 @click.option("--dry-run", is_flag=True, help="Check every row and report, writing nothing.")
-@click.option("--skip-bad-rows", is_flag=True, help="Import the good rows and list the bad ones (default: all or nothing).")
+@click.option("--skip-bad-rows", is_flag=True,
+              help="Import the good rows and list the bad ones (default: all or nothing).")
 @click.option("--keep-ids", is_flag=True, help="Keep the file's 编号 as the issue ids (refused if one is taken).")
 def ledger_import(file: Path, mapping: Path | None, crs: str | None, encoding: str | None, dry_run: bool,
                   skip_bad_rows: bool, keep_ids: bool) -> None:

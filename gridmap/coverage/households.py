@@ -180,13 +180,13 @@ class HouseholdRegistry(VisitRecords):
                     messages[i] = InvalidField(range_message(spec["x"], spec["y"]), fields=("lon", "lat"))
                     continue
                 if cell < 0:
-                    messages[i] = OutsideCells(f"({spec['x']:g}, {spec['y']:g}) lies outside every grid cell; check the "
-                                               "coordinates, their order (lon, lat) and the CRS")
+                    messages[i] = OutsideCells(f"({spec['x']:g}, {spec['y']:g}) lies outside every grid cell; check "
+                                               "the coordinates, their order (lon, lat) and the CRS")
                     continue
                 location = self.areas.location_at(int(cell), x, y)
                 if spec.get("cell") and spec["cell"] != location.cell:
-                    messages[i] = InvalidField(f"({spec['x']:g}, {spec['y']:g}) lies in cell {location.cell}, not in the "
-                                               f"given cell {spec['cell']}", fields=("lon", "lat", "cell"))
+                    messages[i] = InvalidField(f"({spec['x']:g}, {spec['y']:g}) lies in cell {location.cell}, not in "
+                                               f"the given cell {spec['cell']}", fields=("lon", "lat", "cell"))
                     continue
                 spec.update(lon=location.lon, lat=location.lat, located_by="point", cell_code=location.cell,
                             community_code=location.community, street_code=location.street,
@@ -196,8 +196,8 @@ class HouseholdRegistry(VisitRecords):
                 continue
             index = self._cell_index.get(spec.get("cell") or "")
             if index is None:
-                messages[i] = InvalidField(f"unknown cell {spec.get('cell')!r}: give the 15-digit code of a cell of the "
-                                           "layer set" if spec.get("cell") else "give lon and lat, or cell",
+                messages[i] = InvalidField(f"unknown cell {spec.get('cell')!r}: give the 15-digit code of a cell of "
+                                           "the layer set" if spec.get("cell") else "give lon and lat, or cell",
                                            fields=("cell",) if spec.get("cell") else ("lon", "lat", "cell"))
                 continue
             lon, lat = self._cell_point(index)
@@ -375,7 +375,8 @@ class HouseholdRegistry(VisitRecords):
         household.updated_at = now
         current = current_location(session, household_id)
         if current is None:
-            raise ValueError(f"household {spec['external_id']} has left the registry; register it again under a new external_id")
+            raise ValueError(f"household {spec['external_id']} has left the registry; register it again under a new "
+                             "external_id")
         same = (current.cell_code == spec["cell_code"] and current.address == spec["address"]
                 and abs(current.lon - spec["lon"]) < 1e-7 and abs(current.lat - spec["lat"]) < 1e-7)
         if same:
@@ -409,7 +410,9 @@ class HouseholdRegistry(VisitRecords):
         now = now or datetime.now(UTC)
         with self.db.session() as session:
             self.sync_kinds(session)
-            if spec["external_id"] and session.scalar(select(Household.id).where(Household.external_id == spec["external_id"])):
+            if spec["external_id"] and session.scalar(
+                select(Household.id).where(Household.external_id == spec["external_id"])
+            ):
                 raise Conflict(f"a household with external_id {spec['external_id']} is already registered; "
                                "to record a move, POST to its /move")
             (household_id,) = self.insert_households(session, [spec], now=now)
@@ -444,7 +447,8 @@ class HouseholdRegistry(VisitRecords):
 
     def household_leaves(self, household_id: int, left_on: Any = None, *, now: datetime | None = None,
                          access: AccessScope = UNLIMITED) -> dict[str, Any]:
-        """Take a household in ``access`` out of the registry from ``left_on`` (moved out of the district, dissolved)."""
+        """Take a household in ``access`` out of the registry from ``left_on`` (moved out of the district,
+        dissolved)."""
         today = self.today(now)
         try:
             day = parse_day_value(left_on, "left_on") or today
@@ -455,7 +459,8 @@ class HouseholdRegistry(VisitRecords):
             if current is None:
                 raise Conflict(f"household {household_id} has already left the registry")
             if day <= current.valid_from:
-                raise Conflict(f"left_on {day} must be after {current.valid_from}, when its current address took effect")
+                raise Conflict(f"left_on {day} must be after {current.valid_from}, when its current address took "
+                               "effect")
             current.valid_to = day
             session.flush()
             return household_detail(session, household_id, as_of=today, access=access)

@@ -92,7 +92,8 @@ def _read_kinds(path: str, mtime_ns: int, size: int) -> HouseholdKinds:
         code = row.get("code", "")
         try:
             if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", code):
-                raise ValueError(f"code {code!r} must be lower-case letters, digits and _ (at most 32), starting with a letter")
+                raise ValueError(f"code {code!r} must be lower-case letters, digits and _ (at most 32), starting with "
+                                 "a letter")
             if code in seen:
                 raise ValueError(f"code {code} appears twice")
             if not row.get("name_zh"):
@@ -103,7 +104,8 @@ def _read_kinds(path: str, mtime_ns: int, size: int) -> HouseholdKinds:
             try:
                 interval = int(row.get("visit_interval_months", ""))
             except ValueError:
-                raise ValueError(f"visit_interval_months must be a whole number of months, got {row.get('visit_interval_months')!r}") from None
+                raise ValueError("visit_interval_months must be a whole number of months, got "
+                                 f"{row.get('visit_interval_months')!r}") from None
             if not 1 <= interval <= 120:
                 raise ValueError(f"visit_interval_months must be 1–120, got {interval}")
         except ValueError as exc:

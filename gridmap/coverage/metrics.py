@@ -115,7 +115,8 @@ def check_area_code(area: str, access: AccessScope) -> None:
 
 
 def refuse_outside(access: AccessScope, cells: Iterable[tuple[str, str | None]], what: str) -> None:
-    """Forbidden when any ``(label, cell code)`` lies outside ``access``, naming the first few; the caller writes nothing."""
+    """Forbidden when any ``(label, cell code)`` lies outside ``access``, naming the first few; the caller writes
+    nothing."""
     if access.areas is None:
         return
     outside = [(label, cell) for label, cell in cells if not access.covers_cell(cell)]
@@ -138,7 +139,8 @@ def households_in_scope(column, access: AccessScope) -> list[Any]:
 
 
 def _period_cells(session: Session, start: date, end: date, access: AccessScope) -> dict[int, str]:
-    """household id → the cell it lived in on ``end`` (or on its last day if it left before), cells in ``access`` only."""
+    """household id → the cell it lived in on ``end`` (or on its last day if it left before), cells in ``access``
+    only."""
     in_period = (HouseholdLocation.valid_from <= end,
                  or_(HouseholdLocation.valid_to.is_(None), HouseholdLocation.valid_to > start))
     statement = (
@@ -165,7 +167,8 @@ def _present_on(session: Session, day: date, access: AccessScope) -> dict[int, t
 
 def _registered_on(session: Session, access: AccessScope) -> dict[int, date]:
     statement = (select(HouseholdLocation.household_id, func.min(HouseholdLocation.valid_from))
-                 .where(*households_in_scope(HouseholdLocation.household_id, access)).group_by(HouseholdLocation.household_id))
+                 .where(*households_in_scope(HouseholdLocation.household_id, access))
+                 .group_by(HouseholdLocation.household_id))
     return dict(session.execute(statement).all())
 
 
@@ -353,7 +356,8 @@ def stale_cells(
     min_patrol_minutes: float = DEFAULT_MIN_PATROL_MINUTES,
     cells: Iterable[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Cells in ``access`` not patrolled on any of the ``stale_days`` days ending on ``as_of``, longest-neglected first."""
+    """Cells in ``access`` not patrolled on any of the ``stale_days`` days ending on ``as_of``, longest-neglected
+    first."""
     if stale_days < 1:
         raise InvalidInput(f"stale days must be at least 1, got {stale_days}")
     last_patrol = _last_patrols(session, as_of, float(min_patrol_minutes) * 60, access)
@@ -382,7 +386,8 @@ def responsible_cells(session: Session, *, as_of: date, access: AccessScope) -> 
     result: dict[str, list[str]] = defaultdict(list)
     if session.scalar(select(GridWorkerCell.cell_code).limit(1)) is not None:  # assigned anywhere, not only here
         assigned = session.execute(
-            select(GridWorker.name, GridWorkerCell.cell_code).join(GridWorkerCell, GridWorkerCell.worker_id == GridWorker.id)
+            select(GridWorker.name, GridWorkerCell.cell_code)
+            .join(GridWorkerCell, GridWorkerCell.worker_id == GridWorker.id)
             .where(access.cell_condition(GridWorkerCell.cell_code))
         ).all()
         for name, cell in assigned:
@@ -506,7 +511,8 @@ def worklists(
             "cells": cells,
             "households_due": [row for row in all_due if row["cell_code"] in mine],
             "stale_cells": sorted((stale[c] for c in cells if c in stale),
-                                  key=lambda r: (r["days_since_patrol"] is not None, -(r["days_since_patrol"] or 0), r["code"])),
+                                  key=lambda r: (r["days_since_patrol"] is not None, -(r["days_since_patrol"] or 0),
+                                                 r["code"])),
         })
     return result
 

@@ -130,7 +130,8 @@ class TrackSplitter:
         first = np.arange(len(lon) - 1)
         keep = (track_of_point[1:] == track_of_point[:-1]) & (part[1:] == part[:-1])
         keep &= (when[1:] - when[:-1]) <= max_gap
-        # A point a quarter of the globe away from the district has no place in its UTM zone (inf): no stretch to it counts.
+        # A point a quarter of the globe away from the district has no place in its UTM zone (inf): no stretch to it
+        # counts.
         measurable = np.isfinite(x) & np.isfinite(y)
         keep &= measurable[1:] & measurable[:-1]
         first = first[keep]
@@ -144,7 +145,8 @@ class TrackSplitter:
         # Where each stretch crosses a cell boundary, as a fraction s of its length.
         moving = np.flatnonzero(length > 0)
         lines = shapely.linestrings(
-            np.column_stack([np.column_stack([x0[moving], x1[moving]]).ravel(), np.column_stack([y0[moving], y1[moving]]).ravel()]),
+            np.column_stack([np.column_stack([x0[moving], x1[moving]]).ravel(),
+                             np.column_stack([y0[moving], y1[moving]]).ravel()]),
             indices=np.repeat(np.arange(len(moving)), 2),
         ) if len(moving) else np.empty(0, dtype=object)
         cut_stretch = [np.arange(n), np.arange(n)]
@@ -152,7 +154,8 @@ class TrackSplitter:
         if len(moving):
             line_index, edge = self.tree.query(lines)  # candidates whose bounding boxes meet
             stretch = moving[line_index]
-            cuts = _crossings(x0[stretch], y0[stretch], dx[stretch], dy[stretch], self.edge_start[edge], self.edge_end[edge])
+            cuts = _crossings(x0[stretch], y0[stretch], dx[stretch], dy[stretch], self.edge_start[edge],
+                              self.edge_end[edge])
             for which, s in cuts:
                 cut_stretch.append(stretch[which])
                 cut_s.append(np.clip(s, 0.0, 1.0))
@@ -318,7 +321,8 @@ def prepare_tracks(
     times = np.array([point[2].timestamp() for point in flat])
     lon, lat = to_wgs84(np.array([point[0] for point in flat], dtype=float),
                         np.array([point[1] for point in flat], dtype=float), crs)
-    part_ids = np.concatenate([np.repeat(np.arange(len(t.parts)), [len(part) for part in t.parts]) for t, _, _ in checked])
+    part_ids = np.concatenate([np.repeat(np.arange(len(t.parts)), [len(part) for part in t.parts])
+                               for t, _, _ in checked])
     owner = np.repeat(np.arange(len(checked)), sizes)
     backwards = np.flatnonzero((np.diff(times) < 0) & (owner[1:] == owner[:-1]))
     first_backwards = {}
@@ -330,7 +334,8 @@ def prepare_tracks(
     for k, (track, _, points) in enumerate(checked):
         if k in first_backwards:
             point = first_backwards[k] - offsets[k]
-            errors.append(RowError(track.number, f"time goes backwards at point {point + 1} ({points[point][2].isoformat()})"))
+            errors.append(RowError(track.number,
+                                   f"time goes backwards at point {point + 1} ({points[point][2].isoformat()})"))
         elif k in out_of_range:
             errors.append(RowError(track.number, "coordinates out of range; check their order (lon, lat) and the CRS"))
         else:
@@ -475,7 +480,8 @@ def track_detail(session: Session, track_id: int, *, access: AccessScope) -> dic
         "outside_length_m": round(track.outside_length_m, 1), "outside_seconds": round(track.outside_seconds, 1),
         "source": track.source,
         "segments": [{"cell_code": s.cell_code, "day": s.day.isoformat(), "entered_at": s.entered_at.isoformat(),
-                      "left_at": s.left_at.isoformat(), "seconds": round(s.seconds, 1), "length_m": round(s.length_m, 1)}
+                      "left_at": s.left_at.isoformat(), "seconds": round(s.seconds, 1),
+                      "length_m": round(s.length_m, 1)}
                      for s in track.segments if access.covers_cell(s.cell_code)],
         "geometry": {"type": "LineString", "coordinates": [[p[0], p[1]] for p in track.points]},
         "times": [datetime.fromtimestamp(p[2], UTC).isoformat() for p in track.points],

@@ -104,7 +104,8 @@ def read_geojson_tracks(data: bytes | str | Mapping[str, Any], *, timezone_name:
     if not isinstance(collection, Mapping) or collection.get("type") != "FeatureCollection":
         raise InvalidInput(f"{what}: not a GeoJSON FeatureCollection")
     if not isinstance(collection.get("features"), list) or not collection["features"]:
-        raise InvalidInput(f"{what}: \"features\" must list the tracks: LineStrings with properties.times, or timed Points")
+        raise InvalidInput(f"{what}: \"features\" must list the tracks: LineStrings with properties.times, or timed "
+                           "Points")
     tracks: list[TrackInput] = []
     groups: dict[tuple[str | None, date], TrackInput] = {}
     for number, feature in enumerate(collection.get("features") or [], start=1):
@@ -136,7 +137,8 @@ def read_geojson_tracks(data: bytes | str | Mapping[str, Any], *, timezone_name:
             for line, line_times in zip(lines, times):
                 if not isinstance(line, list) or not isinstance(line_times, list) or len(line) != len(line_times):
                     raise ValueError("properties.times must list one time per coordinate of the line")
-                parts.append([(*_xy(xy), _time(t, tz, f"time {i}")) for i, (xy, t) in enumerate(zip(line, line_times), start=1)])
+                parts.append([(*_xy(xy), _time(t, tz, f"time {i}"))
+                              for i, (xy, t) in enumerate(zip(line, line_times), start=1)])
             tracks.append(TrackInput(number, worker, parts, name=properties.get("name")))
         except ValueError as exc:
             tracks.append(TrackInput(number, worker, [], error=f"feature {number}: {exc}"))

@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from gridmap.storage.db import Database
 
 VISIT_REQUIRED = ("household", "visitor", "visited_at")
-VISIT_OPTIONAL = ("notes", "issue_ids", "issue_category", "issue_description", "issue_lon", "issue_lat", "issue_address")
+VISIT_OPTIONAL = ("notes", "issue_ids", "issue_category", "issue_description", "issue_lon", "issue_lat",
+                  "issue_address")
 
 
 def _issue_ids(value: Any) -> list[int]:
@@ -120,7 +121,9 @@ class VisitRecords:
             until = f" until {left}" if left else ""
             raise InvalidInput(f"household {spec['household']} was not in the registry on {spec['visited_on']} "
                              f"(registered from {span[0][0]}{until})")
-        refuse_outside(access, [(label or f"household {spec['household']} on {spec['visited_on']}", location.cell_code)], "the visit lies")
+        refuse_outside(access,
+                       [(label or f"household {spec['household']} on {spec['visited_on']}", location.cell_code)],
+                       "the visit lies")
         key = (household.id, spec["visited_at"])
         visit_id = this_import.get(key)
         if visit_id is None:
@@ -160,7 +163,8 @@ class VisitRecords:
                       "reporter_name": item.get("reporter_name") or reporter}
             at_home = _text(record.get("lon")) is None and _text(record.get("lat")) is None
             if at_home:  # the stored location is WGS84 already
-                record.update(lon=location.lon, lat=location.lat, address=_text(item.get("address")) or location.address)
+                record.update(lon=location.lon, lat=location.lat,
+                              address=_text(item.get("address")) or location.address)
             records.append(record)
             crs_each.append(None if at_home else crs)
         try:
@@ -179,7 +183,8 @@ class VisitRecords:
     def record_visit(self, record: Mapping[str, Any], *, source: str = "api", actor: str = "api",
                      crs: InputCRS | str | None = None, now: datetime | None = None,
                      access: AccessScope = UNLIMITED) -> dict[str, Any]:
-        """Record one visit (API or form) to a household in ``access`` with the issues raised at it; return the stored visit."""
+        """Record one visit (API or form) to a household in ``access`` with the issues raised at it; return the stored
+        visit."""
         now = now or datetime.now(UTC)
         try:
             spec = self._validate_visit(record, now)

@@ -52,15 +52,20 @@ KIND_SHARES = {
     "ordinary": 0.85, "elderly_alone": 0.04, "hardship": 0.03, "special_care": 0.025,
     "community_correction": 0.005, "mental_health": 0.005, "migrant": 0.045,
 }
-_SURNAMES = ("王", "李", "陈", "林", "黄", "吴", "符", "邢", "周", "张", "刘", "郑", "何", "羊", "董", "蔡", "杨", "麦", "云", "文")
-_GIVEN = ("建华", "秀英", "海燕", "志强", "玉兰", "德明", "亚妹", "亚雄", "春梅", "国栋", "永福", "美玲", "少华", "秋菊", "家豪", "明")
+_SURNAMES = ("王", "李", "陈", "林", "黄", "吴", "符", "邢", "周", "张", "刘", "郑", "何", "羊", "董", "蔡", "杨",
+             "麦", "云", "文")
+_GIVEN = ("建华", "秀英", "海燕", "志强", "玉兰", "德明", "亚妹", "亚雄", "春梅", "国栋", "永福", "美玲", "少华",
+          "秋菊", "家豪", "明")
 _ROADS = ("解放路", "河西路", "新风街", "三亚湾路", "凤凰路", "迎宾路", "光明街", "胜利路", "金鸡岭路", "月川路",
           "临春河路", "港门路", "海虹路", "育秀路", "天涯路", "建港路", "海坡路", "椰林路", "白鹭路", "同心路")
 _NOTES = {
-    "ordinary": ("入户走访，家庭情况稳定", "核实家庭人口信息", "宣传反诈知识，发放宣传单", "宣传消防安全，提醒不在楼道给电动车充电",
+    "ordinary": ("入户走访，家庭情况稳定", "核实家庭人口信息", "宣传反诈知识，发放宣传单",
+                 "宣传消防安全，提醒不在楼道给电动车充电",
                  "了解居民诉求，无新问题", "宣传垃圾分类"),
-    "elderly_alone": ("探望独居老人，身体状况良好", "提醒老人按时服药，检查燃气阀门", "帮老人预约社区卫生服务中心体检", "老人反映行动不便，已联系志愿者"),
-    "hardship": ("了解家庭收入变化，低保材料齐全", "走访困难家庭，送去慰问品", "了解子女就学情况", "协助办理临时救助申请"),
+    "elderly_alone": ("探望独居老人，身体状况良好", "提醒老人按时服药，检查燃气阀门", "帮老人预约社区卫生服务中心体检",
+                      "老人反映行动不便，已联系志愿者"),
+    "hardship": ("了解家庭收入变化，低保材料齐全", "走访困难家庭，送去慰问品", "了解子女就学情况",
+                 "协助办理临时救助申请"),
     "special_care": ("走访残疾人家庭，了解康复需求", "看望留守儿童，联系学校了解情况", "了解重病患者就医情况"),
     "community_correction": ("了解社区矫正对象近况，按规定报到", "谈心谈话，了解就业情况", "核实社区矫正对象居住情况"),
     "mental_health": ("了解患者服药情况，病情稳定", "联系监护人，了解近期情况", "协助预约精神专科随访"),
@@ -203,9 +208,15 @@ def generate_households(layers: LayerSet, count: int, rng: np.random.Generator, 
             address = f"{community}{int(rng.integers(1, 9))}组{int(rng.integers(1, 120))}号"
         else:
             road = _ROADS[zlib.crc32(code.encode()) % len(_ROADS)]
-            address = f"{road}{int(rng.integers(1, 400))}号{int(rng.integers(1, 12))}栋{int(rng.integers(1, 7))}0{int(rng.integers(1, 5))}室"
+            number, building = int(rng.integers(1, 400)), int(rng.integers(1, 12))
+            floor, flat = int(rng.integers(1, 7)), int(rng.integers(1, 5))
+            address = f"{road}{number}号{building}栋{floor}0{flat}室"
         new = rng.random() < 0.08
-        registered = start + timedelta(days=int(rng.integers(1, year_days))) if new else start - timedelta(days=int(rng.integers(30, 2000)))
+        registered = (
+            start + timedelta(days=int(rng.integers(1, year_days)))
+            if new
+            else start - timedelta(days=int(rng.integers(30, 2000)))
+        )
         members = 1 if kind == "elderly_alone" else int(min(8, max(1, rng.poisson(2.2) + 1)))
         records.append({
             "external_id": f"DEMO{i + 1:06d}",
@@ -322,7 +333,8 @@ def _cell_on(specs, moves, i: int, day: date) -> str:
     return specs[i]["cell_code"]
 
 
-def _visit_rows(specs, ids, moves, intervals, worker_of, rng, *, start: date, today: date, tz, model: str) -> list[dict]:
+def _visit_rows(specs, ids, moves, intervals, worker_of, rng, *, start: date, today: date, tz,
+                model: str) -> list[dict]:
     """Visits of every household over the year, on schedule by diligent workers, late by the others."""
     now = datetime.now(UTC)
     rows = []
@@ -344,7 +356,8 @@ def _visit_rows(specs, ids, moves, intervals, worker_of, rng, *, start: date, to
                 at = _local(visit_day, _working_time(visit_day, rng), tz)
                 if at.astimezone(UTC) < now:
                     notes = _NOTES[spec["kind"]] if spec["kind"] in _NOTES else _NOTES["ordinary"]
-                    rows.append({"household_id": ids[i], "visitor": worker.name, "visited_at": at, "visited_on": visit_day,
+                    rows.append({"household_id": ids[i], "visitor": worker.name, "visited_at": at,
+                                 "visited_on": visit_day,
                                  "cell_code": cell, "notes": notes[int(rng.integers(len(notes)))], "source": "demo",
                                  "created_at": now})
                 day = visit_day + timedelta(days=int(period - rng.integers(3, 12)))
@@ -436,12 +449,17 @@ def _patrol_tracks(workers: list[DemoWorker], land: _Land, rng: np.random.Genera
                 if not options:
                     break
                 route.append(options[int(step_draws[j, step] * len(options))])
-            xy = [land.pools[cell][int(picks[j, 2 * k + q] * len(land.pools[cell]))] for k, cell in enumerate(route) for q in (0, 1)]
+            xy = [
+                land.pools[cell][int(picks[j, 2 * k + q] * len(land.pools[cell]))]
+                for k, cell in enumerate(route)
+                for q in (0, 1)
+            ]
             times = begin[j] + np.concatenate([[0.0], np.cumsum(gaps[j, :len(xy) - 1])])
             if detours[j]:  # a detour out of the district (an errand across the border), if one is near
                 lon, lat = xy[-1]
                 for dx, dy in ((0.02, 0), (-0.02, 0), (0, 0.02), (0, -0.02)):
-                    if not land.inside(lon + dx, lat + dy) and not land.sea(np.array([lon + dx]), np.array([lat + dy]))[0]:
+                    on_land = land.inside(lon + dx, lat + dy)
+                    if not on_land and not land.sea(np.array([lon + dx]), np.array([lat + dy]))[0]:
                         xy.append((round(lon + dx, 6), round(lat + dy, 6)))
                         times = np.append(times, times[-1] + 300)
                         break

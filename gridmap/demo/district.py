@@ -134,7 +134,8 @@ class _Projection:
         return shapely.transform(geometry, lambda xy: np.column_stack(self.backward.transform(xy[:, 0], xy[:, 1])))
 
 
-def _voronoi_partition(parent: shapely.Geometry, seeds_xy: np.ndarray, projection: _Projection) -> list[shapely.Geometry]:
+def _voronoi_partition(parent: shapely.Geometry, seeds_xy: np.ndarray,
+                       projection: _Projection) -> list[shapely.Geometry]:
     """Voronoi cells (built in metres) of the seeds, clipped to the WGS84 parent, in seed order.
 
     The cells are clipped in WGS84 so that along the parent's edge the children reuse the
@@ -143,7 +144,8 @@ def _voronoi_partition(parent: shapely.Geometry, seeds_xy: np.ndarray, projectio
     a metre or so in the other, which would show as slivers between levels.
     """
     parent_metric = projection.to_metric(parent)
-    diagram = shapely.voronoi_polygons(shapely.multipoints(seeds_xy), extend_to=parent_metric.buffer(1000), ordered=True)
+    diagram = shapely.voronoi_polygons(shapely.multipoints(seeds_xy), extend_to=parent_metric.buffer(1000),
+                                       ordered=True)
     regions = shapely.segmentize(np.asarray(shapely.get_parts(diagram), dtype=object), _MAX_EDGE_M)
     regions = projection.to_wgs84(regions)
     pieces = _snap(shapely.intersection(regions, parent))
@@ -174,7 +176,8 @@ def _tidy_parts(pieces: list[shapely.Geometry], seeds) -> list[shapely.Geometry]
     return pieces
 
 
-def _weighted_kmeans(points: np.ndarray, weights: np.ndarray, k: int, rng: np.random.Generator, iterations: int = 40) -> np.ndarray:
+def _weighted_kmeans(points: np.ndarray, weights: np.ndarray, k: int, rng: np.random.Generator,
+                     iterations: int = 40) -> np.ndarray:
     """Centres of ``k`` clusters of weighted points (k-means++ start, Lloyd iterations)."""
     probabilities = weights / weights.sum()
     centres = [points[rng.choice(len(points), p=probabilities)]]
@@ -230,7 +233,8 @@ def _absorb(pieces: list[shapely.Geometry], keep: int) -> list[shapely.Geometry]
     pending = list(pieces[keep:])
     while pending:
         shared = np.array(
-            [[shapely.length(shapely.intersection(donor.boundary, piece.boundary)) for piece in kept] for donor in pending]
+            [[shapely.length(shapely.intersection(donor.boundary, piece.boundary)) for piece in kept]
+             for donor in pending]
         )
         donor, target = np.unravel_index(np.argmax(shared), shared.shape)
         if shared[donor, target] <= 0:
@@ -239,20 +243,24 @@ def _absorb(pieces: list[shapely.Geometry], keep: int) -> list[shapely.Geometry]
     return kept
 
 
-def build_demo_layers(outline_path: Path | str, cell_size: float = DEFAULT_CELL_SIZE, *, progress: bool = False) -> LayerSet:
+def build_demo_layers(outline_path: Path | str, cell_size: float = DEFAULT_CELL_SIZE, *,
+                      progress: bool = False) -> LayerSet:
     """The demo layer set: the real district outline, synthetic streets and communities, cells."""
     rng = np.random.default_rng(GEODATA_SEED)
     projection = _Projection()
     district = _snap(read_district_outline(outline_path))
 
-    street_xy = np.column_stack(projection.forward.transform([p.lon for p in STREET_PLANS], [p.lat for p in STREET_PLANS]))
+    street_xy = np.column_stack(
+        projection.forward.transform([p.lon for p in STREET_PLANS], [p.lat for p in STREET_PLANS])
+    )
     street_shapes = _voronoi_partition(district, street_xy, projection)
     street_codes = _number(street_xy, [p.is_town for p in STREET_PLANS], band=10_000, first=(1, 100))
 
     streets, communities = [], []
     village_names = iter(_VILLAGES)
     for plan, code, geometry in sorted(zip(STREET_PLANS, street_codes, street_shapes), key=lambda t: t[1]):
-        streets.append({"code": DISTRICT_CODE + code, "name": plan.name, "parent_code": DISTRICT_CODE, "geometry": geometry})
+        streets.append({"code": DISTRICT_CODE + code, "name": plan.name, "parent_code": DISTRICT_CODE,
+                        "geometry": geometry})
         seeds, sea_seeds = _community_seeds(geometry, plan.communities, rng, projection)
         shapes = _absorb(_voronoi_partition(geometry, np.concatenate([seeds, sea_seeds]), projection), len(seeds))
         lon, lat = projection.backward.transform(seeds[:, 0], seeds[:, 1])
@@ -264,7 +272,8 @@ def build_demo_layers(outline_path: Path | str, cell_size: float = DEFAULT_CELL_
         for index in np.argsort(codes):
             name = next(urban_names) if urban[index] else next(village_names)
             communities.append(
-                {"code": streets[-1]["code"] + codes[index], "name": name, "parent_code": streets[-1]["code"], "geometry": shapes[index]}
+                {"code": streets[-1]["code"] + codes[index], "name": name, "parent_code": streets[-1]["code"],
+                 "geometry": shapes[index]}
             )
 
     districts = _frame([{"code": DISTRICT_CODE, "name": DISTRICT_NAME, "parent_code": None, "geometry": district}])
@@ -306,5 +315,6 @@ def build_demo_geodata(
     problems += validate_layer_set(written)
     if problems:
         listed = "\n".join(f"  {problem}" for problem in problems[:20])
-        raise InvalidInput(f"the demo layer set written to {out_dir} is not valid ({len(problems)} problems):\n{listed}")
+        raise InvalidInput(f"the demo layer set written to {out_dir} is not valid ({len(problems)} "
+                           f"problems):\n{listed}")
     return written

@@ -70,7 +70,8 @@ def play_demo_side_paths(session: Session, rules: WorkflowRules, now: datetime |
     act(_first(session, Issue.status == "revisited", Issue.satisfaction <= 2, skip=used),
         ("reopen", dict(comment="回访不满意，问题仍存在")))
     # A likely duplicate flagged at intake is merged into its original.
-    duplicate = _first(session, Issue.status.in_(sorted(MERGEABLE_STATUSES)), Issue.possible_duplicate_of.is_not(None), skip=used)
+    duplicate = _first(session, Issue.status.in_(sorted(MERGEABLE_STATUSES)), Issue.possible_duplicate_of.is_not(None),
+                       skip=used)
     if duplicate is not None:
         act(duplicate, ("merge", dict(comment="与已受理案件重复，合并", original=duplicate.possible_duplicate_of)))
     return steps

@@ -84,7 +84,8 @@ def to_wgs84(x, y, crs: InputCRS | str | None = None) -> tuple[np.ndarray, np.nd
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     if crs.name in _CHINA_OFFSETS:
-        with np.errstate(over="ignore", invalid="ignore"):  # absurd values (1e300) become inf/NaN: refused by range checks
+        # Absurd values (1e300) become inf/NaN: refused by range checks.
+        with np.errstate(over="ignore", invalid="ignore"):
             return gcj02_to_wgs84(x, y) if crs.name == "gcj02" else gcj02_to_wgs84(*bd09_to_gcj02(x, y))
     if crs.is_wgs84:
         return x.copy(), y.copy()

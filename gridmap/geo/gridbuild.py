@@ -84,8 +84,8 @@ def _cells_of_community(geometry: shapely.Geometry, size: float, sliver_share: f
     minx, miny, maxx, maxy = geometry.bounds
     first_col, last_col = int(np.floor(minx / size)), int(np.ceil(maxx / size))
     first_row, last_row = int(np.floor(miny / size)), int(np.ceil(maxy / size))
-    cols, rows = np.meshgrid(np.arange(first_col, last_col), np.arange(first_row, last_row))
-    cols, rows = cols.ravel(), rows.ravel()
+    col_grid, row_grid = np.meshgrid(np.arange(first_col, last_col), np.arange(first_row, last_row))
+    cols, rows = col_grid.ravel(), row_grid.ravel()
     squares = shapely.box(cols * size, rows * size, (cols + 1) * size, (rows + 1) * size)
 
     shapely.prepare(geometry)

@@ -124,12 +124,14 @@ def read_layer(path: Path, level: str, crs: str | InputCRS | None = None) -> tup
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InvalidInput(f"{path}: file not found; a layer set needs {', '.join(level + '.geojson' for level in LEVELS)}") from None
+        raise InvalidInput(f"{path}: file not found; a layer set needs "
+                           f"{', '.join(level + '.geojson' for level in LEVELS)}") from None
     except UnicodeDecodeError:
         raise InvalidInput(f"{path}: not UTF-8 text; GeoJSON must be saved as UTF-8") from None
     collection = parse_json(text, str(path), kind="GeoJSON")
     if not isinstance(collection, dict) or collection.get("type") != "FeatureCollection":
-        raise InvalidInput(f"{path}: not a GeoJSON FeatureCollection (top-level \"type\" must be \"FeatureCollection\")")
+        raise InvalidInput(f"{path}: not a GeoJSON FeatureCollection (top-level \"type\" must be "
+                           "\"FeatureCollection\")")
     features = collection.get("features")
     if not isinstance(features, list):
         raise InvalidInput(f"{path}: \"features\" must be a list")
@@ -159,7 +161,8 @@ def read_layer(path: Path, level: str, crs: str | InputCRS | None = None) -> tup
             problems.append(Problem(level, label, "has no geometry"))
             continue
         if geometry.geom_type not in ("Polygon", "MultiPolygon"):
-            problems.append(Problem(level, label, f"geometry is a {geometry.geom_type}; areas must be Polygon or MultiPolygon"))
+            problems.append(Problem(level, label,
+                                    f"geometry is a {geometry.geom_type}; areas must be Polygon or MultiPolygon"))
             continue
         parent = props.get("parent_code")
         rows.append(
@@ -195,7 +198,8 @@ def _empty_frame() -> gpd.GeoDataFrame:
     )
 
 
-def read_layer_set(folder: Path | str, crs: str | InputCRS | None = None, *, with_cells: bool = True) -> tuple[LayerSet, list[Problem]]:
+def read_layer_set(folder: Path | str, crs: str | InputCRS | None = None, *,
+                   with_cells: bool = True) -> tuple[LayerSet, list[Problem]]:
     """Read a layer set folder; return it with the per-feature problems found while reading."""
     folder = Path(folder)
     if not folder.is_dir():

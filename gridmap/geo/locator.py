@@ -79,6 +79,10 @@ _MIN_ANGLE = 1e-9
 class CellLocator:
     """Finds the grid cell containing each lon/lat point, by the module's edge rule."""
 
+    # The edges' count and "dirty" flags, set by _store_lines (or _build_empty) and read by _build.
+    _n_lines: int
+    _line_dirty: np.ndarray
+
     def __init__(
         self,
         codes: Sequence[str],
@@ -117,7 +121,7 @@ class CellLocator:
         self._by_rank = np.argsort(np.array(codes, dtype=str), kind="stable").astype(np.int64)
         self._rank = np.empty(n, dtype=np.int64)
         self._rank[self._by_rank] = np.arange(n)
-        self._codes_or_none = np.append(self.codes, None)
+        self._codes_or_none = np.append(self.codes, np.array([None], dtype=object))
         self._build(bucket_size)
 
     @classmethod
@@ -349,7 +353,8 @@ class CellLocator:
             size_x = float(np.median(bounds[:, 2] - bounds[:, 0])) / BUCKETS_PER_CELL
             size_y = float(np.median(bounds[:, 3] - bounds[:, 1])) / BUCKETS_PER_CELL
         else:
-            size_x, size_y = (bucket_size, bucket_size) if np.ndim(bucket_size) == 0 else bucket_size
+            sizes = np.broadcast_to(np.asarray(bucket_size, dtype=float), (2,))  # one size or (x, y)
+            size_x, size_y = float(sizes[0]), float(sizes[1])
             if not (size_x > 0 and size_y > 0):
                 raise InvalidInput(f"bucket_size must be positive, got {bucket_size!r}")
         nx = max(1, int(np.ceil(span_x / size_x))) if size_x > 0 else 1
@@ -392,9 +397,9 @@ class CellLocator:
         v0 = (self._line_ay - self._y0) * self._sy
         u1 = (self._line_bx - self._x0) * self._sx
         v1 = (self._line_by - self._y0) * self._sy
-        flat = np.abs(u1 - u0) >= np.abs(v1 - v0)
+        is_flat = np.abs(u1 - u0) >= np.abs(v1 - v0)
         # Walk the longer axis so that each step meets at most three buckets across.
-        flat, steep = np.flatnonzero(flat), np.flatnonzero(~flat)
+        flat, steep = np.flatnonzero(is_flat), np.flatnonzero(~is_flat)
         bucket_a, line_a = supercover(u0[flat], v0[flat], u1[flat], v1[flat], (self._nx, 1), (self._ny, self._nx))
         bucket_b, line_b = supercover(v0[steep], u0[steep], v1[steep], u1[steep], (self._ny, self._nx), (self._nx, 1))
         return np.concatenate([bucket_a, bucket_b]), np.concatenate([flat[line_a], steep[line_b]])

@@ -54,13 +54,16 @@ def validate_layer_set(layers: LayerSet) -> list[Problem]:
     for level in LEVELS:  # a feature far from the layer set's centre does not project into its UTM zone in one piece
         for row in projected[level].itertuples(index=False):
             if not (np.isfinite(shapely.get_coordinates(row.geometry)).all() and row.geometry.is_valid):
-                problems.append(Problem(level, row.code, f"is too large or too far from the rest of the layer set to be "
-                                                         f"measured in its UTM zone ({metric.to_string()}); a layer set "
-                                                         "covers one district"))
+                problems.append(Problem(level, row.code,
+                                        "is too large or too far from the rest of the layer set to be measured "
+                                        f"in its UTM zone ({metric.to_string()}); a layer set covers one district"))
     if problems:
         return problems
     for level in LEVELS[1:]:
-        problems += _check_inside_parent(projected[level], projected[PARENT_LEVEL[level]], level)
+        parent_level = PARENT_LEVEL[level]
+        if parent_level is None:  # only districts have no parent
+            continue
+        problems += _check_inside_parent(projected[level], projected[parent_level], level)
         problems += _check_overlaps(projected[level], level)
     problems += _check_cells_tile_communities(projected["cells"], projected["communities"])
     return problems
@@ -84,8 +87,9 @@ def _check_features(frame: gpd.GeoDataFrame, level: str) -> list[Problem]:
         minx, miny, maxx, maxy = row.geometry.bounds
         if min(minx, maxx) < -180 or max(minx, maxx) > 180 or min(miny, maxy) < -90 or max(miny, maxy) > 90:
             if -90 <= minx <= maxx <= 90 and -180 <= miny <= maxy <= 180:
-                problems.append(Problem(level, label, f"coordinates out of lon/lat range (e.g. {minx:.1f}, {miny:.1f}): "
-                                                      "longitude and latitude look swapped; GeoJSON gives lon first, then lat"))
+                problems.append(Problem(level, label,
+                                        f"coordinates out of lon/lat range (e.g. {minx:.1f}, {miny:.1f}): "
+                                        "longitude and latitude look swapped; GeoJSON gives lon first, then lat"))
                 continue
             problems.append(
                 Problem(
@@ -122,7 +126,8 @@ def _check_parents(layers: LayerSet) -> list[Problem]:
             if not row.parent_code:
                 problems.append(Problem(level, label, "has no `parent_code`"))
             elif row.parent_code not in parents:
-                problems.append(Problem(level, label, f"parent {row.parent_code} does not exist in {parent_level}.geojson"))
+                problems.append(Problem(level, label,
+                                        f"parent {row.parent_code} does not exist in {parent_level}.geojson"))
             elif row.code and not row.code.startswith(row.parent_code):
                 problems.append(Problem(level, label, f"code does not start with its parent's code {row.parent_code}"))
     return problems
@@ -150,7 +155,8 @@ def _check_inside_parent(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, 
         area = _significant(outside)
         if area > 0:
             problems.append(
-                Problem(level, row.code, f"extends {area:.0f} m² outside its parent {row.parent_code} ({_where(outside)})")
+                Problem(level, row.code,
+                        f"extends {area:.0f} m² outside its parent {row.parent_code} ({_where(outside)})")
             )
     return problems
 

@@ -146,8 +146,18 @@ class _Exporter:
         return json.dumps(entries, ensure_ascii=False)
 
 
-def _issues(session: Session, ledger_filter: LedgerFilter, batch: int = 500) -> Iterator[Issue]:
-    """The filtered issues with their transitions, by id, loaded a batch at a time."""
+#: Issues read per batch by the ledger exports (with the transitions of that batch only).
+LEDGER_BATCH = 500
+
+
+def _issues(session: Session, ledger_filter: LedgerFilter, batch: int = LEDGER_BATCH) -> Iterator[Issue]:
+    """The filtered issues with their transitions, by id, loaded a batch at a time (keyset: after the last id).
+
+    Each batch is dropped from the session before the next is read, so memory stays flat in the
+    number of issues.
+    """
+    if batch < 1:
+        raise InvalidInput(f"the export batch size must be at least 1, got {batch}")
     last = 0
     while True:
         chunk = session.scalars(
@@ -176,7 +186,7 @@ def _csv_text(value: Any) -> str:
 
 
 def iter_ledger_csv(gm: LedgerParts, ledger_filter: LedgerFilter, *, lang: str = "zh",
-                    as_of: datetime | None = None) -> Iterator[str]:
+                    as_of: datetime | None = None, batch_size: int = LEDGER_BATCH) -> Iterator[str]:
     """The ledger as CSV text chunks (UTF-8 BOM first, for Excel); filters are checked before the first chunk."""
     lang = parse_lang(lang)
     with gm.db.sessions() as session:
@@ -189,7 +199,7 @@ def iter_ledger_csv(gm: LedgerParts, ledger_filter: LedgerFilter, *, lang: str =
             writer = csv.writer(buffer, lineterminator="\r\n")
             writer.writerow([c.header(lang) for c in exporter.columns] + [HISTORY_COLUMN.header(lang)])
             yield "\ufeff" + buffer.getvalue()
-            for issue in _issues(session, ledger_filter):
+            for issue in _issues(session, ledger_filter, batch_size):
                 buffer.seek(0)
                 buffer.truncate()
                 writer.writerow([_csv_text(v) for v in exporter.issue_row(issue)] + [exporter.history_json(issue)])
@@ -199,7 +209,7 @@ def iter_ledger_csv(gm: LedgerParts, ledger_filter: LedgerFilter, *, lang: str =
 
 
 def write_ledger_xlsx(gm: LedgerParts, ledger_filter: LedgerFilter, out: BinaryIO | str | Path, *,
-                      lang: str = "zh", as_of: datetime | None = None) -> int:
+                      lang: str = "zh", as_of: datetime | None = None, batch_size: int = LEDGER_BATCH) -> int:
     """Write the ledger as an XLSX workbook (sheet 台账 and sheet 流转记录); return the issue count."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
@@ -244,7 +254,7 @@ def write_ledger_xlsx(gm: LedgerParts, ledger_filter: LedgerFilter, out: BinaryI
         prepare(main, exporter.columns)
         prepare(history, exporter.history_columns)
         count = transitions = 0
-        for issue in _issues(session, ledger_filter):
+        for issue in _issues(session, ledger_filter, batch_size):
             main.append(cells(main, exporter.issue_row(issue)))
             for row in exporter.history_rows(issue):
                 history.append(cells(history, row))
@@ -257,7 +267,7 @@ def write_ledger_xlsx(gm: LedgerParts, ledger_filter: LedgerFilter, out: BinaryI
 
 
 def export_ledger(gm: LedgerParts, path: str | Path, ledger_filter: LedgerFilter, *, fmt: str | None = None,
-                  lang: str = "zh", as_of: datetime | None = None) -> int:
+                  lang: str = "zh", as_of: datetime | None = None, batch_size: int = LEDGER_BATCH) -> int:
     """Write the ledger to ``path`` (CSV or XLSX, by ``fmt`` or the suffix); return the issue count."""
     path = Path(path)
     fmt = (fmt or path.suffix.lstrip(".") or "csv").lower()
@@ -268,11 +278,11 @@ def export_ledger(gm: LedgerParts, path: str | Path, ledger_filter: LedgerFilter
     partial = path.with_name(path.name + ".part")
     try:
         if fmt == "xlsx":
-            count = write_ledger_xlsx(gm, ledger_filter, partial, lang=lang, as_of=as_of)
+            count = write_ledger_xlsx(gm, ledger_filter, partial, lang=lang, as_of=as_of, batch_size=batch_size)
         else:
             chunks = 0
             with open(partial, "w", encoding="utf-8", newline="") as handle:
-                for chunk in iter_ledger_csv(gm, ledger_filter, lang=lang, as_of=as_of):
+                for chunk in iter_ledger_csv(gm, ledger_filter, lang=lang, as_of=as_of, batch_size=batch_size):
                     handle.write(chunk)
                     chunks += 1
             count = chunks - 1  # the first chunk is the header

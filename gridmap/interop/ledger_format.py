@@ -143,7 +143,7 @@ HISTORY_COLUMNS: tuple[Column, ...] = (
     Column("details", "详情", "Details", 30),
 )
 #: Not stored with the ledger: database bookkeeping.
-NOT_EXPORTED = {"created_at"}
+NOT_EXPORTED = {"created_at", "sla_next_at"}
 INTAKE_FIELDS = set(REQUIRED_COLUMNS) | set(OPTIONAL_COLUMNS)
 STAGE_FIELDS = tuple(stage for stage, _, _ in STAGES)
 

@@ -9,7 +9,9 @@ and ``issues`` (points, no personal data: reporter, phone and assignee are never
 (an instant or an interval ``a/b`` with ``..`` for an open end; on ``reported_at`` for issues,
 areas have no time and are not filtered by it), ``limit`` (1–10,000, default 10) and ``offset``;
 issues also take ``status`` (a status, ``open`` or ``closed``; comma list) and ``category`` (an
-item or class code).  Unknown parameters are refused (400), as the standard asks.
+item or class code).  Unknown parameters are refused (400), as the standard asks.  Issues are
+paged by id: their ``next`` link carries ``after`` (the last id shown) instead of an offset, so
+pages stay stable while issues arrive; ``offset`` still works.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from sqlalchemy import func, select
 from gridmap.errors import InvalidInput, NotFound
 from gridmap.geo.layers import LEVELS
 from gridmap.issues.counts import IssueFilter, area_counts
-from gridmap.issues.params import bbox_conditions, parse_bbox, parse_paging, parse_statuses
+from gridmap.issues.params import bbox_conditions, parse_bbox, parse_integer, parse_paging, parse_statuses
 from gridmap.issues.states import STATUS_LABELS
 from gridmap.security.access import AccessScope
 from gridmap.storage.models import MAX_ROW_ID, Issue
@@ -43,7 +45,7 @@ GEOJSON = "application/geo+json"
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 10000
 COMMON_PARAMETERS = ("bbox", "datetime", "limit", "offset", "f")
-ISSUE_PARAMETERS = ("status", "category")
+ISSUE_PARAMETERS = ("status", "category", "after")
 TITLES = {
     "districts": ("区", "Districts"),
     "streets": ("街道/镇", "Streets and towns"),
@@ -121,7 +123,8 @@ def collection(gm: Any, base: str, name: str) -> dict[str, Any]:
 def collections(gm: Any, base: str) -> dict[str, Any]:
     """Every collection."""
     return {
-        "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json", "title": "The collections"}],
+        "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json",
+                   "title": "The collections"}],
         "collections": [collection(gm, base, name) for name in COLLECTIONS],
     }
 
@@ -181,7 +184,8 @@ def _area_properties(gm: Any, name: str, session, access: AccessScope) -> dict[s
         return {}
     from gridmap.coverage.metrics import cell_coverage
 
-    counts = {row["code"]: row for row in area_counts(session, "cells", IssueFilter(timezone=gm.timezone, access=access))}
+    counts = {row["code"]: row for row in area_counts(session, "cells",
+                                                      IssueFilter(timezone=gm.timezone, access=access))}
     today = datetime.now(ZoneInfo(gm.timezone)).date()
     coverage = {row["code"]: row for row in cell_coverage(
         session, today.replace(day=1), today, as_of=today, access=access,
@@ -284,11 +288,20 @@ def items(gm: Any, base: str, name: str, values: Mapping[str, Any], *, access: A
     period = parse_datetime_filter(values.get("datetime"))
     limit, offset = parse_paging(values.get("limit"), values.get("offset"), default_limit=DEFAULT_LIMIT,
                                  max_limit=MAX_LIMIT)
+    given = values.get("after")
+    after = None if given in (None, "") else parse_integer(given, "after", 0, 0, MAX_ROW_ID)
+    if after is not None and offset:
+        raise InvalidInput("give after or offset, not both: after (from the next link) says where the page starts")
+    next_after = None
     with gm.db.sessions() as session:
         if name == "issues":
             conditions = _issue_conditions(gm, values, bbox, period, access)
             matched = int(session.scalar(select(func.count()).select_from(Issue).where(*conditions)) or 0)
-            rows = session.scalars(select(Issue).where(*conditions).order_by(Issue.id).limit(limit).offset(offset)).all()
+            keyset = [] if after is None else [Issue.id > after]
+            rows = session.scalars(select(Issue).where(*conditions, *keyset).order_by(Issue.id)
+                                   .limit(limit + 1).offset(offset)).all()
+            if len(rows) > limit:  # the next page starts after this page's last id (stable while issues arrive)
+                rows, next_after = rows[:limit], rows[limit - 1].id
             features = [issue_feature(issue, gm) for issue in rows]
         else:
             frame = gm.areas.layers.level(name)
@@ -301,13 +314,18 @@ def items(gm: Any, base: str, name: str, values: Mapping[str, Any], *, access: A
             features = [_area_feature(row, geometry, name, extra)
                         for row, geometry in zip(subset.to_dict("records"), subset.geometry.values)]
     href = f"{base}/collections/{name}/items"
-    query = {key: value for key, value in values.items() if key not in ("offset", "f") and value not in (None, "")}
+    query = {key: value for key, value in values.items()
+             if key not in ("offset", "after", "f") and value not in (None, "")}
+    here = {"offset": offset} if offset else {"after": after} if after is not None else {}
     links = [
-        {"href": _url(href, {**query, "offset": offset} if offset else query), "rel": "self", "type": GEOJSON,
-         "title": "This page"},
+        {"href": _url(href, {**query, **here}), "rel": "self", "type": GEOJSON, "title": "This page"},
         {"href": f"{base}/collections/{name}", "rel": "collection", "type": "application/json", "title": "The collection"},
     ]
-    if offset + len(features) < matched:
+    if name == "issues":
+        if next_after is not None:
+            links.append({"href": _url(href, {**query, "limit": limit, "after": next_after}), "rel": "next",
+                          "type": GEOJSON, "title": "Next page"})
+    elif offset + len(features) < matched:
         links.append({"href": _url(href, {**query, "limit": limit, "offset": offset + limit}), "rel": "next",
                       "type": GEOJSON, "title": "Next page"})
     if offset > 0:

@@ -111,7 +111,8 @@ def _moment(values: Mapping[str, Any], name: str, tz: ZoneInfo) -> datetime | No
     try:
         return parse_datetime(text, tz)
     except ValueError:
-        raise InvalidInput(f"{name} {text!r} is not a date-time; use ISO 8601 such as 2026-06-01T08:30:00+08:00") from None
+        raise InvalidInput(f"{name} {text!r} is not a date-time; use ISO 8601 such as "
+                           "2026-06-01T08:30:00+08:00") from None
 
 
 def _int(values: Mapping[str, Any], name: str, default: int, low: int, high: int | None) -> int:
@@ -310,7 +311,8 @@ def _coordinate(values: Mapping[str, Any], name: str, low: float, high: float) -
     return number
 
 
-def request_record(values: Mapping[str, Any], categories: CategoryTree, *, now: datetime) -> tuple[dict[str, Any], str | None]:
+def request_record(values: Mapping[str, Any], categories: CategoryTree, *,
+                   now: datetime) -> tuple[dict[str, Any], str | None]:
     """The intake record of a POST requests form (and the e-mail, which is not stored); InvalidInput if bad."""
     category = _service(categories, param(values, "service_code"), UnknownCategory)
     has_lat, has_long = param(values, "lat") is not None, param(values, "long") is not None
@@ -342,7 +344,8 @@ def request_record(values: Mapping[str, Any], categories: CategoryTree, *, now: 
     for code, value in attributes.items():
         if code not in known:
             names = ", ".join(known) or "none"
-            raise InvalidInput(f"attribute[{code}] is not an attribute of service {category.code} (its attributes: {names})")
+            raise InvalidInput(f"attribute[{code}] is not an attribute of service {category.code} (its attributes: "
+                               f"{names})")
         value = str(value).strip()
         if code == "COMPONENT_ID" and not COMPONENT_ID.fullmatch(value):
             raise InvalidInput(f"attribute[COMPONENT_ID] must be 16 digits, got {value!r}")

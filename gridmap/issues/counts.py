@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from gridmap.dates import parse_period
@@ -29,6 +29,7 @@ from gridmap.issues.params import LEVEL_COLUMNS
 from gridmap.issues.states import CLOCK_STOPPED_STATUSES, CLOSED_STATUSES, OPEN_STATUSES
 from gridmap.security.access import UNLIMITED, AccessScope
 from gridmap.storage.models import Area, Issue
+from gridmap.storage.rollup import issue_rollup, rollup_timezone
 
 #: The four counts of every area figure, in the order grouped_counts returns them.
 COUNTS: tuple[str, ...] = ("total", "open", "overdue", "closed")
@@ -57,28 +58,61 @@ class IssueFilter:
             code = categories.get(category).code
         return cls(start, end, code, timezone_name, access)
 
-    def conditions(self) -> list[Any]:
-        """SQL conditions on the issues table."""
+    def conditions(self, on: Any = Issue) -> list[Any]:
+        """SQL conditions on the issues table, or with ``on=issue_rollup.c`` the same selection of the rollup."""
         tz = ZoneInfo(self.timezone)
         conditions = []
+        by_day = not hasattr(on, "reported_at")  # the rollup counts whole local days
         if self.date_from:
-            conditions.append(Issue.reported_at >= datetime.combine(self.date_from, time(), tz).astimezone(UTC))
+            conditions.append(on.day >= self.date_from if by_day else
+                              on.reported_at >= datetime.combine(self.date_from, time(), tz).astimezone(UTC))
         if self.date_to:
             end = datetime.combine(self.date_to + timedelta(days=1), time(), tz).astimezone(UTC)
-            conditions.append(Issue.reported_at < end)
+            conditions.append(on.day <= self.date_to if by_day else on.reported_at < end)
         if self.category:
-            conditions.append(Issue.category.startswith(self.category, autoescape=True))
-        conditions += self.access.issue_conditions()
+            conditions.append(on.category.startswith(self.category, autoescape=True))
+        conditions += self.access.issue_conditions(on)
         return conditions
 
 
-def grouped_counts(session: Session, column: Any, conditions: list[Any], *,
+def grouped_counts(session: Session, level: str, issue_filter: IssueFilter, *,
                    as_of: datetime | None = None) -> dict[str, tuple[int, int, int, int]]:
-    """(total, open, overdue, closed) per value of ``column`` over the issues ``conditions`` select.
+    """(total, open, overdue, closed) per area code of ``level`` over the issues ``issue_filter`` selects.
 
-    The one grouped count behind the stats, the map, OGC and the analytics; values without issues
-    are left out. A Core result fetched at once: no per-row ORM bookkeeping.
+    The one grouped count behind the stats, the map, OGC and the analytics; areas without issues
+    are left out. Total, open and closed come from the rollup (gridmap.storage.rollup) when it is
+    built for the filter's time zone, else from the raw rows; overdue depends on the clock and is
+    counted over the open issues whose clock runs, through their (status, deadline) index.
     """
+    column = level_column(level)
+    if rollup_timezone(session.connection()) != issue_filter.timezone:
+        return raw_grouped_counts(session, column, issue_filter.conditions(), as_of=as_of)
+    area = issue_rollup.c[column.key]
+    status = issue_rollup.c.status
+    statement = (
+        select(area, func.sum(issue_rollup.c.issues),
+               *(func.sum(case((status.in_(sorted(statuses)), issue_rollup.c.issues), else_=0))
+                 for statuses in (OPEN_STATUSES, CLOSED_STATUSES)))
+        .where(*issue_filter.conditions(issue_rollup.c))
+        .group_by(area)
+    )
+    overdue: dict[str, int] = dict(session.connection().execute(
+        select(column, func.count()).where(*issue_filter.conditions(), _running_past_deadline(as_of)).group_by(column)
+    ).all())
+    return {code: (int(total), int(open_ or 0), int(overdue.get(code, 0)), int(closed or 0))
+            for code, total, open_, closed in session.connection().execute(statement).all() if total}
+
+
+def _running_past_deadline(as_of: datetime | None) -> Any:
+    """Overdue issues, with the statuses written out so that PostgreSQL's partial index on them applies."""
+    running = sorted(OPEN_STATUSES - CLOCK_STOPPED_STATUSES)
+    return and_(Issue.status.in_([literal_column(f"'{name}'") for name in running]),
+                Issue.deadline < (as_of or datetime.now(UTC)))
+
+
+def raw_grouped_counts(session: Session, column: Any, conditions: list[Any], *,
+                       as_of: datetime | None = None) -> dict[str, tuple[int, int, int, int]]:
+    """(total, open, overdue, closed) per value of ``column`` over the issues ``conditions`` select, from the raw rows."""
     statement = (
         select(column, func.count(),
                *(func.sum(case((metric_condition(m, as_of), 1), else_=0)) for m in COUNTS[1:]))
@@ -99,7 +133,7 @@ def level_column(level: str) -> Any:
 def area_counts(session: Session, level: str, issue_filter: IssueFilter, *,
                 as_of: datetime | None = None) -> list[dict[str, Any]]:
     """Counts (total, open, overdue, closed) for every area of ``level``, zeros included, by code."""
-    counted = grouped_counts(session, level_column(level), issue_filter.conditions(), as_of=as_of)
+    counted = grouped_counts(session, level, issue_filter, as_of=as_of)
     codes = [code for code in session.scalars(select(Area.code).where(Area.level == level).order_by(Area.code))
              if issue_filter.access.shows_area(code)]
     result = []

@@ -100,7 +100,9 @@ class Routing:
         except OSError:
             raise InvalidInput(f"routing file {resolved} does not exist (the bundled one is {BUNDLED_ROUTING})") from None
         header, records = _read_routing(str(resolved), stat.st_mtime_ns, stat.st_size)
-        rules, problems, first_line = [], [], {}
+        rules: list[RoutingRule] = []
+        problems: list[str] = []
+        first_line: dict[tuple[str, str | None], int] = {}
         for line, row in records:
             code, street, department = row["category"].upper(), row["street"] or None, row["department"]
             if code not in categories:
@@ -131,7 +133,7 @@ class Routing:
     def departments(self) -> list[str]:
         """Every department an issue can be routed to (by a rule or a category's default), sorted."""
         names = {rule.department for rule in self.rules}
-        names |= {c.department for c in self.categories if getattr(c, "department", None)}
+        names |= {c.department for c in self.categories if c.department}
         return sorted(names)
 
     def department_for(self, category_code: str, street_code: str | None) -> str | None:

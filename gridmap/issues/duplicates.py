@@ -47,7 +47,7 @@ class DuplicateRule:
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> DuplicateRule:
         """The rule of the settings ``duplicate_distance_m`` and ``duplicate_hours``."""
-        return cls(float(settings["duplicate_distance_m"]), float(settings["duplicate_hours"]))
+        return cls(settings["duplicate_distance_m"], settings["duplicate_hours"])
 
 
 def flag_duplicates(session: Session, issue_ids: Sequence[int], rule: DuplicateRule) -> dict[int, int]:

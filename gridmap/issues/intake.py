@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -32,16 +32,18 @@ from gridmap.dates import CLOCK_SKEW, EARLIEST_DAY, LATEST_DAY
 from gridmap.errors import GridmapError, InvalidField, InvalidInput, OutOfScope, OutsideCells, UnknownCategory
 from gridmap.geo.areas import AreaIndex
 from gridmap.geo.crs import InputCRS, parse_crs
+from gridmap.issues.bulk_write import DEFAULT_BATCH_ROWS, IssueWriter
 from gridmap.issues.categories import CategoryTree
 from gridmap.issues.dispatch import Routing
-from gridmap.issues.duplicates import DuplicateRule, duplicate_distance_m, flag_duplicates
+from gridmap.issues.duplicates import DuplicateRule, duplicate_distance_m
 from gridmap.issues.idempotency import RetryKey, find_replay, remember
 from gridmap.issues.record_files import REQUIRED_COLUMNS
 from gridmap.issues.sla import WorkingCalendar, deadline
 from gridmap.issues.states import CLOSED_STATUSES, SOURCES, STATUSES
+from gridmap.security import audit
 from gridmap.security.access import UNLIMITED, AccessScope
 from gridmap.storage.db import Database
-from gridmap.storage.models import Issue, IssueTransition
+from gridmap.storage.models import Issue
 
 #: Stage timestamps in workflow order, with the action and status each one records.
 STAGES: tuple[tuple[str, str, str], ...] = (
@@ -111,7 +113,7 @@ class ImportReport:
     imported: int
     errors: list[RowError] = field(default_factory=list)
     dry_run: bool = False
-    issue_ids: list[int] = field(default_factory=list)
+    issue_ids: Sequence[int] = field(default_factory=list)  # runs of consecutive ids for large imports
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -323,9 +325,10 @@ class Intake:
 
     # --- the write step ------------------------------------------------------------------
 
-    def write(self, session: Session, rows: Sequence[dict[str, Any]], *, actor: str, chunk: int = 2000,
+    def write(self, session: Session, rows: Sequence[dict[str, Any]], *, actor: str,
               on_progress: Callable[[int], None] | None = None,
-              histories: Sequence[Sequence[Mapping[str, Any]] | None] | None = None) -> list[int]:
+              histories: Sequence[Sequence[Mapping[str, Any]] | None] | None = None,
+              batch_rows: int = DEFAULT_BATCH_ROWS) -> list[int]:
         """Insert prepared rows and their transition histories in the caller's transaction; flag duplicates.
 
         ``histories`` (one entry per row) restores a known history exactly: an entry is that
@@ -334,28 +337,17 @@ class Intake:
         """
         if histories is not None and len(histories) != len(rows):
             raise ValueError(f"histories has {len(histories)} entries for {len(rows)} rows")
-        now = datetime.now(UTC)
+        writer = IssueWriter(session, actor=actor, duplicate_rule=self.duplicate_rule, batch_rows=batch_rows,
+                             row_by_row=len(rows) <= audit.ROWS_LOGGED_ONE_BY_ONE)
         ids: list[int] = []
-        for start in range(0, len(rows), chunk):
-            batch = [dict(row, created_at=now) for row in rows[start:start + chunk]]
-            new_ids = list(session.scalars(insert(Issue).returning(Issue.id, sort_by_parameter_order=True), batch))
-            transitions = []
-            for offset, (issue_id, row) in enumerate(zip(new_ids, batch)):
-                given = None if histories is None else histories[start + offset]
-                if given is None:
-                    transitions += _history(issue_id, row, actor)
-                else:
-                    transitions += [dict(transition, issue_id=issue_id) for transition in given]
-            if histories is not None:  # one INSERT needs the same keys in every row
-                keys = set().union(*transitions)
-                transitions = [{key: transition.get(key) for key in keys} for transition in transitions]
-            if transitions:
-                session.execute(insert(IssueTransition), transitions)
-            if self.duplicate_rule is not None:
-                flag_duplicates(session, new_ids, self.duplicate_rule)
-            ids += new_ids
+        for start in range(0, len(rows), batch_rows):
+            batch = rows[start:start + batch_rows]
+            given = [None] * len(batch) if histories is None else histories[start:start + batch_rows]
+            ids += writer.write(batch, [history_of(row, actor) if known is None else known
+                                        for row, known in zip(batch, given)])
             if on_progress:
                 on_progress(len(batch))
+        writer.finish()
         return ids
 
     # --- the three forms of the one path -------------------------------------------------
@@ -421,11 +413,16 @@ class Intake:
         refuse_out_of_scope(errors, access)
         return rows, errors
 
-    def import_records(
+    def import_records(self, db: Database, records: Sequence[Mapping[str, Any]],
+                       row_numbers: Sequence[int] | None = None, **options: Any) -> ImportReport:
+        """The batch form for records in memory: :meth:`import_batches` of one batch."""
+        numbers = list(row_numbers) if row_numbers is not None else list(range(1, len(records) + 1))
+        return self.import_batches(db, [(records, numbers)], **options)
+
+    def import_batches(
         self,
         db: Database,
-        records: Sequence[Mapping[str, Any]],
-        row_numbers: Sequence[int] | None = None,
+        batches: Iterable[tuple[Sequence[Mapping[str, Any]], Sequence[int]]],
         *,
         access: AccessScope = UNLIMITED,
         crs: InputCRS | str | None = None,
@@ -434,23 +431,49 @@ class Intake:
         actor: str = "import",
         default_source: str = "import",
         on_progress: Callable[[int], None] | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
     ) -> ImportReport:
-        """The batch form: import records in one transaction, all of them or (``skip_bad_rows``) the good ones.
+        """Import (records, row numbers) batches in one transaction: all rows, or (``skip_bad_rows``) the good ones.
 
-        A row outside ``access`` refuses the whole import (OutOfScope), ``skip_bad_rows`` or not.
+        Each batch is checked (every per-row step) and written before the next is read, so memory
+        does not grow with the file. The first bad row stops the writing, not the checking: every
+        bad row is reported, and the transaction is rolled back. A row outside ``access`` refuses
+        the whole import (OutOfScope), ``skip_bad_rows`` or not.
         """
-        rows, errors = self.check_batch(records, crs=crs, row_numbers=row_numbers, default_source=default_source,
-                                        access=access)
-        report = ImportReport(rows=len(records), imported=0, errors=errors, dry_run=dry_run)
-        if errors and not skip_bad_rows:
-            return report  # all or nothing: nothing is written
-        if dry_run:
-            report.imported = len(rows)  # what a real run would import
-            return report
-        with db.session() as session:
-            report.issue_ids = self.write(session, rows, actor=actor, on_progress=on_progress)
-        report.imported = len(report.issue_ids)
+        crs = crs if isinstance(crs, InputCRS) else parse_crs(crs)
+        report = ImportReport(rows=0, imported=0, dry_run=dry_run)
+        try:
+            with db.session() as session:
+                writer = None if dry_run else IssueWriter(session, actor=actor, duplicate_rule=self.duplicate_rule,
+                                                          batch_rows=batch_rows)
+                for records, numbers in batches:
+                    rows, errors = self.prepare(records, crs=crs, row_numbers=numbers, default_source=default_source,
+                                                access=access)
+                    report.rows += len(records)
+                    report.errors += errors
+                    report.imported += len(rows)
+                    if errors and (not skip_bad_rows or any(issubclass(e.error, OutOfScope) for e in errors)):
+                        writer = None  # all or nothing: keep checking to report every bad row, write no more
+                    if writer is not None:
+                        for start in range(0, len(rows), batch_rows):
+                            batch = rows[start:start + batch_rows]
+                            writer.write(batch, [history_of(row, actor) for row in batch])
+                    if on_progress:
+                        on_progress(len(records))
+                refuse_out_of_scope(report.errors, access)
+                if writer is None:
+                    raise _Discard
+                writer.finish()
+                report.issue_ids = writer.ids
+        except _Discard:
+            pass
+        if report.errors and not skip_bad_rows:
+            report.imported = 0  # nothing was written
         return report
+
+
+class _Discard(Exception):
+    """Roll the import's transaction back: a dry run, or a bad row without ``skip_bad_rows``."""
 
 
 def _outside_scope(row: Mapping[str, Any], access: AccessScope) -> str | None:
@@ -504,18 +527,18 @@ def _photos(value: Any) -> list[str]:
     return [part.strip() for part in re.split(r"[;\s]+", str(value)) if part.strip()]
 
 
-def _history(issue_id: int, row: Mapping[str, Any], actor: str) -> list[dict[str, Any]]:
-    """Transition records reconstructed from an imported issue's stage timestamps."""
-    history = [dict(issue_id=issue_id, action="report", from_status=None, to_status="reported",
-                    actor=actor, at=row["reported_at"], comment=None)]
+def history_of(row: Mapping[str, Any], actor: str) -> list[dict[str, Any]]:
+    """The transitions of an imported issue (without its id), rebuilt from its stage timestamps."""
+    history = [dict(action="report", from_status=None, to_status="reported", actor=actor, at=row["reported_at"],
+                    comment=None)]
     status, last = "reported", row["reported_at"]
     for stage, action, to_status in STAGES:
         if row.get(stage) is not None:
-            history.append(dict(issue_id=issue_id, action=action, from_status=status, to_status=to_status,
-                                actor=actor, at=row[stage], comment=None))
+            history.append(dict(action=action, from_status=status, to_status=to_status, actor=actor, at=row[stage],
+                                comment=None))
             status, last = to_status, row[stage]
     if row["status"] != status:
         action = {"rejected": "reject", "suspended": "suspend", "in_progress": "start"}.get(row["status"], "import")
-        history.append(dict(issue_id=issue_id, action=action, from_status=status, to_status=row["status"],
-                            actor=actor, at=last, comment="status as imported"))
+        history.append(dict(action=action, from_status=status, to_status=row["status"], actor=actor, at=last,
+                            comment="status as imported"))
     return history

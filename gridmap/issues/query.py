@@ -12,8 +12,10 @@ from sqlalchemy import and_, func, not_, select
 from sqlalchemy.orm import Session, selectinload
 
 from gridmap.errors import InvalidInput
+from gridmap.issues import keyset
 from gridmap.issues.categories import CategoryTree
 from gridmap.issues.counts import IssueFilter, metric_condition
+from gridmap.issues.keyset import SORT_KEYS
 from gridmap.issues.params import (
     AREA_COLUMNS,
     bbox_conditions,
@@ -27,17 +29,9 @@ from gridmap.issues.params import (
 from gridmap.issues.states import ACTION_LABELS, OPEN_STATUSES, SOURCES, STATUS_LABELS
 from gridmap.issues.workflow import WorkflowRules, allowed_actions, sla_state_of
 from gridmap.security.access import AccessScope, mask_name, mask_phone
-from gridmap.storage.models import Issue, IssueTransition
-from gridmap.storage.workflow import IssueEscalation
+from gridmap.storage.models import Issue, IssueEscalation, IssueTransition
 
-SORTS = {
-    "-reported_at": (Issue.reported_at.desc(), Issue.id.desc()),
-    "reported_at": (Issue.reported_at.asc(), Issue.id.asc()),
-    "deadline": (Issue.deadline.asc(), Issue.id.asc()),
-    "-deadline": (Issue.deadline.desc(), Issue.id.desc()),
-    "id": (Issue.id.asc(),),
-    "-id": (Issue.id.desc(),),
-}
+SORTS = SORT_KEYS
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 
@@ -57,12 +51,14 @@ class IssueQuery:
     limit: int = DEFAULT_LIMIT
     offset: int = 0
     sort: str = "-reported_at"
+    #: The sort key of the last row of the previous page (from a ``cursor``): the page starts after it.
+    after: tuple[Any, ...] | None = None
 
     @classmethod
     def parse(cls, args: Mapping[str, str], *, categories: CategoryTree, timezone_name: str,
               access: AccessScope) -> IssueQuery:
         """A query from query-string values (``area``, ``status``, ``category``, ``source``, ``bbox``,
-        ``from``, ``to``, ``overdue``, ``department``, ``assignee``, ``limit``, ``offset``, ``sort``)."""
+        ``from``, ``to``, ``overdue``, ``department``, ``assignee``, ``limit``, ``offset`` or ``cursor``, ``sort``)."""
         period = IssueFilter.parse(date_from=args.get("from"), date_to=args.get("to"), category=args.get("category"),
                                    categories=categories, timezone_name=timezone_name, access=access)
         area = (args.get("area") or "").strip() or None
@@ -72,6 +68,10 @@ class IssueQuery:
         sort = parse_choice(args.get("sort"), SORTS, "sort", "-reported_at")
         limit, offset = parse_paging(args.get("limit"), args.get("offset"), default_limit=DEFAULT_LIMIT,
                                      max_limit=MAX_LIMIT)
+        cursor = (args.get("cursor") or "").strip()
+        if cursor and offset:
+            raise InvalidInput("give cursor or offset, not both: the cursor already says where the page starts")
+        after = tuple(keyset.decode(cursor, sort)) if cursor else None
         return cls(
             period=period,
             area=area,
@@ -84,6 +84,7 @@ class IssueQuery:
             limit=limit,
             offset=offset,
             sort=sort,
+            after=after,
         )
 
     def conditions(self, as_of: datetime | None = None) -> list[Any]:
@@ -107,13 +108,27 @@ class IssueQuery:
 
     def run(self, session: Session, as_of: datetime | None = None) -> tuple[int, list[Issue]]:
         """(total matching, the issues of the requested page)."""
+        total, issues, _ = self.page(session, as_of)
+        return total, issues
+
+    def page(self, session: Session, as_of: datetime | None = None) -> tuple[int, list[Issue], str | None]:
+        """(total matching, the issues of the requested page, the cursor of the next page or None on the last)."""
         conditions = self.conditions(as_of)
         total = session.scalar(select(func.count()).select_from(Issue).where(*conditions))
-        issues = session.scalars(
-            select(Issue).where(*conditions).order_by(*SORTS[self.sort]).limit(self.limit).offset(self.offset)
+        rows = self.rows(session, as_of, self.limit + 1)
+        issues, more = rows[:self.limit], len(rows) > self.limit
+        return int(total or 0), issues, keyset.encode(self.sort, issues[-1]) if more else None
+
+    def rows(self, session: Session, as_of: datetime | None = None, limit: int | None = None) -> list[Issue]:
+        """Up to ``limit`` (default the page size) matching issues from the page's start, in the sort order."""
+        conditions = self.conditions(as_of)
+        if self.after is not None:
+            conditions.append(keyset.after(self.sort, self.after))
+        return list(session.scalars(
+            select(Issue).where(*conditions).order_by(*keyset.order_by(self.sort))
+            .limit(self.limit if limit is None else limit).offset(self.offset)
             .options(selectinload(Issue.escalations))
-        ).all()
-        return int(total or 0), list(issues)
+        ).all())
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from gridmap.errors import InvalidInput
@@ -26,14 +26,12 @@ from gridmap.issues.dispatch import Suggestion
 from gridmap.issues.query import IssueQuery
 from gridmap.issues.sla import TimeLimitKind
 from gridmap.issues.workflow import (
-    CLOCK_STOPPED_STATUSES,
     MAX_EXTENSIONS,
-    OPEN_STATUSES,
     WorkflowRules,
     sla_state_of,
     time_limit_length,
 )
-from gridmap.storage.models import Issue
+from gridmap.storage.models import RUNNING_STATUSES, Issue
 
 REASONS: tuple[str, ...] = ("overdue", "warning", "to_dispatch", "to_register")
 #: Why an issue is in the queue, keyed by status, for the reasons that depend on the status alone.
@@ -86,20 +84,29 @@ def warning_horizon(rules: WorkflowRules) -> timedelta:
     return longest + timedelta(days=1)
 
 
+def queue_candidates(query: IssueQuery, rules: WorkflowRules, now: datetime) -> Select[Issue]:
+    """The issues that may be in the queue, by deadline: open ones with a running clock only.
+
+    Their status condition is the one of the partial index ``ix_issues_running_deadline``
+    (PostgreSQL), so the archive of closed issues is never read.
+    """
+    return (
+        select(Issue)
+        .where(*query.conditions(now), Issue.status.in_(RUNNING_STATUSES))
+        .where(or_(Issue.status.in_(sorted(STATUS_REASONS)),
+                   Issue.deadline <= now + warning_horizon(rules),
+                   Issue.sla_state.in_(("warning", "overdue"))))
+        .order_by(Issue.deadline, Issue.id)
+    )
+
+
 def dispatch_queue(session: Session, query: IssueQuery, rules: WorkflowRules, *,
                    now: datetime | None = None, limit: int = DEFAULT_LIMIT) -> Queue:
     """The queue of the issues that ``query`` selects (its area, category, status and source filters)."""
     if limit < 1:
         raise InvalidInput(f"limit must be at least 1, got {limit}")
     now = now or datetime.now(UTC)
-    running = sorted(OPEN_STATUSES - CLOCK_STOPPED_STATUSES)
-    candidates = session.scalars(
-        select(Issue)
-        .where(*query.conditions(now), Issue.status.in_(running))
-        .where(or_(Issue.status.in_(sorted(STATUS_REASONS)),
-                   Issue.deadline <= now + warning_horizon(rules),
-                   Issue.sla_state.in_(("warning", "overdue"))))
-    ).all()
+    candidates = session.scalars(queue_candidates(query, rules, now)).all()
     entries = []
     for issue in candidates:
         try:

@@ -338,6 +338,29 @@ class WorkingCalendar:
                 remaining -= available
             day += timedelta(days=1)
 
+    def earliest_within(self, end: datetime, amount: timedelta) -> datetime:
+        """The earliest moment from which at most ``amount`` of working time is left until ``end``.
+
+        The mirror of :meth:`add_working_time`: a moment in a break or a night just before the
+        working time counted is included (the working time left does not change there).
+        """
+        if amount < timedelta(0):
+            raise InvalidInput(f"working time to subtract must not be negative, got {amount}")
+        moment = self.local(end)
+        remaining = amount
+        day = moment.date()
+        while True:
+            for period_start, period_end in reversed(self._periods_on(day)):
+                finish = min(moment, period_end)
+                if finish <= period_start:
+                    continue
+                available = finish - period_start
+                if remaining < available:
+                    return (finish - remaining).astimezone(end.tzinfo)
+                remaining -= available
+                moment = period_start
+            day -= timedelta(days=1)
+
     def working_time_between(self, start: datetime, end: datetime) -> timedelta:
         """Working time from ``start`` to ``end``; negative when ``end`` is before ``start``."""
         first, last = self.local(start), self.local(end)

@@ -65,6 +65,9 @@ from gridmap.issues.states import (
 )
 from gridmap.storage.models import Issue, IssueTransition
 
+#: The SLA states change strictly after their moment (overdue once ``now > deadline``).
+JUST_AFTER = timedelta(microseconds=1)
+
 
 class IllegalTransition(Conflict):
     """An action that the issue's current status (or history) does not allow (409)."""
@@ -136,6 +139,17 @@ def time_limit_length(kind: TimeLimitKind | str, value: float, calendar: Working
     return timedelta(hours=value)
 
 
+def clock_earliest_within(end: datetime, amount: timedelta, kind: TimeLimitKind | str,
+                          calendar: WorkingCalendar) -> datetime:
+    """The earliest moment from which at most ``amount`` of the kind's clock is left until ``end``."""
+    kind = parse_time_limit_kind(kind)
+    if kind.needs_calendar:
+        return calendar.earliest_within(end, amount)
+    if kind is TimeLimitKind.calendar_days:
+        return (_wall(end, calendar) - amount).replace(tzinfo=calendar.tz).astimezone(end.tzinfo)
+    return end - amount
+
+
 def _wall(moment: datetime, calendar: WorkingCalendar) -> datetime:
     return calendar.local(moment).replace(tzinfo=None)
 
@@ -159,6 +173,25 @@ def sla_state_of(issue: Issue, now: datetime, rules: WorkflowRules) -> str | Non
     allowed = time_limit_length(kind, value, rules.calendar) * (1 + (issue.extension_count or 0))
     remaining = clock_between(now, issue.deadline, kind, rules.calendar)
     return "warning" if remaining <= allowed * (1 - rules.warn_share) else "ok"
+
+
+def sla_next_change(issue: Issue, now: datetime, rules: WorkflowRules, state: str | None) -> datetime | None:
+    """After ``now``, the next moment the SLA tick has work for the issue (``sla_next_at``); None: never.
+
+    ``state`` is the issue's SLA state at ``now``. ``ok`` → the warning starts; ``warning`` → the
+    deadline passes; ``overdue`` → just after the deadline, when escalation level 1 falls due (the
+    tick, :func:`gridmap.issues.escalation.sla_tick`, moves it on to the next level); paused,
+    finished and deadline-less issues wait for their next action. Raises InvalidInput when the
+    calendar cannot count the issue's clock.
+    """
+    if issue.status not in OPEN_STATUSES or issue.deadline is None or state in (None, "paused"):
+        return None
+    limit = rules.time_limit(issue)
+    if state in ("warning", "overdue") or limit is None:
+        return issue.deadline + JUST_AFTER
+    kind, value = limit
+    allowed = time_limit_length(kind, value, rules.calendar) * (1 + (issue.extension_count or 0))
+    return clock_earliest_within(issue.deadline, allowed * (1 - rules.warn_share), kind, rules.calendar)
 
 
 # --------------------------------------------------------------------------------------------
@@ -265,7 +298,7 @@ def apply_action(
     for name, value in changes.items():
         setattr(issue, name, value)
     issue.status = target
-    issue.sla_state = _quiet_sla_state(issue, at, rules)
+    issue.sla_state, issue.sla_next_at = _quiet_sla_state(issue, at, rules)
     transition = IssueTransition(
         issue_id=issue.id,
         action=action,
@@ -281,11 +314,13 @@ def apply_action(
     return transition
 
 
-def _quiet_sla_state(issue: Issue, at: datetime, rules: WorkflowRules) -> str | None:
+def _quiet_sla_state(issue: Issue, at: datetime, rules: WorkflowRules) -> tuple[str | None, datetime | None]:
+    """The SLA state at ``at`` and when the tick must look again (an overdue issue: at once, for its escalations)."""
     try:
-        return sla_state_of(issue, at, rules)
+        state = sla_state_of(issue, at, rules)
+        return state, sla_next_change(issue, at, rules, state)
     except InvalidInput:  # e.g. a deadline in a year the calendar does not cover yet: the tick will say
-        return None
+        return None, at if issue.status in OPEN_STATUSES else None
 
 
 def load_issue(session: Session, issue_id: int, *, for_update: bool = True) -> Issue:
@@ -485,7 +520,8 @@ def apply_to_issues(
         raise InvalidInput("an issue id is listed twice")
     rules = rules if rules is not None else WorkflowRules.default()
     at = _moment(at)
-    transitions, problems = [], []
+    transitions: list[IssueTransition] = []
+    problems: list[dict[str, Any]] = []
     for issue_id in issue_ids:
         try:
             issue = load_issue(session, issue_id)

@@ -28,7 +28,7 @@ from gridmap.errors import InvalidInput
 from gridmap.geo.crs import gcj02_to_wgs84
 from gridmap.geo.layers import CODE_LENGTHS
 from gridmap.issues.counts import COUNTS, grouped_counts, metric_condition
-from gridmap.issues.params import LEVEL_COLUMNS, BBox, bbox_conditions, parse_bbox
+from gridmap.issues.params import BBox, bbox_conditions, parse_bbox
 from gridmap.labels import NO_DATA, RATIO_METRICS, Translate, untranslated
 from gridmap.maps.display import shift_points
 from gridmap.maps.filters import MapFilter
@@ -65,7 +65,7 @@ def figures(session: Session, query: MapQuery, *, as_of: datetime | None = None)
     The grouped count of :func:`gridmap.issues.counts.grouped_counts`, as the stats use it, without
     listing the areas that have none.
     """
-    counted = grouped_counts(session, LEVEL_COLUMNS[query.level], query.issue_filter.conditions(), as_of=as_of)
+    counted = grouped_counts(session, query.level, query.issue_filter, as_of=as_of)
     # The filter's scope condition selects issues by their stamped area codes, and codes nest by
     # prefix, so every code found lies in that scope; only another scope needs checking.
     if query.issue_filter.scope == query.scope:
@@ -343,9 +343,14 @@ def _clip(text_value: str | None) -> str | None:
     return text_value[:DESCRIPTION_CHARS - 1] + "…"
 
 
-def level_for(catalogue: AreaCatalogue, scope: AreaScope, max_cells: int) -> str:
-    """The choropleth level: cells, or communities when the scope holds more than ``max_cells`` cells."""
-    if len(scope.inside(catalogue, "cells")) <= max_cells:
+def level_for(catalogue: AreaCatalogue, scope: AreaScope, max_cells: int, *, tile_cells: int = 0) -> str:
+    """The choropleth level: cells, or communities when the scope holds more than ``max_cells`` cells.
+
+    With vector tiles (``tile_cells`` > 0) a scope of more than ``tile_cells`` cells stays at cells:
+    they are drawn from tiles.
+    """
+    cells = len(scope.inside(catalogue, "cells"))
+    if cells <= max_cells or 0 < tile_cells < cells:
         return "cells"
     return "communities"
 

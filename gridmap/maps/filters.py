@@ -26,17 +26,18 @@ class MapFilter(IssueFilter):
     sources: tuple[str, ...] = ()
     scope: AreaScope | None = None
 
-    def conditions(self) -> list[Any]:
-        """SQL conditions on the issues table."""
+    def conditions(self, on: Any = None) -> list[Any]:
+        """SQL conditions on the issues table (``on``: the rollup's columns instead)."""
         from gridmap.storage.models import Issue
 
-        conditions = super().conditions()
+        on = Issue if on is None else on
+        conditions = super().conditions(on)
         if self.statuses:
-            conditions.append(Issue.status.in_(parse_statuses(",".join(self.statuses))))
+            conditions.append(on.status.in_(parse_statuses(",".join(self.statuses))))
         if self.sources:
-            conditions.append(Issue.source.in_(self.sources))
+            conditions.append(on.source.in_(self.sources))
         if self.scope is not None:
-            conditions.append(self.scope.condition())
+            conditions.append(self.scope.condition(on))
         return conditions
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from sqlalchemy import or_
 
@@ -134,9 +135,10 @@ class AreaScope:
                 found += catalogue.inside(level, code)
         return found
 
-    def condition(self):
-        """SQL condition: the issue lies in one of the areas (by the codes stamped at intake)."""
-        return or_(*(AREA_COLUMNS[len(code)] == code for code in self.codes))
+    def condition(self, on: Any = None):
+        """SQL condition: the issue lies in one of the areas (by the codes stamped at intake; ``on``: the rollup's)."""
+        columns = {length: (column if on is None else getattr(on, column.key)) for length, column in AREA_COLUMNS.items()}
+        return or_(*(columns[len(code)] == code for code in self.codes))
 
     def bounds(self, catalogue: AreaCatalogue) -> tuple[float, float, float, float]:
         """The lon/lat bounds (minx, miny, maxx, maxy) of all the areas."""

@@ -7,6 +7,7 @@ computed on first use. Knows no web framework.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
@@ -21,6 +22,7 @@ from gridmap.maps.display import DisplayGeometry, shift_points
 from gridmap.maps.filters import parse_map_filter, parse_metric
 from gridmap.maps.scope import AreaCatalogue, AreaScope
 from gridmap.maps.tiles import TileSource, display_shift, tile_sources
+from gridmap.maps.vector_tiles import AreaTiles, TileCache, TileId, encode_postgis, encode_python, postgis_available
 from gridmap.security.access import AccessScope
 from gridmap.storage.db import Database
 
@@ -39,6 +41,10 @@ class MapService:
         self.timezone = timezone
         self.db = db
         self.embed_max_features = embed_max_features
+        self.tile_cache = TileCache()
+        self._tile_sources: dict[str, AreaTiles] = {}
+        self._tile_lock = threading.Lock()
+        self._encoder: str | None = None
 
     @cached_property
     def catalogue(self) -> AreaCatalogue:
@@ -62,6 +68,44 @@ class MapService:
     def max_cells(self) -> int:
         return int(self.settings.get("map_max_cells") or 20000)
 
+    @property
+    def tile_cells(self) -> int:
+        """Above this many cells a view draws them from vector tiles; 0: never."""
+        return int(self.settings.get("map_tile_cells") or 0)
+
+    def uses_tiles(self, cells: int) -> bool:
+        """Whether a choropleth of ``cells`` cells is drawn from vector tiles."""
+        return 0 < self.tile_cells < cells
+
+    @property
+    def tile_encoder(self) -> str:
+        """``postgis`` (ST_AsMVT) on PostgreSQL with PostGIS and unshifted overlays, else ``python``."""
+        if self._encoder is None:
+            with self.db.sessions() as session:
+                usable = self.shift == "none" and postgis_available(session)
+            self._encoder = "postgis" if usable else "python"
+        return self._encoder
+
+    def vector_tile(self, level: str, tile: TileId, prefixes: tuple[str, ...] | None) -> bytes:
+        """The encoded tile of ``level``'s areas inside ``prefixes`` (None: all), from the cache when there."""
+        version = self.geometry.version
+        key = (level, tile.z, tile.x, tile.y, prefixes)
+        data = self.tile_cache.get(version, key)
+        if data is not None:
+            return data
+        with self._tile_lock:
+            source = self._tile_sources.get(level)
+            if source is None:
+                source = self._tile_sources.setdefault(level, AreaTiles(self.geometry, level))
+        positions = source.candidates(tile, prefixes)
+        if self.tile_encoder == "postgis":
+            with self.db.sessions() as session:
+                data = encode_postgis(session, source, tile, positions)
+        else:
+            data = encode_python(source, tile, positions)
+        self.tile_cache.put(version, key, data)
+        return data
+
     def scope(self, text: str | None, *, access: AccessScope, default_all: bool = True) -> AreaScope:
         """The areas named by an ``area`` parameter, which must lie in ``access``.
 
@@ -82,7 +126,7 @@ class MapService:
         issue_filter = parse_map_filter(args, categories=self.categories, timezone_name=self.timezone, scope=scope,
                                         access=access)
         if level is None:
-            level = level_for(self.catalogue, scope, self.max_cells)
+            level = level_for(self.catalogue, scope, self.max_cells, tile_cells=self.tile_cells)
         return MapQuery(scope=scope, level=level, metric=metric, issue_filter=issue_filter)
 
     def display_bounds(self, scope: AreaScope) -> tuple[float, float, float, float]:

@@ -56,6 +56,7 @@ from gridmap.errors import GridmapError, InvalidInput
 from gridmap.security.audit import record
 from gridmap.storage.db import MIGRATIONS, Database
 from gridmap.storage.models import Base
+from gridmap.storage.rollup import ROLLUP_TABLES
 
 #: "grmp" in the SQLite header of every backup file: tells a gridmap backup from any SQLite file.
 APPLICATION_ID = 0x67726D70
@@ -207,7 +208,8 @@ def inspect_backup(path: Path | str) -> BackupFile:
     if len(header) < 100 or not header.startswith(_SQLITE_HEADER):
         raise InvalidInput(f"{path} is not a gridmap backup (not a SQLite database)")
     if int.from_bytes(header[68:72], "big") != APPLICATION_ID:
-        raise InvalidInput(f"{path} is a SQLite database but not a gridmap backup (write one with `gridmap backup FILE`)")
+        raise InvalidInput(f"{path} is a SQLite database but not a gridmap backup (write one with `gridmap backup "
+                           "FILE`)")
     try:
         with closing(sqlite3.connect(_sqlite_uri(path, readonly=True), uri=True)) as connection:
             problems = [row[0] for row in connection.execute("PRAGMA integrity_check(20)")]
@@ -233,7 +235,7 @@ def inspect_backup(path: Path | str) -> BackupFile:
 
 def _check_tables(names: Iterable[str], where: str) -> None:
     known = {table.name for table in model_tables()}
-    names = set(names) - {VERSION_TABLE}
+    names = set(names) - {VERSION_TABLE} - set(ROLLUP_TABLES)  # derived: the restoring database recounts
     if names - known:
         raise InvalidInput(f"{where} has tables this gridmap does not know ({_names(names - known)}): "
                            "it was written by another version of gridmap")

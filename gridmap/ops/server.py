@@ -116,7 +116,8 @@ def buffer_limit(max_body_bytes: int) -> int:
 
 
 def make_server(app: Callable, *, host: str, port: int, threads: int, max_body_bytes: int):
-    """A waitress server for ``app`` (bodies up to ``max_body_bytes``) whose connections are :class:`LingeringChannel`."""
+    """A waitress server for ``app`` (bodies up to ``max_body_bytes``) whose connections are
+    :class:`LingeringChannel`."""
     sockets: dict = {}
     server = create_server(app, map=sockets, host=host, port=port, threads=threads,
                            max_request_body_size=buffer_limit(max_body_bytes))

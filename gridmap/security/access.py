@@ -88,13 +88,13 @@ class AccessScope:
     def unlimited(self) -> bool:
         return self.areas is None and self.departments is None
 
-    def issue_conditions(self) -> list[Any]:
-        """SQL conditions on the issues table."""
+    def issue_conditions(self, on: Any = Issue) -> list[Any]:
+        """SQL conditions on the issues table (``on``: another table with its cell_code and department columns)."""
         conditions = []
         if self.areas is not None:
-            conditions.append(self.cell_condition(Issue.cell_code))
+            conditions.append(self.cell_condition(on.cell_code))
         if self.departments is not None:
-            conditions.append(Issue.department.in_(self.departments) if self.departments else false())
+            conditions.append(on.department.in_(self.departments) if self.departments else false())
         return conditions
 
     def cell_condition(self, column) -> Any:
@@ -109,7 +109,9 @@ class AccessScope:
         """Whether a cell (15-digit code) lies in the scope's areas."""
         if self.areas is None:
             return True
-        return bool(cell_code) and any(cell_code.startswith(code) for code in self.areas)
+        if not cell_code:
+            return False
+        return any(cell_code.startswith(code) for code in self.areas)
 
     def shows_area(self, code: str) -> bool:
         """Whether an area is shown at all: inside the scope, or containing part of it."""
@@ -206,7 +208,8 @@ def check_role_and_scopes(role: str, scopes: Iterable[str], *, area_codes: Itera
     scopes = tuple(dict.fromkeys(s.strip() for s in scopes if s and s.strip()))
     if role in AREA_CODE_LENGTHS:
         lengths = AREA_CODE_LENGTHS[role]
-        kinds = " or ".join({9: "street (9 digits)", 12: "community (12 digits)", 15: "cell (15 digits)"}[n] for n in lengths)
+        kinds = " or ".join({9: "street (9 digits)", 12: "community (12 digits)",
+                             15: "cell (15 digits)"}[n] for n in lengths)
         if not scopes:
             raise InvalidInput(f"role {role} needs --scope: one or more {kinds} codes")
         known = set(area_codes)
@@ -221,7 +224,8 @@ def check_role_and_scopes(role: str, scopes: Iterable[str], *, area_codes: Itera
         known = set(departments)
         for name in scopes:
             if known and name not in known:
-                raise InvalidInput(f"scope {name!r} is not a department of the routing rules: use one of {', '.join(sorted(known))}")
+                raise InvalidInput(f"scope {name!r} is not a department of the routing rules: use one of "
+                                   f"{', '.join(sorted(known))}")
     elif scopes:
         raise InvalidInput(f"role {role} sees the whole district: give no --scope")
     return scopes

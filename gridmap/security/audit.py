@@ -24,12 +24,15 @@ from typing import Any
 
 from sqlalchemy import Insert, event, func, insert, inspect, select
 from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.sql.dml import UpdateBase
 
-from gridmap.storage.models import Meta
+from gridmap.storage.models import Meta, table_of
+from gridmap.storage.rollup import ROLLUP_TABLES
 from gridmap.storage.security import AuditEntry
 
-#: Tables whose changes are not logged: the log itself and the meta table (it holds the secret key).
-UNLOGGED_TABLES = frozenset({AuditEntry.__tablename__, Meta.__tablename__})
+#: Tables whose changes are not logged: the log itself, the meta table (it holds the secret key) and the
+#: issue rollup (derived from the issues, whose changes are logged).
+UNLOGGED_TABLES = frozenset({AuditEntry.__tablename__, Meta.__tablename__, *ROLLUP_TABLES})
 #: Columns whose values are replaced by a marker in the log.
 SECRET_COLUMNS = frozenset({"password_hash", "token_hash", "key_hash"})
 #: A bulk statement of more rows than this is logged as one summary entry.
@@ -140,6 +143,8 @@ def _changed_columns(state) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def _log_unit_of_work(session: Session, _flush_context) -> None:
     entries = []
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
     for operation, objects in (("insert", session.new), ("update", session.dirty), ("delete", session.deleted)):
         for obj in objects:
             state = inspect(obj)
@@ -157,7 +162,7 @@ def _log_unit_of_work(session: Session, _flush_context) -> None:
                                   None if before is None else _clean(table, before),
                                   None if after is None else _clean(table, after)))
     if entries:
-        session.connection().execute(insert(AuditEntry.__table__), entries)
+        session.connection().execute(insert(table_of(AuditEntry)), entries)
 
 
 def _log_bulk_statement(state: ORMExecuteState):
@@ -178,11 +183,12 @@ def _log_bulk_statement(state: ORMExecuteState):
         frozen = result.freeze()
         returned_ids = [row[0] for row in frozen().all()]
         result = frozen()
-    ids = [str(row.get("id")) for row in rows if isinstance(row, dict) and row.get("id") is not None] or [str(i) for i in returned_ids]
-    compiled = {}
-    if not rows:
+    ids = [str(row.get("id")) for row in rows if isinstance(row, dict) and row.get("id") is not None]
+    ids = ids or [str(i) for i in returned_ids]
+    compiled: dict[str, Any] = {}
+    if not rows and isinstance(statement, UpdateBase):
         try:
-            compiled = {k: v for k, v in statement.compile().params.items()}
+            compiled = dict(statement.compile().params)
         except Exception:  # noqa: BLE001 - a statement we cannot describe is still logged by its kind
             compiled = {}
     entries = []
@@ -196,15 +202,16 @@ def _log_bulk_statement(state: ORMExecuteState):
         count = len(rows) if rows else getattr(result, "rowcount", None)
         span = f"{ids[0]}…{ids[-1]}" if len(ids) > 1 else (ids[0] if ids else "*")
         entries.append(_entry(name, operation, f"{span} ({count} rows)" if count is not None else span, None,
-                              {"rows": count, "ids": ids[:100000] if ids else None, "values": _clean(name, compiled) or None}))
-    state.session.connection().execute(insert(AuditEntry.__table__), entries)
+                              {"rows": count, "ids": ids[:100000] if ids else None,
+                               "values": _clean(name, compiled) or None}))
+    state.session.connection().execute(insert(table_of(AuditEntry)), entries)
     return result
 
 
 def record(connection, operation: str, entity: str, entity_id: str, *, before: dict | None = None,
            after: dict | None = None) -> None:
     """Log one change made outside the ORM sessions (a restore), on ``connection``, as the current actor."""
-    connection.execute(insert(AuditEntry.__table__), [_entry(entity, operation, entity_id, before, after)])
+    connection.execute(insert(table_of(AuditEntry)), [_entry(entity, operation, entity_id, before, after)])
 
 
 def audit_entries(session: Session, *, entity: str | None = None, entity_id: str | None = None,

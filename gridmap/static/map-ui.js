@@ -229,10 +229,11 @@
 
   function showSelected() {
     var panel = document.getElementById("selected");
-    if (!panel || !selectedCode || !cellLayers[selectedCode]) { return; }
+    var feature = cellLayers[selectedCode] ? cellLayers[selectedCode].feature : tileFeatures[selectedCode];
+    if (!panel || !selectedCode || !feature) { return; }
     panel.textContent = "";
     panel.appendChild(el("h2", null, labels.selected_cell));
-    panel.appendChild(figuresBox(cellLayers[selectedCode].feature));
+    panel.appendChild(figuresBox(feature));
     panel.hidden = false;
   }
 
@@ -260,6 +261,65 @@
 
   function restyle() {
     Object.keys(cellLayers).forEach(function (code) { cellLayers[code].setStyle(styleFor(code)); });
+    if (tileLayer) {
+      Object.keys(tileLayer._vectorTiles).forEach(function (key) {
+        var tile = tileLayer._vectorTiles[key];
+        Object.keys(tile._features || {}).forEach(function (code) {
+          tileLayer._updateStyles(tile._features[code].feature, tile, tileStyle(code));
+        });
+      });
+    }
+  }
+
+  // --- choropleth from vector tiles (large cell layers) ----------------------------------------
+  // Leaflet.VectorGrid draws the cells of /api/v1/maps/tiles/…; each feature carries its code and
+  // name, the figures are joined here by code, as for the polygons above.
+
+  var tileLayer = null;
+  var tileFeatures = {};  // code -> {code, name} of tile features clicked
+  var tileStats = { loaded: 0, idle: false };
+
+  function tileStyle(code) {
+    var style = styleFor(code);
+    return { fill: true, fillColor: style.fillColor, fillOpacity: style.fillOpacity, stroke: true, color: style.color,
+             weight: style.weight };
+  }
+
+  function buildTileChoropleth(entry) {
+    // Leaflet.VectorGrid 1.3 stops a click on a feature with L.DomEvent.fakeStop, which Leaflet 1.8 removed.
+    if (!L.DomEvent.fakeStop) { L.DomEvent.fakeStop = L.DomEvent.stopPropagation; }
+    // The tiles lie in the tile pane, below the overlay pane whose canvases (boundaries, heatmap)
+    // would take every click: those draw nothing clickable here, so clicks go through them.
+    map.getPane("overlayPane").style.pointerEvents = "none";
+    var styles = {};
+    styles[entry.level] = function (properties) { return tileStyle(properties.code); };
+    tileLayer = L.vectorGrid.protobuf(entry.tiles, {
+      rendererFactory: L.canvas.tile, vectorTileLayerStyles: styles, interactive: true,
+      getFeatureId: function (feature) { return feature.properties.code; }
+    });
+    tileLayer.on("loading", function () { tileStats.idle = false; });
+    tileLayer.on("tileload", function () { tileStats.loaded++; });
+    tileLayer.on("load", function () { tileStats.idle = true; });
+    tileLayer.on("click", function (event) {
+      var properties = event.layer.properties;
+      var feature = { code: String(properties.code), name: String(properties.name) };
+      names[feature.code] = feature.name;
+      tileFeatures[feature.code] = feature;
+      selectedCode = feature.code;
+      showSelected();
+      L.popup({ maxWidth: 280 }).setLatLng(event.latlng).setContent(figuresBox(feature)).openOn(map);
+    });
+    choropleth.addLayer(tileLayer);
+  }
+
+  function tileCodes() {
+    var codes = {};
+    if (tileLayer) {
+      Object.keys(tileLayer._vectorTiles).forEach(function (key) {
+        Object.keys(tileLayer._vectorTiles[key]._features || {}).forEach(function (code) { codes[code] = true; });
+      });
+    }
+    return Object.keys(codes);
   }
 
   // --- boundaries ----------------------------------------------------------------------------
@@ -694,8 +754,8 @@
   syncWeek();
   updateLanguageLink();
 
-  loadLayer("choropleth").then(function (payload) {
-    buildChoropleth(payload);
+  (config.layers.choropleth.tiles ? Promise.resolve(buildTileChoropleth(config.layers.choropleth))
+    : loadLayer("choropleth").then(buildChoropleth)).then(function () {
     if (data) {
       applyData(false);
       if (heatInfo.mode === "areas") { setHeat(heatInfo); }
@@ -713,5 +773,6 @@
 
   // For tests and the console: the map and its layers.
   window.gridmapMap = { map: map, choropleth: choropleth, cells: cellLayers, heat: heat, cluster: cluster, coverage: coverage,
+                        tiles: tileLayer, tileStats: tileStats, tileCodes: tileCodes,
                         state: function () { return copyState(state); } };
 }());

@@ -11,8 +11,8 @@ from gridmap.storage.coverage import (  # noqa: F401  (tables)
 )
 from gridmap.storage.db import Database, connect
 from gridmap.storage.interop import ApiKey, Open311Token  # noqa: F401  (tables)
-from gridmap.storage.models import Area, Base, Issue, IssueTransition, Meta
+from gridmap.storage.models import Area, Base, Issue, IssueEscalation, IssueTransition, Meta
 from gridmap.storage.security import ApiToken, AuditEntry, IdempotencyKey, User  # noqa: F401  (tables)
-from gridmap.storage.workflow import GridWorker, GridWorkerCell, IssueEscalation  # noqa: F401  (tables)
+from gridmap.storage.workflow import GridWorker, GridWorkerCell  # noqa: F401  (tables)
 
-__all__ = ["Area", "Base", "Database", "Issue", "IssueTransition", "Meta", "connect"]
+__all__ = ["Area", "Base", "Database", "Issue", "IssueEscalation", "IssueTransition", "Meta", "connect"]

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gridmap.errors import GridmapError, InvalidInput
 from gridmap.geo.layers import LEVELS, LayerSet
 from gridmap.resources import resource
-from gridmap.storage.models import Area, Meta
+from gridmap.storage.models import Area, Meta, table_of
 from gridmap.storage.spatial import register_sqlite_functions
 
 MIGRATIONS = resource("storage/migrations")
@@ -76,6 +76,14 @@ class Database:
             config.attributes["connection"] = connection
             command.upgrade(config, "heads")
 
+    def ensure_rollup_timezone(self, timezone: str) -> None:
+        """Rebuild the issue rollup when it counts days in another time zone than ``timezone``."""
+        from gridmap.storage import rollup
+
+        with self.engine.begin() as connection:
+            if rollup.rollup_timezone(connection) != timezone:
+                rollup.rebuild(connection, timezone)
+
     def pending_migrations(self) -> set[str]:
         """Alembic heads this database has not reached yet (empty when it is up to date)."""
         heads = set(ScriptDirectory.from_config(self._alembic_config()).get_heads())
@@ -113,7 +121,8 @@ class Database:
             # Children before parents on delete, parents before children on insert.
             for level in reversed(LEVELS):
                 session.execute(delete(Area).where(Area.level == level))
-            session.execute(Area.__table__.insert(), rows) if rows else None
+            if rows:
+                session.execute(table_of(Area).insert(), rows)
             session.merge(Meta(key="geodata_source", value=str(layers.source or "")))
         return len(rows)
 

@@ -69,7 +69,7 @@ def _configure(app: Flask, core: Gridmap, config: dict[str, Any]) -> None:
     app.config["BABEL_DEFAULT_LOCALE"] = LANGUAGES[0]
     Babel(app, locale_selector=select_locale)
     app.secret_key = core.secret_key()
-    app.permanent_session_lifetime = timedelta(hours=float(core.settings["session_hours"]))
+    app.permanent_session_lifetime = timedelta(hours=core.settings["session_hours"])
     from gridmap.web.auth import check_every_view_declares_access, install_auth
     from gridmap.web.limits import install_limits
 
@@ -93,7 +93,8 @@ def _configure(app: Flask, core: Gridmap, config: dict[str, Any]) -> None:
     from gridmap.web import issues_api, openapi
 
     app.register_blueprint(issues_api.blueprint, url_prefix="/api/v1")  # issues and workflow
-    app.register_blueprint(openapi.blueprint, url_prefix="/api/v1")  # /api/v1/openapi.json from every module's OPENAPI_PATHS
+    # /api/v1/openapi.json from every module's OPENAPI_PATHS
+    app.register_blueprint(openapi.blueprint, url_prefix="/api/v1")
     from gridmap.web import coverage_api, coverage_pages
 
     app.register_blueprint(coverage_api.blueprint, url_prefix="/api/v1")  # households, visits, patrols

@@ -80,7 +80,8 @@ OPENAPI_PATHS = {
                 {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
                 for name in ("entity", "entity_id", "actor")
             ] + [
-                {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+                {"name": "limit", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
                 {"name": "offset", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}},
             ],
             "responses": {"200": {"description": "A page of entries"}, "401": {"description": "Not logged in"},

@@ -1,7 +1,8 @@
 """JSON API of planner analytics under /api/v1: indicators (and their XLSX), hotspots, trends.
 
 Periods: ``from``/``to`` are local days, both included; default the last 30 days up to today.
-Definitions: gridmap.analytics.indicators, gridmap.analytics.hotspots, gridmap.analytics.trends (and docs/indicators.md).
+Definitions: gridmap.analytics.indicators, gridmap.analytics.hotspots, gridmap.analytics.trends (and
+docs/indicators.md).
 Every figure counts only the issues in the caller's scope (:func:`gridmap.web.auth.scope`).
 """
 
@@ -152,8 +153,10 @@ _PERIOD = [
 _ERRORS = {"400": {"$ref": "#/components/responses/BadRequest"}}
 _INDICATOR_PARAMS = [
     *_PERIOD,
-    _param("group_by", "Rows: area, department or worker.", {"type": "string", "enum": list(GROUPS), "default": "area"}),
-    _param("level", "Area level when group_by=area.", {"type": "string", "enum": list(AREA_LEVELS), "default": "districts"}),
+    _param("group_by", "Rows: area, department or worker.",
+           {"type": "string", "enum": list(GROUPS), "default": "area"}),
+    _param("level", "Area level when group_by=area.",
+           {"type": "string", "enum": list(AREA_LEVELS), "default": "districts"}),
     _param("due", "Which cases are 应结案: deadline in the period, or closed in it (plus overdue open).",
            {"type": "string", "enum": list(DUE_RULES), "default": DEFAULT_DUE_RULE}),
 ]
@@ -168,25 +171,33 @@ OPENAPI_PATHS: dict[str, Any] = {
     }},
     "/indicators.xlsx": {"get": {
         "summary": "The indicator table as an XLSX workbook", "tags": ["analytics"], "parameters": _INDICATOR_PARAMS,
-        "responses": {"200": {"description": "XLSX workbook.", "content": {XLSX: {"schema": {"type": "string", "format": "binary"}}}},
+        "responses": {"200": {"description": "XLSX workbook.",
+                              "content": {XLSX: {"schema": {"type": "string", "format": "binary"}}}},
                       **_ERRORS},
     }},
     "/hotspots": {"get": {
-        "summary": "Getis-Ord Gi* hot and cold cells (FDR-corrected), repeat locations, change against the previous period",
+        "summary": "Getis-Ord Gi* hot and cold cells (FDR-corrected), repeat locations, change against the previous "
+                   "period",
         "tags": ["analytics"],
         "parameters": [*_PERIOD,
-                       _param("radius_m", "Repeat-location radius in metres.", {"type": "number", "default": REPEAT_RADIUS_M}),
-                       _param("min_count", "Reports that make a repeat location.", {"type": "integer", "default": REPEAT_MIN_COUNT})],
-        "responses": {"200": {"description": "cells (code, count, gi_z, p, p_fdr, class …), hotspots, coldspots, repeats.",
+                       _param("radius_m", "Repeat-location radius in metres.",
+                              {"type": "number", "default": REPEAT_RADIUS_M}),
+                       _param("min_count", "Reports that make a repeat location.",
+                              {"type": "integer", "default": REPEAT_MIN_COUNT})],
+        "responses": {"200": {"description": "cells (code, count, gi_z, p, p_fdr, class …), hotspots, coldspots, "
+                                             "repeats.",
                               "content": {"application/json": {"schema": {"type": "object"}}}}, **_ERRORS},
     }},
     "/trends": {"get": {
         "summary": "Counts by category class or area and indicators per week or month", "tags": ["analytics"],
         "parameters": [*_PERIOD,
-                       _param("interval", "Bucket size.", {"type": "string", "enum": list(INTERVALS), "default": "week"}),
+                       _param("interval", "Bucket size.",
+                              {"type": "string", "enum": list(INTERVALS), "default": "week"}),
                        _param("by", "Count series by.", {"type": "string", "enum": list(BY), "default": "category"}),
-                       _param("level", "Area level when by=area.", {"type": "string", "enum": list(AREA_LEVELS), "default": "districts"}),
-                       _param("due", "应结案 rule of the indicators.", {"type": "string", "enum": list(DUE_RULES), "default": DEFAULT_DUE_RULE})],
+                       _param("level", "Area level when by=area.",
+                              {"type": "string", "enum": list(AREA_LEVELS), "default": "districts"}),
+                       _param("due", "应结案 rule of the indicators.",
+                              {"type": "string", "enum": list(DUE_RULES), "default": DEFAULT_DUE_RULE})],
         "responses": {"200": {"description": f"counts and indicators ({', '.join(TREND_INDICATORS)}) per bucket.",
                               "content": {"application/json": {"schema": {"type": "object"}}}}, **_ERRORS},
     }},

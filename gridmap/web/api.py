@@ -45,12 +45,16 @@ def _stats_path(level: str) -> dict:
             "description": "total, open, overdue and closed per area; every area listed (zeros included), by code.",
             "tags": ["stats"],
             "parameters": [
-                {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}, "description": "First local day."},
-                {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}, "description": "Last local day, included."},
-                {"name": "category", "in": "query", "schema": {"type": "string"}, "description": "Item (E0505) or class (E05)."},
+                {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"},
+                 "description": "First local day."},
+                {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"},
+                 "description": "Last local day, included."},
+                {"name": "category", "in": "query", "schema": {"type": "string"},
+                 "description": "Item (E0505) or class (E05)."},
             ],
             "responses": {
-                "200": {"description": "Counts", "content": {"application/json": {"schema": {"type": "object", "properties": {
+                "200": {"description": "Counts",
+                        "content": {"application/json": {"schema": {"type": "object", "properties": {
                     level: {"type": "array", "items": {"type": "object", "properties": {
                         "code": {"type": "string"}, "total": {"type": "integer"}, "open": {"type": "integer"},
                         "overdue": {"type": "integer"}, "closed": {"type": "integer"}}}}}}}}},

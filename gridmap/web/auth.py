@@ -93,7 +93,7 @@ def install_auth(app: Flask) -> None:
     # Flask's defaults are HttpOnly only; no cross-site POST carries the cookie, and a site that asks
     # for HTTPS (hsts_max_age > 0) never sends it over plain HTTP.
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
-                      SESSION_COOKIE_SECURE=float(app.extensions["gridmap"].settings.get("hsts_max_age") or 0) > 0)
+                      SESSION_COOKIE_SECURE=app.extensions["gridmap"].settings["hsts_max_age"] > 0)
     app.register_blueprint(blueprint)
 
 

@@ -150,7 +150,7 @@ def coverage(level: str):
     gm = core()
     date_from, date_to, as_of = period_from_request()
     stale_days = int_arg("stale_days", gm.settings["patrol_stale_days"], minimum=1)
-    minutes = float(gm.settings["patrol_min_minutes"])
+    minutes = gm.settings["patrol_min_minutes"]
     with gm.db.sessions() as session:
         rows = area_coverage(session, level, date_from, date_to, access=scope(), as_of=as_of,
                              min_patrol_minutes=minutes, stale_days=stale_days)
@@ -170,7 +170,7 @@ def stale():
         check_area_code(area, scope())
     with gm.db.sessions() as session:
         rows = stale_cells(session, as_of=as_of, access=scope(), stale_days=days,
-                           min_patrol_minutes=float(gm.settings["patrol_min_minutes"]))
+                           min_patrol_minutes=gm.settings["patrol_min_minutes"])
     rows = [row for row in rows if row["code"].startswith(area)]
     return jsonify({"as_of": as_of.isoformat(), "days": days, "cells": rows})
 
@@ -185,7 +185,7 @@ def export_xlsx():
     out = io.BytesIO()
     with gm.db.sessions() as session:
         write_coverage_xlsx(session, out, date_from, date_to, access=scope(), as_of=as_of, stale_days=stale_days,
-                            min_patrol_minutes=float(gm.settings["patrol_min_minutes"]))
+                            min_patrol_minutes=gm.settings["patrol_min_minutes"])
     out.seek(0)
     return send_file(out, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                      as_attachment=True, download_name=f"coverage_{date_from}_{date_to}.xlsx")
@@ -200,7 +200,7 @@ def worklist():
     with gm.db.sessions() as session:
         lists = worklists(session, as_of=as_of, access=scope(), worker=request.args.get("worker") or None,
                           stale_days=int_arg("stale_days", gm.settings["patrol_stale_days"], minimum=1),
-                          min_patrol_minutes=float(gm.settings["patrol_min_minutes"]))
+                          min_patrol_minutes=gm.settings["patrol_min_minutes"])
     return jsonify({"as_of": as_of.isoformat(), "worklists": personal_worklists(lists)})
 
 
@@ -221,7 +221,8 @@ def households():
     as_of = parse_day(request.args.get("as_of"), "as_of") or today()
     with core().db.sessions() as session:
         page = list_households(session, as_of=as_of, access=scope(), area=request.args.get("area") or None,
-                               kind=request.args.get("kind") or None, limit=int_arg("limit", 100, minimum=1, maximum=1000),
+                               kind=request.args.get("kind") or None,
+                               limit=int_arg("limit", 100, minimum=1, maximum=1000),
                                offset=int_arg("offset", 0, maximum=10**9))
     page["households"] = [personal(row) for row in page["households"]]
     return jsonify({"as_of": as_of.isoformat(), **page})
@@ -340,10 +341,14 @@ def _json(description: str, schema: dict[str, Any] | None = None) -> dict[str, A
 
 
 _PERIOD = [
-    _query("from", "First local day of the period (default 1 January of `to`'s year).", {"type": "string", "format": "date"}),
+    _query("from", "First local day of the period (default 1 January of `to`'s year).",
+           {"type": "string", "format": "date"}),
     _query("to", "Last local day of the period, included (default today).", {"type": "string", "format": "date"}),
-    _query("as_of", "Day the overdue and stale figures are taken on (default min(to, today)).", {"type": "string", "format": "date"}),
-    _query("stale_days", "A cell is stale when not patrolled on any of this many days up to as_of (default setting patrol_stale_days).",
+    _query("as_of", "Day the overdue and stale figures are taken on (default min(to, today)).",
+           {"type": "string", "format": "date"}),
+    _query("stale_days",
+           "A cell is stale when not patrolled on any of this many days up to as_of (default setting "
+           "patrol_stale_days).",
            {"type": "integer", "minimum": 1}),
 ]
 _UPLOAD = {"content": {"multipart/form-data": {"schema": {"type": "object", "properties": {
@@ -384,8 +389,10 @@ OPENAPI_PATHS: dict[str, Any] = {
         "tags": ["coverage"],
         "parameters": [{"name": "level", "in": "path", "required": True,
                         "schema": {"type": "string", "enum": list(LEVELS)}}, *_PERIOD],
-        "responses": {"200": _json("Every area of the level, zeros included, by code; above cells patrol_days and days are cell-days.",
-                                   {"type": "object", "properties": {"from": {"type": "string"}, "to": {"type": "string"},
+        "responses": {"200": _json("Every area of the level, zeros included, by code; above cells patrol_days and days "
+                                   "are cell-days.",
+                                   {"type": "object",
+                                    "properties": {"from": {"type": "string"}, "to": {"type": "string"},
                                                                      "as_of": {"type": "string"}}}), **_ERRORS},
     }},
     "/coverage/stale-cells": {"get": {
@@ -399,12 +406,14 @@ OPENAPI_PATHS: dict[str, Any] = {
         "summary": "Coverage per district, street, community and cell as an XLSX workbook", "tags": ["coverage"],
         "parameters": _PERIOD,
         "responses": {"200": {"description": "The workbook", "content": {
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"schema": {"type": "string", "format": "binary"}}}},
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                "schema": {"type": "string", "format": "binary"}}}},
             **_ERRORS},
     }},
     "/coverage/worklists": {"get": {
         "summary": "Work lists per grid worker: households due this month, stale cells", "tags": ["coverage"],
-        "parameters": [_query("worker", "One worker's list"), _query("as_of", "Day (default today)", {"type": "string", "format": "date"}),
+        "parameters": [_query("worker", "One worker's list"),
+                       _query("as_of", "Day (default today)", {"type": "string", "format": "date"}),
                        _query("stale_days", "N for stale cells", {"type": "integer", "minimum": 1})],
         "responses": {"200": _json("Work lists"), "404": {"$ref": "#/components/responses/NotFound"}, **_ERRORS},
     }},
@@ -419,12 +428,14 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "responses": {"200": _json("A page of households with the total"), **_ERRORS}},
         "post": {"summary": "Register a household", "tags": ["coverage"],
                  "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object",
-                     "required": ["address", "kind"], "properties": {f: {"type": "string"} for f in HOUSEHOLD_FIELDS}}}}},
+                     "required": ["address", "kind"],
+                     "properties": {f: {"type": "string"} for f in HOUSEHOLD_FIELDS}}}}},
                  "responses": {"201": _json("The household"), "409": {"$ref": "#/components/responses/Conflict"},
                                "422": {"$ref": "#/components/responses/OutsideCells"}, **_OUTSIDE, **_ERRORS}},
     },
     "/coverage/households/import": {"post": {
-        "summary": "Import households (CSV, XLSX, GeoJSON points); all or nothing unless skip_bad_rows", "tags": ["coverage"],
+        "summary": "Import households (CSV, XLSX, GeoJSON points); all or nothing unless skip_bad_rows",
+        "tags": ["coverage"],
         "requestBody": _UPLOAD, "responses": {"200": _json("The import report", _IMPORT_REPORT), **_OUTSIDE, **_ERRORS},
     }},
     "/coverage/households/{household_id}": {"get": {
@@ -467,9 +478,11 @@ OPENAPI_PATHS: dict[str, Any] = {
         "responses": {"200": _json("The visit"), "404": {"$ref": "#/components/responses/NotFound"}},
     }},
     "/coverage/patrols": {"post": {
-        "summary": "Import GPS patrol tracks (GPX, GeoJSON): split into cells with the time spent in each", "tags": ["coverage"],
+        "summary": "Import GPS patrol tracks (GPX, GeoJSON): split into cells with the time spent in each",
+        "tags": ["coverage"],
         "parameters": [_query("worker", "The worker (default: the file's author / worker property)")],
-        "requestBody": _UPLOAD, "responses": {"200": _json("The import report, with warnings for parts outside the district"),
+        "requestBody": _UPLOAD,
+        "responses": {"200": _json("The import report, with warnings for parts outside the district"),
                                               **_OUTSIDE, **_ERRORS},
     }},
     "/coverage/patrols/{track_id}": {"get": {

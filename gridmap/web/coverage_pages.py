@@ -51,7 +51,7 @@ def summary():
     gm = core()
     date_from, date_to, as_of = period_from_request()
     stale_days = int_arg("stale_days", gm.settings["patrol_stale_days"], minimum=1)
-    minutes = float(gm.settings["patrol_min_minutes"])
+    minutes = gm.settings["patrol_min_minutes"]
     with gm.db.sessions() as session:
         rows = area_coverage(session, "communities", date_from, date_to, access=scope(), as_of=as_of,
                              min_patrol_minutes=minutes, stale_days=stale_days)
@@ -103,7 +103,7 @@ def worklist_index():
     with gm.db.sessions() as session:
         lists = worklists(session, as_of=as_of, access=scope(),
                           stale_days=int_arg("stale_days", gm.settings["patrol_stale_days"], minimum=1),
-                          min_patrol_minutes=float(gm.settings["patrol_min_minutes"]))
+                          min_patrol_minutes=gm.settings["patrol_min_minutes"])
     return render_template("coverage/worklists.html", lists=personal_worklists(lists), as_of=as_of.isoformat())
 
 
@@ -117,7 +117,7 @@ def worklist(worker: str):
     with gm.db.sessions() as session:
         (entry,) = personal_worklists(worklists(session, as_of=as_of, access=scope(), worker=worker,
                                                 stale_days=stale_days,
-                                                min_patrol_minutes=float(gm.settings["patrol_min_minutes"])))
+                                                min_patrol_minutes=gm.settings["patrol_min_minutes"]))
         cells = _names(session, "cells")
     return render_template("coverage/worklist.html", entry=entry, cell_names=cells, stale_days=stale_days)
 

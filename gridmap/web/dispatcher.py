@@ -57,7 +57,8 @@ ACTION_TEXTS = {
     "revisit": N_("回访"), "return": N_("退回"), "extend": N_("延期"), "suspend": N_("挂账"),
     "resume": N_("恢复"), "reopen": N_("重启"), "merge": N_("合并"),
 }
-REASON_TEXTS = {"overdue": N_("已超期"), "warning": N_("即将超期"), "to_dispatch": N_("待派遣"), "to_register": N_("待立案")}
+REASON_TEXTS = {"overdue": N_("已超期"), "warning": N_("即将超期"), "to_dispatch": N_("待派遣"),
+                "to_register": N_("待立案")}
 SUGGESTIONS_SHOWN = 5
 
 
@@ -154,7 +155,7 @@ def _render_queue(filters: dict[str, str], *, limit: int = DEFAULT_LIMIT, notice
             if "dispatch" in allowed_actions(entry.issue):
                 entry.suggestions = suggest_assignees(
                     session, entry.issue, layers=gm.areas.layers, routing=gm.routing,
-                    workload_m=float(gm.settings["suggestion_workload_m"]), limit=SUGGESTIONS_SHOWN)
+                    workload_m=gm.settings["suggestion_workload_m"], limit=SUGGESTIONS_SHOWN)
         names = dict(session.execute(select(Area.code, Area.name)).all())
     english = _english()
     categories = gm.categories
@@ -174,7 +175,8 @@ def _render_queue(filters: dict[str, str], *, limit: int = DEFAULT_LIMIT, notice
         translate=_, script_nonce=csp_nonce(),
     )
     layers = gm.areas.layers
-    streets = [(row.code, row.name, [(c.code, c.name) for c in layers.communities.itertuples() if c.parent_code == row.code])
+    streets = [(row.code, row.name,
+                [(c.code, c.name) for c in layers.communities.itertuples() if c.parent_code == row.code])
                for row in layers.streets.sort_values("code").itertuples()]
     return render_template(
         "dispatcher/queue.html",

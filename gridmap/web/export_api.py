@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
@@ -15,6 +17,8 @@ from gridmap.web.auth import public, requires, scope
 
 blueprint = Blueprint("export_api", __name__)
 GEOJSON = "application/geo+json"
+#: Issues read per batch by the streaming exports.
+EXPORT_BATCH = 1000
 ISSUE_FILTERS = ("area", "status", "category", "source", "bbox", "from", "to", "overdue", "department")
 
 
@@ -38,35 +42,55 @@ def export_layer(layer: str):
 @blueprint.get("/export/issues.geojson")
 @requires("issues:read")
 def export_issues():
-    """Every issue matching the filters (as /issues takes them), as points without personal data."""
+    """Every issue matching the filters (as /issues takes them), as points without personal data, streamed."""
     gm = core()
     args = {key: value for key, value in request.args.items() if key in ISSUE_FILTERS}
     query = IssueQuery.parse(args, categories=gm.categories, timezone_name=gm.timezone, access=scope())
+    response = Response(iter_issues_geojson(gm, query), content_type=GEOJSON)
+    response.headers["Content-Disposition"] = 'attachment; filename="issues.geojson"'
+    return response
+
+
+def iter_issues_geojson(gm: Gridmap, query: IssueQuery, *, batch_size: int = EXPORT_BATCH) -> Iterator[str]:
+    """The issues of ``query`` as one GeoJSON FeatureCollection in text chunks, read ``batch_size`` at a time by id.
+
+    Each batch starts after the last id of the one before (keyset), so memory stays flat however
+    many issues match; the text is the same as ``json.dumps`` of the whole collection.
+    """
+    yield '{"type": "FeatureCollection", "features": ['
+    first, after = True, None
     with gm.db.sessions() as session:
-        features, offset = [], 0
-        while True:  # every match, a thousand at a time
-            page = IssueQuery(**{**query.__dict__, "limit": 1000, "offset": offset, "sort": "id"})
-            _, issues = page.run(session)
-            features += [issue_feature(issue, gm) for issue in issues]
-            if len(issues) < 1000:
+        while True:
+            page = replace(query, limit=batch_size, offset=0, sort="id", after=after)
+            issues = page.rows(session)
+            for issue in issues:
+                yield ("" if first else ", ") + json.dumps(issue_feature(issue, gm), ensure_ascii=False)
+                first = False
+            if len(issues) < batch_size:
                 break
-            offset += 1000
-    return _download({"type": "FeatureCollection", "features": features}, "issues.geojson")
+            after = (issues[-1].id,)
+            session.expunge_all()
+    yield "]}"
 
 
 _FILTER_PARAMETERS = [
     {"name": "area", "in": "query", "schema": {"type": "string"}, "description": "Area code: 6, 9, 12 or 15 digits."},
-    {"name": "status", "in": "query", "schema": {"type": "string"}, "description": "Status(es), comma-separated, or open / closed."},
+    {"name": "status", "in": "query", "schema": {"type": "string"},
+     "description": "Status(es), comma-separated, or open / closed."},
     {"name": "category", "in": "query", "schema": {"type": "string"}, "description": "Item (E0505) or class (E05)."},
     {"name": "source", "in": "query", "schema": {"type": "string"}, "description": "Source(s), comma-separated."},
     {"name": "bbox", "in": "query", "schema": {"type": "string"}, "description": "west,south,east,north (WGS84)."},
-    {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}, "description": "First local day reported."},
-    {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}, "description": "Last local day reported, included."},
-    {"name": "overdue", "in": "query", "schema": {"type": "boolean"}, "description": "Only overdue (true) or not overdue (false)."},
+    {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"},
+     "description": "First local day reported."},
+    {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"},
+     "description": "Last local day reported, included."},
+    {"name": "overdue", "in": "query", "schema": {"type": "boolean"},
+     "description": "Only overdue (true) or not overdue (false)."},
     {"name": "department", "in": "query", "schema": {"type": "string"}, "description": "Assigned department."},
 ]
 _FEATURE_COLLECTION = {"type": "object", "required": ["type", "features"], "properties": {
-    "type": {"type": "string", "enum": ["FeatureCollection"]}, "features": {"type": "array", "items": {"type": "object"}}}}
+    "type": {"type": "string", "enum": ["FeatureCollection"]},
+    "features": {"type": "array", "items": {"type": "object"}}}}
 
 #: Paths of this module for the OpenAPI document (see gridmap.web.openapi).
 OPENAPI_PATHS: dict[str, Any] = {
@@ -74,7 +98,8 @@ OPENAPI_PATHS: dict[str, Any] = {
         "summary": "One layer of the layer set as GeoJSON (RFC 7946, WGS84)", "tags": ["export"],
         "parameters": [{"name": "layer", "in": "path", "required": True,
                         "schema": {"type": "string", "enum": list(LEVELS)}}],
-        "responses": {"200": {"description": "A FeatureCollection", "content": {GEOJSON: {"schema": _FEATURE_COLLECTION}}},
+        "responses": {"200": {"description": "A FeatureCollection",
+                              "content": {GEOJSON: {"schema": _FEATURE_COLLECTION}}},
                       "404": {"$ref": "#/components/responses/NotFound"}},
     }},
 }

@@ -70,7 +70,7 @@ def install_security_headers(app: Flask) -> None:
         origins = tile_origins(tile_sources(settings.get("tiles"), settings.get("tianditu_key")))
     except GridmapError:
         origins = ()  # a bad tiles setting: the map pages say what is wrong, no tiles are drawn
-    hsts_max_age = int(settings.get("hsts_max_age") or 0)
+    hsts_max_age = settings["hsts_max_age"]
     app.extensions["gridmap_image_origins"] = origins
     app.jinja_env.globals["csp_nonce"] = csp_nonce
 

@@ -82,7 +82,8 @@ def _integer(body: dict[str, Any], name: str) -> int | None:
 
 
 def _json_type(value: Any) -> str:
-    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array", dict: "an object"}
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array",
+             dict: "an object"}
     return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
@@ -112,7 +113,8 @@ def _issue_json(issue: Issue, *, detail: bool = False) -> dict[str, Any]:
 
 def _load_full(session, issue_id: int) -> Issue:
     issue = session.scalar(
-        select(Issue).where(Issue.id == issue_id).options(selectinload(Issue.transitions), selectinload(Issue.escalations))
+        select(Issue).where(Issue.id == issue_id).options(selectinload(Issue.transitions),
+                                                          selectinload(Issue.escalations))
     )
     if issue is None or not scope().covers_issue(issue):
         raise NotFound(f"no issue has the id {issue_id} in your areas")
@@ -181,9 +183,14 @@ def list_issues():
     gm = core()
     query = IssueQuery.parse(request.args, categories=gm.categories, timezone_name=gm.timezone, access=scope())
     with gm.db.sessions() as session:
-        total, issues = query.run(session)
+        total, issues, next_cursor = query.page(session)
         items = [_issue_json(issue) for issue in issues]
-    return jsonify({"total": total, "limit": query.limit, "offset": query.offset, "issues": items})
+    body = {"total": total, "limit": query.limit, "offset": query.offset, "next_cursor": next_cursor, "next": None,
+            "issues": items}
+    if next_cursor is not None:
+        args = {key: value for key, value in request.args.items() if key not in ("cursor", "offset")}
+        body["next"] = url_for("issues_api.list_issues", **args, cursor=next_cursor)
+    return jsonify(body)
 
 
 @blueprint.get("/issues/<id:issue_id>")
@@ -264,8 +271,15 @@ _ERRORS = {
 _ID = {"name": "issue_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 
 
+def _json_body(schema_name: str) -> dict[str, Any]:
+    """A required JSON request body of one of the document's schemas."""
+    schema = {"$ref": f"#/components/schemas/{schema_name}"}
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
 def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema or {"type": "string"}}
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema or {"type": "string"}}
 
 
 #: Paths of this module for the OpenAPI document (keys relative to /api/v1); see gridmap.web.openapi.
@@ -276,9 +290,11 @@ OPENAPI_PATHS: dict[str, Any] = {
             "description": "Locates the point, stamps cell/community/street/district codes, routes it to a department, "
                            "sets the deadline and flags a likely duplicate (same category within 50 m and 24 h).",
             "tags": ["issues"],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewIssue"}}}},
+            "requestBody": {"required": True,
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewIssue"}}}},
             "responses": {
-                "201": {"description": "Created", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreatedIssue"}}}},
+                "201": {"description": "Created",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreatedIssue"}}}},
                 "400": {"$ref": "#/components/responses/BadRequest"},
                 "422": {"$ref": "#/components/responses/OutsideCells"},
             },
@@ -294,15 +310,19 @@ OPENAPI_PATHS: dict[str, Any] = {
                 _query("bbox", "west,south,east,north in WGS84 lon/lat."),
                 _query("from", "First local day reported (YYYY-MM-DD).", {"type": "string", "format": "date"}),
                 _query("to", "Last local day reported, included.", {"type": "string", "format": "date"}),
-                _query("overdue", "true: open, clock running and past the deadline; false: all others.", {"type": "boolean"}),
+                _query("overdue", "true: open, clock running and past the deadline; false: all others.",
+                       {"type": "boolean"}),
                 _query("department", "Exact department name."),
                 _query("assignee", "Exact assignee name."),
                 _query("sort", "-reported_at (default), reported_at, deadline, -deadline, id, -id."),
                 _query("limit", "Page size, 1–1000 (default 50).", {"type": "integer", "minimum": 1, "maximum": 1000}),
-                _query("offset", "Issues to skip (default 0).", {"type": "integer", "minimum": 0}),
+                _query("offset", "Issues to skip (default 0); prefer cursor.", {"type": "integer", "minimum": 0}),
+                _query("cursor", "next_cursor of the previous page: the page starts after its last issue "
+                       "(stable while issues are added; not with offset)."),
             ],
             "responses": {
-                "200": {"description": "A page of issues", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IssuePage"}}}},
+                "200": {"description": "A page of issues",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IssuePage"}}}},
                 "400": {"$ref": "#/components/responses/BadRequest"},
             },
         },
@@ -313,7 +333,8 @@ OPENAPI_PATHS: dict[str, Any] = {
             "tags": ["issues"],
             "parameters": [_ID],
             "responses": {
-                "200": {"description": "The issue", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IssueDetail"}}}},
+                "200": {"description": "The issue",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IssueDetail"}}}},
                 "404": {"$ref": "#/components/responses/NotFound"},
             },
         }
@@ -321,10 +342,11 @@ OPENAPI_PATHS: dict[str, Any] = {
     "/issues/{issue_id}/transitions": {
         "post": {
             "summary": "Apply a workflow action",
-            "description": "Actions: " + ", ".join(ACTIONS) + ". An action the status does not allow answers 409 naming the allowed ones.",
+            "description": "Actions: " + ", ".join(ACTIONS)
+                           + ". An action the status does not allow answers 409 naming the allowed ones.",
             "tags": ["workflow"],
             "parameters": [_ID],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TransitionRequest"}}}},
+            "requestBody": _json_body("TransitionRequest"),
             "responses": {
                 "201": {"description": "Applied", "content": {"application/json": {"schema": {
                     "type": "object", "properties": {"transition": {"$ref": "#/components/schemas/Transition"},
@@ -338,11 +360,14 @@ OPENAPI_PATHS: dict[str, Any] = {
         "get": {
             "summary": "Assignment suggestions, best first",
             "tags": ["workflow"],
-            "parameters": [_ID, _query("limit", "How many (default 10).", {"type": "integer", "minimum": 1, "maximum": 1000})],
+            "parameters": [_ID, _query("limit", "How many (default 10).",
+                                       {"type": "integer", "minimum": 1, "maximum": 1000})],
             "responses": {
                 "200": {"description": "Ranked candidates", "content": {"application/json": {"schema": {
-                    "type": "object", "properties": {"issue": {"type": "integer"},
-                                                     "suggestions": {"type": "array", "items": {"$ref": "#/components/schemas/Suggestion"}}}}}}},
+                    "type": "object",
+                    "properties": {"issue": {"type": "integer"},
+                                   "suggestions": {"type": "array",
+                                                   "items": {"$ref": "#/components/schemas/Suggestion"}}}}}}},
                 **_ERRORS,
             },
         }
@@ -351,11 +376,14 @@ OPENAPI_PATHS: dict[str, Any] = {
         "post": {
             "summary": "Dispatch several registered issues at once (all or nothing)",
             "tags": ["workflow"],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AssignRequest"}}}},
+            "requestBody": _json_body("AssignRequest"),
             "responses": {
                 "200": {"description": "Dispatched", "content": {"application/json": {"schema": {
-                    "type": "object", "properties": {"assigned": {"type": "integer"}, "ids": {"type": "array", "items": {"type": "integer"}},
-                                                     "transitions": {"type": "array", "items": {"$ref": "#/components/schemas/Transition"}}}}}}},
+                    "type": "object",
+                    "properties": {"assigned": {"type": "integer"},
+                                   "ids": {"type": "array", "items": {"type": "integer"}},
+                                   "transitions": {"type": "array",
+                                                   "items": {"$ref": "#/components/schemas/Transition"}}}}}}},
                 **_ERRORS,
                 "409": {"$ref": "#/components/responses/Conflict"},
             },
@@ -374,7 +402,8 @@ OPENAPI_COMPONENTS: dict[str, Any] = {
             "required": ["category", "description", "lon", "lat"],
             "additionalProperties": False,
             "properties": {
-                "category": {"type": "string", "example": "E0505", "description": "Category code (or exact name) of an item."},
+                "category": {"type": "string", "example": "E0505",
+                             "description": "Category code (or exact name) of an item."},
                 "description": {"type": "string"},
                 "lon": {"type": "number"},
                 "lat": {"type": "number"},
@@ -387,7 +416,8 @@ OPENAPI_COMPONENTS: dict[str, Any] = {
                 "reported_at": {"type": "string", "format": "date-time", "description": "Default now."},
                 "external_id": {"type": "string"},
                 "client_request_id": {"type": "string", "maxLength": 200,
-                                      "description": "Retry key (or the Idempotency-Key header): a retried POST returns the issue made the first time (200)."},
+                                      "description": "Retry key (or the Idempotency-Key header): a retried POST "
+                                                     "returns the issue made the first time (200)."},
             },
         },
         "Issue": {
@@ -412,7 +442,8 @@ OPENAPI_COMPONENTS: dict[str, Any] = {
                 "assignee": _NULLABLE_STRING,
                 "deadline": _TIME,
                 "sla_state": {"type": "string", "enum": ["ok", "warning", "overdue", "paused"], "nullable": True},
-                **{stage: _TIME for stage in ("reported_at", "registered_at", "dispatched_at", "handled_at", "checked_at",
+                **{stage: _TIME for stage in ("reported_at", "registered_at", "dispatched_at", "handled_at",
+                                              "checked_at",
                                                "closed_at", "revisited_at")},
                 "rework_count": {"type": "integer"},
                 "extension_count": {"type": "integer"},
@@ -422,7 +453,8 @@ OPENAPI_COMPONENTS: dict[str, Any] = {
                 "possible_duplicate_of": {"type": "integer", "nullable": True},
                 "external_id": _NULLABLE_STRING,
                 "escalation_level": {"type": "integer", "minimum": 0, "maximum": 3,
-                                     "description": "Highest escalation level reached against the current deadline (0: none)."},
+                                     "description": "Highest escalation level reached against the current deadline (0: "
+                                                    "none)."},
                 "allowed_actions": {"type": "array", "items": {"type": "string", "enum": list(ACTIONS)}},
             },
         },
@@ -432,7 +464,8 @@ OPENAPI_COMPONENTS: dict[str, Any] = {
                 {
                     "type": "object",
                     "properties": {
-                        "reporter": {"type": "object", "properties": {"name": _NULLABLE_STRING, "phone": _NULLABLE_STRING}},
+                        "reporter": {"type": "object",
+                                     "properties": {"name": _NULLABLE_STRING, "phone": _NULLABLE_STRING}},
                         "suspended_at": _TIME,
                         "paused_seconds": {"type": "number"},
                         "transitions": {"type": "array", "items": {"$ref": "#/components/schemas/Transition"}},
@@ -447,7 +480,8 @@ OPENAPI_COMPONENTS: dict[str, Any] = {
                 {"type": "object", "properties": {"duplicate_candidate": {
                     "type": "object", "nullable": True,
                     "properties": {"id": {"type": "integer"}, "status": {"type": "string"},
-                                   "reported_at": {"type": "string", "format": "date-time"}, "distance_m": {"type": "number"}}}}},
+                                   "reported_at": {"type": "string", "format": "date-time"},
+                                   "distance_m": {"type": "number"}}}}},
             ]
         },
         "IssuePage": {
@@ -456,6 +490,8 @@ OPENAPI_COMPONENTS: dict[str, Any] = {
                 "total": {"type": "integer"},
                 "limit": {"type": "integer"},
                 "offset": {"type": "integer"},
+                "next_cursor": {"type": "string", "nullable": True},
+                "next": {"type": "string", "nullable": True},
                 "issues": {"type": "array", "items": {"$ref": "#/components/schemas/Issue"}},
             },
         },
@@ -479,8 +515,10 @@ OPENAPI_COMPONENTS: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {
                 "action": {"type": "string", "enum": list(ACTIONS)},
-                "comment": {"type": "string", "description": "The reason; required for reject, rework, return, extend, suspend, reopen."},
-                "at": {"type": "string", "format": "date-time", "description": "Default now; never before the last step."},
+                "comment": {"type": "string",
+                            "description": "The reason; required for reject, rework, return, extend, suspend, reopen."},
+                "at": {"type": "string", "format": "date-time",
+                       "description": "Default now; never before the last step."},
                 "department": {"type": "string", "description": "dispatch"},
                 "assignee": {"type": "string", "description": "dispatch"},
                 "satisfaction": {"type": "integer", "minimum": 1, "maximum": 5, "description": "revisit"},

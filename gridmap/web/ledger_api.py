@@ -59,7 +59,8 @@ def ledger_xlsx():
 
 
 _FILTER_PARAMETERS = [
-    {"name": "area", "in": "query", "schema": {"type": "string", "pattern": "^([0-9]{6}|[0-9]{9}|[0-9]{12}|[0-9]{15})$"},
+    {"name": "area", "in": "query",
+     "schema": {"type": "string", "pattern": "^([0-9]{6}|[0-9]{9}|[0-9]{12}|[0-9]{15})$"},
      "description": "Area code of any level: district (6 digits), street (9), community (12) or cell (15)."},
     {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"},
      "description": "First local day of the reporting period (included)."},
@@ -94,7 +95,8 @@ OPENAPI_PATHS = {
     "/ledger.xlsx": {
         "get": {
             "tags": ["ledger"],
-            "summary": "The ledger (台账) as XLSX: sheet 台账 (one row per issue) and sheet 流转记录 (one row per transition)",
+            "summary": "The ledger (台账) as XLSX: sheet 台账 (one row per issue) and sheet 流转记录 (one row per "
+                       "transition)",
             "operationId": "ledgerXlsx",
             "parameters": _FILTER_PARAMETERS,
             "responses": {

@@ -73,7 +73,8 @@ def install_limits(app: Flask) -> None:
 def refuse_body_too_large() -> None:
     """413 for a request whose body the server refused as too large (see gridmap.ops.server)."""
     if request.environ.get(BODY_TOO_LARGE):
-        raise PayloadTooLarge(f"the request body is larger than the limit of {current_app.config['MAX_CONTENT_LENGTH']} "
+        raise PayloadTooLarge("the request body is larger than the limit of "
+                              f"{current_app.config['MAX_CONTENT_LENGTH']} "
                               "bytes (setting max_upload_bytes); send a smaller file, or split it")
 
 

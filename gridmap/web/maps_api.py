@@ -7,6 +7,8 @@
   — figures, metric value and class per area, summary, legend, children, heat points.
 - ``GET /api/v1/maps/issues?bbox=minlon,minlat,maxlon,maxlat&…filters`` — issues in view (markers).
 - ``GET /api/v1/maps/coverage?area=&from=&to=[&level=]`` — visit and patrol coverage per area, when present.
+- ``GET /api/v1/maps/tiles/<level>/<z>/<x>/<y>.mvt?within=CODE[,CODE…]&v=VERSION`` — a Mapbox Vector
+  Tile of one level's areas (see :mod:`gridmap.maps.vector_tiles`), only those in the caller's scope.
 
 Every answer has an ETag (304 on If-None-Match) and is gzip-compressed when the client accepts it.
 """
@@ -27,6 +29,7 @@ from gridmap.maps import coverage_layer
 from gridmap.maps.data import MARKER_LIMIT, MAX_MARKERS, issue_markers, map_data, view_bbox
 from gridmap.maps.overview import dumps
 from gridmap.maps.service import MapService
+from gridmap.maps.vector_tiles import TileId
 from gridmap.web.api import core
 from gridmap.web.auth import requires, scope
 
@@ -37,6 +40,10 @@ GZIP_CACHE_ENTRIES = 64
 GZIP_MIN_BYTES = 1024
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
+#: Tiles depend on the caller's scope: browsers may keep them, shared caches may not.
+TILE_IMMUTABLE = "private, max-age=31536000, immutable"
+TILE_REVALIDATE = "private, no-cache"
+MVT_MIMETYPE = "application/vnd.mapbox-vector-tile"
 
 
 def map_service() -> MapService:
@@ -153,3 +160,32 @@ def coverage():
         result = coverage_layer.coverage_by_area(session, service.settings, query.issue_filter, query.level,
                                                  translate=gettext)
     return cached_json(dumps(result))
+
+
+@blueprint.get("/maps/tiles/<level>/<z>/<x>/<y>.mvt")
+@requires("aggregates:read")
+def vector_tile(level: str, z: str, x: str, y: str):
+    """A Mapbox Vector Tile of one level's areas inside ``within`` and the caller's scope."""
+    parse_choice(level, LEVELS, "level", level)
+    tile = TileId.parse(z, x, y)
+    service = map_service()
+    access = scope()
+    within = request.args.get("within")
+    prefixes = service.scope(within, access=access, default_all=False).codes if within or access.areas is not None \
+        else None
+    version = service.geometry.version
+    etag = hashlib.sha1(f"{version} {level} {tile.z}/{tile.x}/{tile.y} {','.join(prefixes or ())}".encode()
+                        ).hexdigest()[:20]
+    cache_control = TILE_IMMUTABLE if request.args.get("v") == version else TILE_REVALIDATE
+    if request.if_none_match.contains(etag):
+        response = Response(status=304)
+    else:
+        raw = service.vector_tile(level, tile, prefixes)
+        compress = len(raw) >= GZIP_MIN_BYTES and "gzip" in request.headers.get("Accept-Encoding", "").lower()
+        response = Response(gzip.compress(raw, compresslevel=6, mtime=0) if compress else raw, mimetype=MVT_MIMETYPE)
+        if compress:
+            response.headers["Content-Encoding"] = "gzip"
+    response.vary.add("Accept-Encoding")
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = cache_control
+    return response

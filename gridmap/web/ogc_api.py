@@ -133,7 +133,8 @@ def _parameters(name: str) -> list[dict[str, Any]]:
          "description": "minx,miny,maxx,maxy in WGS84 (CRS84); features intersecting it",
          "schema": {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}},
         {"name": "datetime", "in": "query", "required": False, "style": "form", "explode": False,
-         "description": "An RFC 3339 instant or interval (a/b, ../b, a/..); on reported_at for issues, ignored by areas",
+         "description": "An RFC 3339 instant or interval (a/b, ../b, a/..); on reported_at for issues, ignored by "
+                        "areas",
          "schema": {"type": "string"}},
         {"name": "limit", "in": "query", "required": False, "style": "form", "explode": False,
          "schema": {"type": "integer", "minimum": 1, "maximum": ogc.MAX_LIMIT, "default": ogc.DEFAULT_LIMIT}},
@@ -147,7 +148,11 @@ def _parameters(name: str) -> list[dict[str, Any]]:
              "description": "Workflow status(es), comma-separated, or open / closed",
              "schema": {"type": "string", "example": "open"}},
             {"name": "category", "in": "query", "required": False, "style": "form", "explode": False,
-             "description": "Category item (E0505) or class (E05) code", "schema": {"type": "string", "example": "E05"}},
+             "description": "Category item (E0505) or class (E05) code",
+             "schema": {"type": "string", "example": "E05"}},
+            {"name": "after", "in": "query", "required": False, "style": "form", "explode": False,
+             "description": "The page starts after this issue id (the next link carries it; not with offset)",
+             "schema": {"type": "integer", "minimum": 0}},
         ]
     return parameters
 
@@ -158,13 +163,15 @@ def openapi_document(base: str) -> dict[str, Any]:
         "/": {"get": {"summary": "Landing page", "operationId": "getLandingPage", "tags": ["Capabilities"],
                       "responses": {"200": _response("Links to the API", "application/json", {"type": "object"}),
                                     "400": _EXCEPTION}}},
-        "/conformance": {"get": {"summary": "Conformance classes", "operationId": "getConformance", "tags": ["Capabilities"],
+        "/conformance": {"get": {"summary": "Conformance classes", "operationId": "getConformance",
+                                 "tags": ["Capabilities"],
                                  "responses": {"200": _response("The conformance classes", "application/json", {
                                      "type": "object", "required": ["conformsTo"],
                                      "properties": {"conformsTo": {"type": "array", "items": {"type": "string"}}}})}}},
         "/api": {"get": {"summary": "This OpenAPI document", "operationId": "getAPI", "tags": ["Capabilities"],
                          "responses": {"200": _response("The document", OPENAPI_MEDIA_TYPE, {"type": "object"})}}},
-        "/collections": {"get": {"summary": "The collections", "operationId": "getCollections", "tags": ["Capabilities"],
+        "/collections": {"get": {"summary": "The collections", "operationId": "getCollections",
+                                 "tags": ["Capabilities"],
                                  "responses": {"200": _response("Collections", "application/json", {
                                      "type": "object", "required": ["links", "collections"],
                                      "properties": {"links": {"type": "array", "items": _LINK},
@@ -205,7 +212,8 @@ def openapi_document(base: str) -> dict[str, Any]:
                     "type": "object", "required": ["type", "features"], "properties": {
                         "type": {"type": "string", "enum": ["FeatureCollection"]},
                         "features": {"type": "array", "items": {"$ref": "#/components/schemas/Feature"}},
-                        "links": {"type": "array", "items": _LINK}, "timeStamp": {"type": "string", "format": "date-time"},
+                        "links": {"type": "array", "items": _LINK},
+                        "timeStamp": {"type": "string", "format": "date-time"},
                         "numberMatched": {"type": "integer", "minimum": 0},
                         "numberReturned": {"type": "integer", "minimum": 0}}}),
                 "Feature": _response("A feature", ogc.GEOJSON, {"$ref": "#/components/schemas/Feature"}),

@@ -43,7 +43,8 @@ _ERROR_SCHEMA = {
 
 
 def _error_response(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
 #: Components shared by every module: the error body and the usual error responses.
@@ -60,7 +61,8 @@ BASE_COMPONENTS: dict[str, Any] = {
         "NotFound": _error_response("No such thing."),
         "Unauthenticated": _error_response("No login session or API token, or a revoked one."),
         "Forbidden": _error_response("The role or the area scope does not allow this."),
-        "Conflict": _error_response("Not allowed in the current state (e.g. an illegal transition: the message names the allowed actions)."),
+        "Conflict": _error_response("Not allowed in the current state (e.g. an illegal transition: the message names "
+                                    "the allowed actions)."),
         "OutsideCells": _error_response("The point lies outside every grid cell."),
     },
 }
@@ -71,7 +73,8 @@ OPENAPI_PATHS: dict[str, Any] = {
         "get": {
             "summary": "This OpenAPI 3 document",
             "tags": ["meta"],
-            "responses": {"200": {"description": "The document", "content": {"application/json": {"schema": {"type": "object"}}}}},
+            "responses": {"200": {"description": "The document",
+                                  "content": {"application/json": {"schema": {"type": "object"}}}}},
         }
     }
 }

@@ -91,7 +91,8 @@ def language_links() -> dict[str, Any]:
     other = "zh_CN" if current == "en" else "en"
     args = MultiDict(request.args)
     args["lang"] = other
-    return {"current_lang": current, "other_lang": other, "other_lang_url": f"{request.path}?{urlencode(list(args.items(multi=True)))}"}
+    return {"current_lang": current, "other_lang": other,
+            "other_lang_url": f"{request.path}?{urlencode(list(args.items(multi=True)))}"}
 
 
 def _args() -> dict[str, str]:
@@ -107,6 +108,11 @@ def category_names(service: MapService) -> dict[str, str]:
     """Category code → name in the page's language."""
     english = _is_english()
     return {c.code: (c.name_en or c.name_zh) if english else c.name_zh for c in service.categories}
+
+
+def _may_open(code: str) -> bool:
+    """Whether the principal may open the map of an area (breadcrumb areas above their own are named, not linked)."""
+    return scope().covers_cell(code)
 
 
 def _map_page(template: str, service: MapService, query: MapQuery, *, mode: str, **context: Any) -> Response:
@@ -136,7 +142,9 @@ def _map_page(template: str, service: MapService, query: MapQuery, *, mode: str,
                                   ("communities", "communities", None), ("streets", "streets", None)):
         count = len(catalogue.codes(level)) if prefixes is None else len(scope.inside(catalogue, level))
         entry: dict[str, Any] = {"level": level}
-        if count <= service.embed_max_features:
+        if name == "choropleth" and service.uses_tiles(count):
+            entry["tiles"] = tile_url(level, geometry.version, prefixes)
+        elif count <= service.embed_max_features:
             placeholder = f"__gridmap_features_{name}__"
             embedded[placeholder] = geometry.features_json(level, prefixes)
             entry["features"] = placeholder
@@ -198,12 +206,14 @@ def _map_page(template: str, service: MapService, query: MapQuery, *, mode: str,
         config=config,
         state=state,
         summary=summary,
-        metrics=[(key, _(METRIC_LABELS[key]), key == "per_100_households" and not config["households"]) for key in METRICS],
+        metrics=[(key, _(METRIC_LABELS[key]), key == "per_100_households" and not config["households"])
+                 for key in METRICS],
         category_groups=[(major, categories.children(major.code)) for major in categories.majors()],
         category_name=lambda c: (c.name_en or c.name_zh) if english else c.name_zh,
         statuses=[(s, config["statuses"][s]) for s in STATUSES],
         sources=[(s, config["sources"][s]) for s in SOURCES],
         breadcrumb=catalogue.ancestors(scope.single) if scope.single is not None else [],
+        may_open=_may_open,
         children=children,
         child_figures=data["children"],
         page_url=page_url,
@@ -214,6 +224,15 @@ def _map_page(template: str, service: MapService, query: MapQuery, *, mode: str,
         weeks=weeks,
         **context,
     ))
+
+
+def tile_url(level: str, version: str, prefixes: tuple[str, ...] | None) -> str:
+    """The vector tile URL template of a level (Leaflet's {z}/{x}/{y}), for the areas inside ``prefixes``."""
+    params = {"v": version}
+    if prefixes is not None:
+        params["within"] = ",".join(prefixes)
+    url = url_for("maps_api.vector_tile", level=level, z="0", x="0", y="0", **params)
+    return url.replace("/0/0/0.mvt", "/{z}/{x}/{y}.mvt", 1)
 
 
 def page_json(config: dict[str, Any], embedded: dict[str, str]) -> Markup:

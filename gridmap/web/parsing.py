@@ -37,7 +37,8 @@ def json_body(fields: tuple[str, ...]) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise InvalidInput("the request body is not UTF-8 JSON") from None
     except json.JSONDecodeError as exc:
-        raise InvalidInput(f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise InvalidInput(f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column "
+                           f"{exc.colno}") from None
     except (ValueError, RecursionError) as exc:  # a number of thousands of digits, arrays nested thousands deep
         raise InvalidInput(f"the request body is not usable JSON: {str(exc)[:100]}") from None
     if not isinstance(body, dict):

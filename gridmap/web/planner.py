@@ -17,7 +17,7 @@ from gridmap.analytics.hotspots import CLASS_LABELS
 from gridmap.analytics.indicators import AREA_LEVELS, DUE_RULES, GROUPS, INDICATORS, RATES, format_rate
 from gridmap.analytics.trends import line_chart
 from gridmap.labels import N_
-from gridmap.web.analytics_api import compute_hotspots, compute_indicators, compute_trends, core
+from gridmap.web.analytics_api import choice_arg, compute_hotspots, compute_indicators, compute_trends, core
 from gridmap.web.auth import requires
 
 blueprint = Blueprint("planner", __name__)
@@ -33,6 +33,8 @@ DUE_LABELS = {"deadline": N_("期限在统计期内"), "closed": N_("统计期�
 INTERVAL_LABELS = {"week": N_("周"), "month": N_("月")}
 #: Repeat locations listed on the page (the API lists all).
 REPEAT_LIMIT = 20
+#: Hot cells listed on the page, highest Gi* z first, unless ``hot_cells=all`` asks for every one.
+HOT_CELL_LIMIT = 20
 
 
 @blueprint.app_template_filter("rate")
@@ -55,15 +57,21 @@ def cell_map(layers: Any, cells: list[dict[str, Any]], width: int = 640) -> dict
     height = int((north - south) * k) + 20
 
     def ring(coords) -> str:
-        return "M" + " L".join(f"{(x - west) * scale_x * k + 10:.1f},{(north - y) * k + 10:.1f}" for x, y in coords) + " Z"
+        return (
+            "M" + " L".join(f"{(x - west) * scale_x * k + 10:.1f},{(north - y) * k + 10:.1f}" for x, y in coords) + " Z"
+        )
 
     shapes = []
     for code, geometry in zip(frame["code"], frame.geometry):
-        polygons = geometry.geoms if isinstance(geometry, MultiPolygon) else [geometry] if isinstance(geometry, Polygon) else []
+        if isinstance(geometry, MultiPolygon):
+            polygons = list(geometry.geoms)
+        else:
+            polygons = [geometry] if isinstance(geometry, Polygon) else []
         d = " ".join(ring(p.exterior.coords) + "".join(" " + ring(h.coords) for h in p.interiors) for p in polygons)
         row = by_code.get(code, {"class": "none", "count": 0, "gi_z": 0.0})
         shapes.append({"code": code, "d": d, "fill": CLASS_COLORS[row["class"]], "class": row["class"],
-                       "title": f"{code} · {row['count']} · z={row['gi_z']:.2f} · {gettext(CLASS_LABELS[row['class']])}"})
+                       "title": f"{code} · {row['count']} · z={row['gi_z']:.2f} · "
+                                f"{gettext(CLASS_LABELS[row['class']])}"})
     return {"width": width, "height": height, "shapes": shapes}
 
 
@@ -78,12 +86,19 @@ def planner():
     counts, measures = trends["counts"], trends["indicators"]
     charts = {
         "counts": line_chart(counts["buckets"], counts["series"]),
-        "indicators": line_chart(measures["buckets"], [{**line, "name": gettext(line["name"])} for line in measures["series"]],
+        "indicators": line_chart(measures["buckets"],
+                                 [{**line, "name": gettext(line["name"])} for line in measures["series"]],
                                  percent=True),
     }
-    args = {key: value for key, value in request.args.items() if value}
+    show_all = choice_arg("hot_cells", ("top", "all"), "top") == "all"
+    hot_cells = hotspots["hotspots"] if show_all else hotspots["hotspots"][:HOT_CELL_LIMIT]
+    args = {key: value for key, value in request.args.items() if value and key != "hot_cells"}
     args.update(result["period"])
     export_url = url_for("analytics_api.get_indicators_xlsx", **args)
+    hot_cell_urls = {
+        "all": url_for("planner.planner", **args, hot_cells="all"),
+        "top": url_for("planner.planner", **args),
+    }
     return render_template(
         "planner/index.html", result=result, hotspots=hotspots, trends=trends, charts=charts,
         cell_map=cell_map(gm.areas.layers, hotspots["cells"]), export_url=export_url, args=args,
@@ -91,4 +106,5 @@ def planner():
         level_labels=LEVEL_LABELS, group_labels=GROUP_LABELS, due_labels=DUE_LABELS, interval_labels=INTERVAL_LABELS,
         class_labels=CLASS_LABELS, class_colors=CLASS_COLORS, interval=trends["counts"]["interval"],
         by=trends["counts"]["by"], repeat_limit=REPEAT_LIMIT,
+        hot_cells=hot_cells, hot_cell_limit=HOT_CELL_LIMIT, hot_cell_urls=hot_cell_urls,
     )
