@@ -6,7 +6,8 @@ into a fresh database — SQLite by default, a throwaway PostgreSQL/PostGIS serv
 
 * ``bbox``: the issues in a 500 m x 500 m box (``gridmap.storage.spatial.in_bbox``);
 * ``radius``: the issues within 50 m of a point (``within_radius``);
-* ``duplicates``: the duplicate candidates of 1,000 new issues (``gridmap.issues.duplicates.candidate_query``);
+* ``duplicates``: the duplicate candidates of 1,000 issues in a row of time, as an import's batch
+  (``gridmap.issues.duplicates.candidate_query``);
 
 each once as gridmap runs it (GiST index on PostgreSQL, (lat, lon) index on SQLite) and once with
 the index out of reach (PostgreSQL: ``enable_indexscan``/``enable_bitmapscan`` off; SQLite: the
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import insert, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
@@ -103,7 +104,7 @@ def main() -> None:
             centre = (LON0 + SPAN_LON / 2, LAT0 + SPAN_LAT / 2)
             with db.sessions() as session:
                 new = session.execute(select(Issue.id, Issue.category, Issue.lon, Issue.lat, Issue.reported_at)
-                                      .order_by(func.random()).limit(1000)).all()
+                                      .order_by(Issue.reported_at).offset(args.issues // 2).limit(1000)).all()
             queries = {
                 "bbox": select(Issue.id).where(in_bbox(Issue.lon, Issue.lat, (centre[0], centre[1], centre[0] + 0.0047,
                                                                               centre[1] + 0.0045))),
