@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="gridmap-scale-") as tmp:
         folder = (args.keep or Path(tmp)).resolve()
         folder.mkdir(parents=True, exist_ok=True)
-        with database(args.backend, folder) as (url, server):
+        with database(args.backend, folder, args.keep is not None) as (url, server):
             env = {"GRIDMAP_DATABASE_URL": url, "GRIDMAP_INSTANCE": str(folder / "instance"),
                    "GRIDMAP_TIMEZONE": "Asia/Shanghai"}
             results: dict[str, Any] = {"backend": args.backend, "issues": args.issues,
@@ -110,24 +110,24 @@ def _pgserver() -> Any:
 
 
 @contextmanager
-def database(backend: str, folder: Path):
-    """(URL, PgServer or None) of the benchmark's database; a PostgreSQL cluster lives in folder/pg."""
+def database(backend: str, folder: Path, keep: bool):
+    """(URL, PgServer or None) of the benchmark's database: a SQLite file in folder, or a throwaway PostgreSQL."""
     if backend == "sqlite":
         (folder / "instance").mkdir(exist_ok=True)
         yield f"sqlite:///{folder / 'instance' / 'gridmap.sqlite3'}", None
         return
     pgserver = _pgserver()
-    basedir = folder / "pg"
-    reuse = (basedir / "data" / "PG_VERSION").exists()
-    if not reuse:
-        shutil.rmtree(basedir, ignore_errors=True)
-        basedir.mkdir(parents=True)
     as_user = "postgres" if os.geteuid() == 0 else None
-    if as_user:
-        shutil.chown(basedir, as_user, as_user)
-        for parent in (folder, *folder.parents):  # the postgres user must reach the cluster
-            if parent != Path("/"):
-                os.chmod(parent, os.stat(parent).st_mode | 0o711)
+    # The cluster lives where the postgres user can reach it (as root: /tmp, as tests/pgserver.py
+    # does); folder/pg-cluster.txt points at it so that --keep finds it again.
+    pointer = folder / "pg-cluster.txt"
+    basedir = Path(pointer.read_text().strip()) if pointer.exists() else None
+    reuse = basedir is not None and (basedir / "data" / "PG_VERSION").exists()
+    if not reuse:
+        basedir = Path(tempfile.mkdtemp(prefix="gridmap-scale-pg-", dir="/tmp" if as_user else None))
+        pointer.write_text(str(basedir))
+        if as_user:
+            shutil.chown(basedir, as_user, as_user)
     server = pgserver.PgServer(pgserver.find_bindir(), basedir, pgserver._free_port(), "gridmap", as_user)
     if not reuse:
         server._initdb()
@@ -136,9 +136,11 @@ def database(backend: str, folder: Path):
         server.create_database("gridmap")
     try:
         yield server.url, server
-    finally:  # keep the folder: stop the server only
+    finally:  # stop the server; keep its cluster only with --keep
         server._run("pg_ctl", "stop", "-D", str(server.datadir), "-m", "fast", "-w", check=False)
         server._stopped = True
+        if not keep:
+            shutil.rmtree(basedir, ignore_errors=True)
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 3600) -> tuple[str, float, int, float]:

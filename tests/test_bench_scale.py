@@ -24,10 +24,10 @@ def _scale():
     return module
 
 
-def test_scale_builds_serves_and_measures_a_tiny_city(tmp_path, capsys):
+def test_scale_builds_serves_and_measures_a_tiny_city(capsys):
     backend = "postgresql" if os.environ.get("GRIDMAP_TEST_DATABASE") == "postgresql" else "sqlite"
     results = _scale().main(["--backend", backend, "--issues", "300", "--repeat", "1", "--import-rows", "40",
-                             "--patrol-days", "3", "--keep", str(tmp_path)])
+                             "--patrol-days", "3"])
 
     pages = results["pages"]
     assert {row["role"] for row in pages} == {"dispatcher", "manager", "planner"}
