@@ -28,7 +28,7 @@ from gridmap.issues.categories import CategoryTree
 from gridmap.issues.params import LEVEL_COLUMNS
 from gridmap.issues.states import CLOCK_STOPPED_STATUSES, CLOSED_STATUSES, OPEN_STATUSES
 from gridmap.security.access import UNLIMITED, AccessScope
-from gridmap.storage.models import Area, Issue
+from gridmap.storage.models import RUNNING_STATUSES, Area, Issue
 from gridmap.storage.rollup import issue_rollup, rollup_timezone
 
 #: The four counts of every area figure, in the order grouped_counts returns them.
@@ -104,9 +104,8 @@ def grouped_counts(session: Session, level: str, issue_filter: IssueFilter, *,
 
 
 def _running_past_deadline(as_of: datetime | None) -> Any:
-    """Overdue issues, with the statuses written out so that PostgreSQL's partial index on them applies."""
-    running = sorted(OPEN_STATUSES - CLOCK_STOPPED_STATUSES)
-    return and_(Issue.status.in_([literal_column(f"'{name}'") for name in running]),
+    """Overdue issues, with the statuses written out as the partial index ``ix_issues_running_deadline`` has them."""
+    return and_(Issue.status.in_([literal_column(f"'{name}'") for name in RUNNING_STATUSES]),
                 Issue.deadline < (as_of or datetime.now(UTC)))
 
 
