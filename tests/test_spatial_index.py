@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from alembic import command
 from pyproj import Geod
-from sqlalchemy import ClauseElement, Executable, insert, inspect, select, text, update
+from sqlalchemy import ClauseElement, Executable, MetaData, Table, insert, inspect, select, text, update
 from sqlalchemy.ext.compiler import compiles
 
 from conftest import BACKEND
@@ -255,7 +255,13 @@ def test_the_migration_fills_the_geometry_of_existing_rows(request, database_url
             config.attributes["connection"] = connection
             command.upgrade(config, "0005")
         db.load_layer_set(read_layer_set(mini_geodata)[0])
-        ids = store(db, [origin, moved(origin, 0, 49.9), moved(origin, 0, 50.1)])
+        with db.engine.begin() as connection:  # the issues table as revision 0005 has it
+            issues_0005 = Table("issues", MetaData(), autoload_with=connection)
+            points = [origin, moved(origin, 0, 49.9), moved(origin, 0, 50.1)]
+            ids = [1, 2, 3]
+            connection.execute(insert(issues_0005), [
+                {**issue_row(lon, lat, reported_at=T0.replace(tzinfo=None)), "id": i, "photos": [], "extra": {},
+                 "rework_count": 0} for i, (lon, lat) in zip(ids, points)])
         add_household_history(db, origin)
         db.migrate()
         assert ids_where(db, within_radius(Issue.lon, Issue.lat, origin[0], origin[1], 50)) == set(ids[:2])
