@@ -193,17 +193,27 @@ def _filled(table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for column in table.columns:
         if column.key not in keys and column.default is not None and column.server_default is None:
             keys.append(column.key)
-    return [{key: row[key] if key in row else _default(table, key) for key in keys} for row in rows]
+    return [{key: row[key] if key in row else _default(table, key, row) for key in keys} for row in rows]
 
 
-def _default(table: Table, key: str) -> Any:
+class _RowContext:
+    """What a context-sensitive column default asks of SQLAlchemy's execution context: the row's values."""
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.row = row
+
+    def get_current_parameters(self, isolate_multiinsert_groups: bool = True) -> dict[str, Any]:
+        return self.row
+
+
+def _default(table: Table, key: str, row: dict[str, Any]) -> Any:
     default: Any = table.columns[key].default
     if default is None:
         return None
     if default.is_scalar:
         return default.arg
     if default.is_callable:
-        return default.arg({})
+        return default.arg(_RowContext(row))
     return None
 
 
