@@ -55,6 +55,8 @@ CLI_HOOK = (
     "sys.exit(main())\n"
 )
 GRIDMAP = [sys.executable, "-c", CLI_HOOK]
+#: How long `gridmap serve` may take to listen (minutes on a machine at load 20).
+START_TIMEOUT_S = 600
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -242,7 +244,7 @@ def serve(env: dict[str, str], log: Path):
         process = subprocess.Popen([*GRIDMAP, "serve", "--host", "127.0.0.1", "--port", str(port)],
                                    env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"gridmap serve exited with {process.returncode}: {log.read_text()[-2000:]}")
@@ -251,7 +253,7 @@ def serve(env: dict[str, str], log: Path):
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError("gridmap serve did not start within 120 s") from None
+                    raise RuntimeError(f"gridmap serve did not start within {START_TIMEOUT_S} s") from None
                 time.sleep(0.2)
         yield f"http://127.0.0.1:{port}", process
     finally:
