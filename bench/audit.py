@@ -92,7 +92,8 @@ def main() -> None:
     try:
         for _ in range(args.repeat):
             for enabled in (True, False):
-                best[enabled] = [min(a, b) for a, b in zip(best[enabled], one_run(records, args.single, enabled, server))]
+                times = one_run(records, args.single, enabled, server)
+                best[enabled] = [min(a, b) for a, b in zip(best[enabled], times)]
     finally:
         if server is not None:
             server.stop()

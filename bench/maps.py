@@ -18,7 +18,8 @@ endpoints through the Flask test client, the way a browser opening the district 
 
 A filter change (``GET /api/v1/maps/data``) and a marker request are timed too.
 
-    python bench/maps.py [--issues 100000] [--communities 300] [--size-km 10.5] [--cell-size 100] [--seed 0] [--repeat 9]
+    python bench/maps.py [--issues 100000] [--communities 300] [--size-km 10.5] [--cell-size 100]
+                         [--seed 0] [--repeat 9]
 
 The last line is ``page_html_mb=X cell_layer_gzip_mb=Y render_s=Z``.
 """
@@ -47,7 +48,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--issues", type=int, default=100_000, help="issues (default 100000)")
     parser.add_argument("--communities", type=int, default=300, help="Voronoi communities (default 300)")
-    parser.add_argument("--size-km", type=float, default=10.5, help="side of the square city in km (default 10.5: ~13,000 cells of 100 m)")
+    parser.add_argument(
+        "--size-km", type=float, default=10.5,
+        help="side of the square city in km (default 10.5: ~13,000 cells of 100 m)",
+    )
     parser.add_argument("--cell-size", type=float, default=100.0, help="cell side in metres (default 100)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--repeat", type=int, default=9, help="timed runs (default 9)")
@@ -75,8 +79,8 @@ def build_layer_set(folder: Path, communities: int, cell_size: float, seed: int,
     district = gpd.GeoDataFrame({"code": [DISTRICT_CODE], "name": ["合成区"], "parent_code": [None]},
                                 geometry=[shapely.union_all(comm.geometry.values)], crs=comm.crs)
     cells = build_cells(comm, cell_size)
-    layers = LayerSet(districts=district, streets=streets, communities=comm[["code", "name", "parent_code", "geometry"]],
-                      cells=cells)
+    layers = LayerSet(districts=district, streets=streets,
+                      communities=comm[["code", "name", "parent_code", "geometry"]], cells=cells)
     write_layer_set(layers, folder)
     return city, len(cells)
 
@@ -101,10 +105,16 @@ def issue_rows(gm, city, n: int, seed: int) -> list[dict]:
         category = leaves[int(rng.integers(len(leaves)))]
         reported = now - timedelta(days=float(rng.uniform(0, 365)))
         roll = rng.random()
-        status = "closed" if roll < 0.7 else "revisited" if roll < 0.8 else "rejected" if roll < 0.83 else open_statuses[int(rng.integers(len(open_statuses)))]
+        status = (
+            "closed" if roll < 0.7
+            else "revisited" if roll < 0.8
+            else "rejected" if roll < 0.83
+            else open_statuses[int(rng.integers(len(open_statuses)))]
+        )
         closed = reported + timedelta(days=2) if status in ("closed", "revisited") else None
         rows.append({
-            "category": category.code, "description": f"合成问题 {k}", "source": SOURCES[int(rng.integers(len(SOURCES)))],
+            "category": category.code, "description": f"合成问题 {k}",
+            "source": SOURCES[int(rng.integers(len(SOURCES)))],
             "lon": location.lon, "lat": location.lat, "address": None,
             "cell_code": location.cell, "community_code": location.community, "street_code": location.street,
             "district_code": location.district, "urgency": str(category.urgency.value), "status": status,
@@ -135,7 +145,8 @@ def run(args: argparse.Namespace) -> None:
     from gridmap.web import create_app
 
     print(machine_summary())
-    print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())} (other work on the machine slows every timing)")
+    print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())} "
+          "(other work on the machine slows every timing)")
     with tempfile.TemporaryDirectory(prefix="gridmap-bench-maps-") as tmp:
         folder = args.keep or Path(tmp)
         started = time.perf_counter()
@@ -155,7 +166,8 @@ def run(args: argparse.Namespace) -> None:
         with gm.db.session() as session:
             for start in range(0, len(rows), 10_000):
                 session.execute(insert(Issue), rows[start:start + 10_000])
-        print(f"database: {len(rows):,} issues loaded in {time.perf_counter() - started:.1f} s ({gm.db.engine.url.get_backend_name()})")
+        print(f"database: {len(rows):,} issues loaded in {time.perf_counter() - started:.1f} s "
+              f"({gm.db.engine.url.get_backend_name()})")
         gm.close()
 
         app = create_app(settings)
@@ -174,9 +186,11 @@ def run(args: argparse.Namespace) -> None:
                 page_times.append(seconds)
                 config = json.loads(page.decode().split('id="map-config">', 1)[1].split("</script>", 1)[0])
                 # What a filter change asks for: the figures and heat of the new view.
-                seconds, data, data_headers = timed_get(client, "/api/v1/maps/data?metric=open&category=E05", gzip_ok=True)
+                seconds, data, data_headers = timed_get(
+                    client, "/api/v1/maps/data?metric=open&category=E05", gzip_ok=True)
                 data_times.append(seconds)
-            geometry_seconds, geometry, geometry_headers = timed_get(client, config["layers"]["choropleth"]["url"], gzip_ok=True)
+            geometry_seconds, geometry, geometry_headers = timed_get(
+                client, config["layers"]["choropleth"]["url"], gzip_ok=True)
             _, communities, _ = timed_get(client, "/api/v1/maps/areas/communities", gzip_ok=True)
             assert geometry_headers.get("Content-Encoding") == "gzip" and data_headers.get("Content-Encoding") == "gzip"
             assert "immutable" in geometry_headers.get("Cache-Control", "")
@@ -191,7 +205,8 @@ def run(args: argparse.Namespace) -> None:
     page_mb = len(page) / 1e6
     layer_mb = len(geometry) / 1e6
     render_s = statistics.median(page_times)
-    print(f"page: {page_mb:.3f} MB HTML ({len(page_gzip) / 1e6:.3f} MB gzip), {render_s:.3f} s median of {len(page_times)} "
+    print(f"page: {page_mb:.3f} MB HTML ({len(page_gzip) / 1e6:.3f} MB gzip), "
+          f"{render_s:.3f} s median of {len(page_times)} "
           f"(fastest {min(page_times):.3f} s) "
           f"(figures of {len(config['data']['features']):,} cells and {config['heat']['count']:,} "
           f"issues in the heatmap as {config['heat']['mode']} points)")
@@ -201,7 +216,8 @@ def run(args: argparse.Namespace) -> None:
           f"{statistics.median(data_times):.3f} s median")
     print(f"communities geometry: {len(communities) / 1e6:.3f} MB gzip; markers in a 500 m box: "
           f"{len(json.loads(gzip.decompress(markers))['issues'])} issues, {marker_seconds * 1000:.0f} ms")
-    within = page_mb <= BUDGET["page_html_mb"] and layer_mb <= BUDGET["cell_layer_gzip_mb"] and render_s <= BUDGET["render_s"]
+    within = (page_mb <= BUDGET["page_html_mb"] and layer_mb <= BUDGET["cell_layer_gzip_mb"]
+              and render_s <= BUDGET["render_s"])
     print(f"budgets: page ≤ {BUDGET['page_html_mb']} MB, cell layer ≤ {BUDGET['cell_layer_gzip_mb']} MB gzip, "
           f"render ≤ {BUDGET['render_s']} s: {'met' if within else 'NOT met'}")
     print(f"page_html_mb={page_mb:.3f} cell_layer_gzip_mb={layer_mb:.3f} render_s={render_s:.3f}")

@@ -80,7 +80,8 @@ class Gridmap:
         return self.db.load_layer_set(self.areas.layers)
 
     def secret_key(self) -> str:
-        """The key that signs session cookies: the ``secret_key`` setting, else one made once and kept in the database."""
+        """The key that signs session cookies: the ``secret_key`` setting, else one made once and kept in the
+        database."""
         if self.settings.get("secret_key"):
             return self.settings["secret_key"]
         import secrets

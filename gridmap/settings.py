@@ -79,11 +79,23 @@ SETTINGS: tuple[Setting, ...] = (
         "SQLAlchemy URL of the database; default SQLite (WAL) at INSTANCE/gridmap.sqlite3. "
         "Use postgresql+psycopg://user:pass@host/db for production.",
     ),
-    Setting("geodata", str(BUNDLED_GEODATA), "Folder of the active layer set (districts/streets/communities/cells.geojson)."),
+    Setting(
+        "geodata",
+        str(BUNDLED_GEODATA),
+        "Folder of the active layer set (districts/streets/communities/cells.geojson).",
+    ),
     Setting("categories", None, "CSV file of the category tree; default the bundled gridmap/data/categories.csv."),
-    Setting("holidays", None, "CSV holiday calendar (holidays and make-up workdays); default the bundled gridmap/data/holidays.csv."),
+    Setting(
+        "holidays",
+        None,
+        "CSV holiday calendar (holidays and make-up workdays); default the bundled gridmap/data/holidays.csv.",
+    ),
     Setting("timezone", "Asia/Shanghai", "Local time zone: dates without an offset are read in it, pages show it."),
-    Setting("secret_key", None, "Key that signs login session cookies; default a random key made once and kept in the database."),
+    Setting(
+        "secret_key",
+        None,
+        "Key that signs login session cookies; default a random key made once and kept in the database.",
+    ),
     Setting("session_hours", 12.0, "A login session ends after this many hours.", _number),
     Setting("max_upload_bytes", 20 * 1024 * 1024, "Largest accepted request or upload body, in bytes.", _bytes),
     Setting(
@@ -95,26 +107,79 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     # Map UI
     Setting("tianditu_key", None, "Tianditu (天地图) browser key (tk) for tiles=tianditu."),
-    Setting("map_max_cells", 20000, "Most cells one map view draws; an area with more is coloured by community until you drill down.", _integer),
+    Setting(
+        "map_max_cells",
+        20000,
+        "Most cells one map view draws; an area with more is coloured by community until you drill down.",
+        _integer,
+    ),
     Setting("map_tile_cells", 20000,
             "A map view with more cells than this draws them from vector tiles (/api/v1/maps/tiles/…); 0: never.",
             _integer),
     # Coverage: households, visits, patrols
-    Setting("household_kinds", None, "CSV of household kinds and their visit intervals; default the bundled gridmap/data/household_kinds.csv."),
-    Setting("patrol_min_minutes", 10.0, "A cell counts as patrolled on a day when patrol tracks spent at least this many minutes in it.", _number),
-    Setting("patrol_stale_days", 7, "Cells not patrolled for this many days are listed as stale (work lists, coverage).", _integer),
+    Setting(
+        "household_kinds",
+        None,
+        "CSV of household kinds and their visit intervals; "
+        "default the bundled gridmap/data/household_kinds.csv.",
+    ),
+    Setting(
+        "patrol_min_minutes",
+        10.0,
+        "A cell counts as patrolled on a day when patrol tracks spent at least this many minutes in it.",
+        _number,
+    ),
+    Setting(
+        "patrol_stale_days",
+        7,
+        "Cells not patrolled for this many days are listed as stale (work lists, coverage).",
+        _integer,
+    ),
     # Workflow, deadlines and dispatch
-    Setting("routing", None, "CSV routing rules (category → department, per-street overrides); default the bundled gridmap/data/routing.csv."),
-    Setting("sla_warning_share", 0.8, "Share of the time limit after which an open issue is in the warning state (0 < share ≤ 1).", _number),
-    Setting("duplicate_distance_m", 50.0, "Likely duplicate at intake: same category within this many metres…", _number),
+    Setting(
+        "routing",
+        None,
+        "CSV routing rules (category → department, per-street overrides); "
+        "default the bundled gridmap/data/routing.csv.",
+    ),
+    Setting(
+        "sla_warning_share",
+        0.8,
+        "Share of the time limit after which an open issue is in the warning state (0 < share ≤ 1).",
+        _number,
+    ),
+    Setting(
+        "duplicate_distance_m",
+        50.0,
+        "Likely duplicate at intake: same category within this many metres…",
+        _number,
+    ),
     Setting("duplicate_hours", 24.0, "…and reported within this many hours after the other issue.", _number),
-    Setting("suggestion_workload_m", 500.0, "Assignment suggestions: one open issue in hand weighs like this many metres of distance.", _number),
+    Setting(
+        "suggestion_workload_m",
+        500.0,
+        "Assignment suggestions: one open issue in hand weighs like this many metres of distance.",
+        _number,
+    ),
     Setting("import_batch_rows", 5000, "Imports read, check and write this many rows at a time (memory grows with it, "
             "not with the file).", _integer),
     # Abuse: rate limit and security headers
-    Setting("intake_rate_limit", "30/minute", "Anonymous intake (Open311 POST) per client IP: COUNT/PERIOD (second, minute, hour, day) or off."),
-    Setting("intake_key_rate_limit", "600/minute", "Anonymous intake (Open311 POST) per api_key, over all its clients: COUNT/PERIOD or off."),
-    Setting("hsts_max_age", 0, "Strict-Transport-Security max-age in seconds; 0 (the default, for plain-HTTP intranets) sends none.", _integer),
+    Setting(
+        "intake_rate_limit",
+        "30/minute",
+        "Anonymous intake (Open311 POST) per client IP: COUNT/PERIOD (second, minute, hour, day) or off.",
+    ),
+    Setting(
+        "intake_key_rate_limit",
+        "600/minute",
+        "Anonymous intake (Open311 POST) per api_key, over all its clients: COUNT/PERIOD or off.",
+    ),
+    Setting(
+        "hsts_max_age",
+        0,
+        "Strict-Transport-Security max-age in seconds; 0 (the default, for plain-HTTP intranets) sends none.",
+        _integer,
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -136,7 +201,9 @@ def setting_name(name: str) -> str | None:
     return key
 
 
-def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """Settings from defaults, then the environment, then ``overrides`` (by setting name), each through its parser."""
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}

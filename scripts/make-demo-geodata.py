@@ -23,8 +23,12 @@ DEFAULT_OUTLINE = SOURCE_OUTLINE  # geodata/source/: the published GCJ-02 outlin
 def main(argv: list[str] | None = None) -> int:
     """Build, write and validate the demo layer set; print what was written."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--outline", type=Path, default=DEFAULT_OUTLINE, help=f"GCJ-02 district outline (default {DEFAULT_OUTLINE})")
-    parser.add_argument("--out", type=Path, default=ROOT / "geodata", help="folder to write the four GeoJSON files into")
+    parser.add_argument(
+        "--outline", type=Path, default=DEFAULT_OUTLINE, help=f"GCJ-02 district outline (default {DEFAULT_OUTLINE})"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "geodata", help="folder to write the four GeoJSON files into"
+    )
     parser.add_argument("--cell-size", type=float, default=DEFAULT_CELL_SIZE, help="grid cell size in metres")
     args = parser.parse_args(argv)
     try:
@@ -32,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     except GridmapError as exc:
         print(f"make-demo-geodata: {exc.message}", file=sys.stderr)
         return 1
-    counts = ", ".join(f"{len(layers.level(level))} {level}" for level in ("districts", "streets", "communities", "cells"))
+    levels = ("districts", "streets", "communities", "cells")
+    counts = ", ".join(f"{len(layers.level(level))} {level}" for level in levels)
     print(f"wrote {counts} to {args.out}")
     return 0
 

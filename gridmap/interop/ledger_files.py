@@ -58,7 +58,8 @@ def load_mapping(path: str | Path) -> dict[str, str]:
                                '{"诉求编号": "external_id", "诉求内容": "description"}')
         return {k: ("" if v is None else str(v)) for k, v in mapping.items()}
     if path.suffix.lower() in (".csv", ".txt"):
-        rows = [r for r in csv.reader(io.StringIO(decode_text(raw, path, None), newline="")) if any(c.strip() for c in r)]
+        text = io.StringIO(decode_text(raw, path, None), newline="")
+        rows = [r for r in csv.reader(text) if any(c.strip() for c in r)]
         if rows and [c.strip().lower() for c in rows[0][:2]] == ["column", "field"]:
             rows = rows[1:]
         mapping = {}

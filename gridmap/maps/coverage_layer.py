@@ -71,7 +71,9 @@ def _rows(session: Session, settings, issue_filter: MapFilter, level: str) -> li
     return [row for row in rows if scope is None or scope.contains(row["code"])]
 
 
-def households_per_area(session: Session, settings, issue_filter: MapFilter, level: str = "cells") -> dict[str, int] | None:
+def households_per_area(
+    session: Session, settings, issue_filter: MapFilter, level: str = "cells"
+) -> dict[str, int] | None:
     """Households per area code in the filter's period and areas; None without coverage data."""
     if not households_exist(session):
         return None

@@ -59,7 +59,9 @@ class MapQuery:
     issue_filter: MapFilter
 
 
-def figures(session: Session, query: MapQuery, *, as_of: datetime | None = None) -> dict[str, tuple[int, int, int, int]]:
+def figures(
+    session: Session, query: MapQuery, *, as_of: datetime | None = None
+) -> dict[str, tuple[int, int, int, int]]:
     """(total, open, overdue, closed) per area of the query's level inside its scope, zeros left out.
 
     The grouped count of :func:`gridmap.issues.counts.grouped_counts`, as the stats use it, without
@@ -187,7 +189,9 @@ def map_data(
     return data
 
 
-def children_figures(catalogue: AreaCatalogue, query: MapQuery, per_area: Mapping[str, Sequence[int]]) -> dict[str, list[int]]:
+def children_figures(
+    catalogue: AreaCatalogue, query: MapQuery, per_area: Mapping[str, Sequence[int]]
+) -> dict[str, list[int]]:
     """(total, open, overdue, closed) of each area the side panel lists (an area's children, or the scope's areas)."""
     if query.scope.single is not None:
         children = [child.code for child in catalogue.children(query.scope.single)]

@@ -53,7 +53,10 @@ def queue_map(entries: Sequence[QueueEntry], layers: LayerSet, *, static_url: Ca
                 tooltip=_tooltip_text(label(entry)),
             ).add_to(m)
         pad = 0.002
-        m.fit_bounds([[float(lat.min()) - pad, float(lon.min()) - pad], [float(lat.max()) + pad, float(lon.max()) + pad]])
+        m.fit_bounds([
+            [float(lat.min()) - pad, float(lon.min()) - pad],
+            [float(lat.max()) + pad, float(lon.max()) + pad],
+        ])
     else:
         m.fit_bounds([[miny, minx], [maxy, maxx]])
     localize_assets(m, static_url)

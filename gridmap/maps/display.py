@@ -113,7 +113,9 @@ def encode_geometry(geometry: shapely.Geometry, *, simplified: shapely.Geometry 
     return result
 
 
-def _paired_parts(source: shapely.Geometry, original: shapely.Geometry) -> Iterable[tuple[shapely.Geometry, shapely.Geometry | None]]:
+def _paired_parts(
+    source: shapely.Geometry, original: shapely.Geometry
+) -> Iterable[tuple[shapely.Geometry, shapely.Geometry | None]]:
     parts = [p for p in shapely.get_parts(source) if p.geom_type == "Polygon" and not p.is_empty]
     originals = [p for p in shapely.get_parts(original) if p.geom_type == "Polygon"]
     if len(parts) == len(originals):
@@ -173,7 +175,11 @@ class DisplayGeometry:
             if level not in self._levels:
                 frame = self.layers.level(level)
                 self._levels[level] = DisplayLevel(
-                    level, list(frame["code"]), list(frame["name"]), np.asarray(frame.geometry.values, dtype=object), self.shift
+                    level,
+                    list(frame["code"]),
+                    list(frame["name"]),
+                    np.asarray(frame.geometry.values, dtype=object),
+                    self.shift,
                 )
             return self._levels[level]
 

@@ -76,7 +76,9 @@ class AreaCatalogue:
     def ancestors(self, code: str) -> list[AreaRef]:
         """The areas above an area and the area itself, district first."""
         self.get(code)
-        return [self._areas[code[:n]] for n in sorted(CODE_LENGTHS.values()) if n <= len(code) and code[:n] in self._areas]
+        return [
+            self._areas[code[:n]] for n in sorted(CODE_LENGTHS.values()) if n <= len(code) and code[:n] in self._areas
+        ]
 
     @cached_property
     def top(self) -> tuple[str, ...]:
@@ -137,7 +139,9 @@ class AreaScope:
 
     def condition(self, on: Any = None):
         """SQL condition: the issue lies in one of the areas (by the codes stamped at intake; ``on``: the rollup's)."""
-        columns = {length: (column if on is None else getattr(on, column.key)) for length, column in AREA_COLUMNS.items()}
+        columns = {
+            length: (column if on is None else getattr(on, column.key)) for length, column in AREA_COLUMNS.items()
+        }
         return or_(*(columns[len(code)] == code for code in self.codes))
 
     def bounds(self, catalogue: AreaCatalogue) -> tuple[float, float, float, float]:

@@ -58,7 +58,9 @@ class TileId:
         values = []
         for name, raw in (("z", z), ("x", x), ("y", y)):
             if not raw.isascii() or not raw.isdigit() or len(raw) > 8:
-                raise InvalidInput(f"tile {name} must be a whole number ≥ 0, got {raw!r} (as in /tiles/cells/14/13388/7346.mvt)")
+                raise InvalidInput(
+                    f"tile {name} must be a whole number ≥ 0, got {raw!r} (as in /tiles/cells/14/13388/7346.mvt)"
+                )
             values.append(int(raw))
         tile = cls(*values)
         if tile.z > MAX_TILE_ZOOM:

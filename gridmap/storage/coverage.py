@@ -41,7 +41,10 @@ class Household(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     locations: Mapped[list[HouseholdLocation]] = relationship(
-        back_populates="household", order_by="HouseholdLocation.valid_from", cascade="all, delete-orphan", passive_deletes=True
+        back_populates="household",
+        order_by="HouseholdLocation.valid_from",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
     )
 
 
