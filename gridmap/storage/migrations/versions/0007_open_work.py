@@ -4,7 +4,7 @@ Existing rows with a clock to watch get the "due now" mark: the first ``gridmap 
 upgrade evaluates them once and stores each one's next moment.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-07
 """
 from datetime import datetime
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -8,7 +8,7 @@ the household's location on the visit's day, kept by triggers on visits and hous
 Each has a GiST index. On SQLite: composite (lat, lon) indexes on issues and household_locations.
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-07
 """
 from alembic import op
@@ -16,7 +16,7 @@ from alembic import op
 from gridmap.errors import GridmapError
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
