@@ -168,10 +168,13 @@ class Writer:
         """Store rows (ids assigned here) and their transition histories in one transaction; transitions written."""
         from gridmap.issues import intake
 
+        from gridmap.storage.models import SLA_DUE_NOW
+
         for row in rows:
             row["id"] = self.next_id
+            row["sla_next_at"] = SLA_DUE_NOW  # as an import leaves it: the first tick places every issue's next moment
             self.next_id += 1
-        history = [step for row in rows for step in intake._history(row["id"], row, "import")]
+        history = [{**step, "issue_id": row["id"]} for row in rows for step in intake.history_of(row, "import")]
         for step in history:
             step["id"] = self.next_transition
             self.next_transition += 1
