@@ -167,7 +167,6 @@ class Writer:
     def write(self, rows: list[dict[str, Any]]) -> int:
         """Store rows (ids assigned here) and their transition histories in one transaction; transitions written."""
         from gridmap.issues import intake
-
         from gridmap.storage.models import SLA_DUE_NOW
 
         for row in rows:

@@ -68,6 +68,7 @@ MATRIX: list[tuple[str, str, str, dict | None, frozenset[str] | str]] = [
     ("GET", "/api/v1/export/<any(districts, streets, communities, cells):layer>.geojson",
      "/api/v1/export/streets.geojson", None, PUBLIC),
     ("GET", "/api/v1/maps/areas/<level>", "/api/v1/maps/areas/communities", None, ALL),
+    ("GET", "/api/v1/maps/tiles/<level>/<z>/<x>/<y>.mvt", "/api/v1/maps/tiles/cells/10/823/459.mvt", None, ALL),
     ("GET", "/api/v1/maps/data", "/api/v1/maps/data", None, ALL),
     ("GET", "/api/v1/maps/issues", "/api/v1/maps/issues?bbox=100,10,120,25", None, ISSUE_READERS),
     ("GET", "/api/v1/maps/coverage", "/api/v1/maps/coverage", None, COVERAGE),
