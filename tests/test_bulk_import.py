@@ -1,4 +1,5 @@
-"""Large imports stream the file in batches: the same rows, histories, flags and errors as one batch; one transaction."""
+"""Large imports stream the file in batches: the same rows, histories, flags and errors as one batch;
+one transaction."""
 
 from __future__ import annotations
 
@@ -101,8 +102,11 @@ def test_tiny_batches_store_exactly_what_one_batch_stores(gm, cli_env, tmp_path,
     assert sum(issue["possible_duplicate_of"] is not None for issue in one_batch[0]) > 100  # the flags were tested
     assert len(one_batch[1]) > 2500 * 2  # and the histories
     with gm.db.sessions() as session:
-        logged = session.scalars(select(AuditEntry).where(AuditEntry.entity == "issues",
-                                                          AuditEntry.operation == "insert").order_by(AuditEntry.id)).all()
+        logged = session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.entity == "issues", AuditEntry.operation == "insert")
+            .order_by(AuditEntry.id)
+        ).all()
     assert [entry.after["rows"] for entry in logged] == [2500, 2500]  # one summary entry per import
 
 

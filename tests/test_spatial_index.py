@@ -149,7 +149,9 @@ def test_bbox_radius_and_duplicate_queries_are_answered_by_the_spatial_index(gm,
         new = session.execute(select(Issue.id, Issue.category, Issue.lon, Issue.lat, Issue.reported_at)
                               .order_by(Issue.id.desc()).limit(20)).all()
         queries = {
-            "bbox": select(Issue.id).where(*bbox_conditions((origin[0], origin[1], origin[0] + 0.001, origin[1] + 0.001))),
+            "bbox": select(Issue.id).where(
+                *bbox_conditions((origin[0], origin[1], origin[0] + 0.001, origin[1] + 0.001))
+            ),
             "radius": select(Issue.id).where(within_radius(Issue.lon, Issue.lat, origin[0], origin[1], 50)),
             "duplicates": candidate_query(new, timedelta(hours=24), 50),
         }

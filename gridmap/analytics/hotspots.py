@@ -121,7 +121,9 @@ def classify(z: float, p_fdr: float) -> str:
     return "none"
 
 
-def gi_star_table(codes: Sequence[str], counts: Sequence[float], neighbours: Sequence[Sequence[int]]) -> list[dict[str, Any]]:
+def gi_star_table(
+    codes: Sequence[str], counts: Sequence[float], neighbours: Sequence[Sequence[int]]
+) -> list[dict[str, Any]]:
     """Rows ``{code, count, gi_z, p, p_fdr, class}`` for cells with the given counts and neighbourhood."""
     z = getis_ord_gi_star(counts, neighbours)
     p = two_sided_p(z)
@@ -133,7 +135,9 @@ def gi_star_table(codes: Sequence[str], counts: Sequence[float], neighbours: Seq
     ]
 
 
-def cell_counts(session: Session, period: Period, category: str | None = None, *, access: AccessScope) -> dict[str, int]:
+def cell_counts(
+    session: Session, period: Period, category: str | None = None, *, access: AccessScope
+) -> dict[str, int]:
     """Issues in ``access`` reported in the period per cell code (category: an item or class code prefix)."""
     issue_filter = IssueFilter(period.date_from, period.date_to, category or None, period.timezone, access)
     return {code: counts[0] for code, counts in grouped_counts(session, "cells", issue_filter).items()}

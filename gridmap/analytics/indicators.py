@@ -76,7 +76,9 @@ INDICATORS: dict[str, tuple[str, str]] = {
     "on_time_rate": (N_("按期结案率"), "按期结案数 / 应结案数"),
     "rework_rate": (N_("返工率"), "返工数 / 应结案数"),
     "extension_rate": (N_("延期率"), "延期数 / 应结案数"),
-    "median_hours_to_close": (N_("结案时长中位数（小时）"), "median of closed_at − registered_at over the closed, in hours"),
+    "median_hours_to_close": (
+        N_("结案时长中位数（小时）"), "median of closed_at − registered_at over the closed, in hours"
+    ),
     "satisfaction_rate": (N_("回访满意率"), "满意数 / 回访数"),
 }
 RATES: dict[str, tuple[str, str]] = {
@@ -265,7 +267,8 @@ def check_options(group_by: str, level: str, due_rule: str) -> None:
 
 
 def indicators(session: Session, period: Period, *, access: AccessScope, group_by: str = "area",
-               level: str = "districts", due_rule: str = DEFAULT_DUE_RULE, category: str | None = None) -> dict[str, Any]:
+               level: str = "districts", due_rule: str = DEFAULT_DUE_RULE,
+               category: str | None = None) -> dict[str, Any]:
     """Every indicator per group for the period, plus a ``total`` row over all issues in ``access``."""
     check_options(group_by, level, due_rule)
     issues = load_issues(session, period, category, access=access)
@@ -281,7 +284,8 @@ def indicators(session: Session, period: Period, *, access: AccessScope, group_b
                          **tally(groups.get(code, []), period, due_rule).as_dict()})
     else:
         for key in sorted(groups, key=lambda k: (k is None, k or "")):
-            rows.append({"key": key, "name": key or UNASSIGNED[group_by], **tally(groups[key], period, due_rule).as_dict()})
+            rows.append({"key": key, "name": key or UNASSIGNED[group_by],
+                         **tally(groups[key], period, due_rule).as_dict()})
     return {
         "period": period.as_dict(),
         "group_by": group_by,

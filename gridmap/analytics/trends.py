@@ -65,7 +65,8 @@ def _month_end(day: date) -> date:
 def trend_counts(session: Session, period: Period, interval: str = "week", *, access: AccessScope,
                  by: str = "category", level: str = "districts", top: int = 8, categories: CategoryTree | None = None,
                  category: str | None = None) -> dict[str, Any]:
-    """Issues in ``access`` reported per bucket by category class (``E05``) or area, the ``top`` largest series first."""
+    """Issues in ``access`` reported per bucket by category class (``E05``) or area,
+    the ``top`` largest series first."""
     parse_choice(by, BY, "by", by)
     parse_choice(level, AREA_LEVELS, "level", level)
     parts = buckets(period, interval)
@@ -83,7 +84,8 @@ def trend_counts(session: Session, period: Period, interval: str = "week", *, ac
 
 def _per_bucket(session: Session, period: Period, parts: list[tuple[str, Period]], by: str, level: str,
                 category: str | None, access: AccessScope) -> list[Counter]:
-    """Issues per bucket and series key: from the rollup's days when it is built for the period's zone, else raw rows."""
+    """Issues per bucket and series key: from the rollup's days when it is built for the period's zone,
+    else raw rows."""
     column = Issue.category if by == "category" else AREA_LEVELS[level]
     per_bucket: list[Counter] = [Counter() for _ in parts]
     issue_filter = IssueFilter(period.date_from, period.date_to, category or None, period.timezone, access)
@@ -165,7 +167,8 @@ def line_chart(labels: list[str], series: list[dict[str, Any]], *, percent: bool
         lines.append({
             "name": item["name"], "color": PALETTE[number % len(PALETTE)],
             "segments": [" ".join(f"{x},{y}" for x, y, _ in seg) for seg in segments],
-            "points": [{"x": x, "y": y, "title": f"{item['name']}: {_fmt(v, percent)}"} for seg in segments for x, y, v in seg],
+            "points": [{"x": x, "y": y, "title": f"{item['name']}: {_fmt(v, percent)}"}
+                       for seg in segments for x, y, v in seg],
         })
     ticks = [{"y": y_at(peak * k / 4), "label": _fmt(peak * k / 4, percent)} for k in range(5)]
     every = max(1, len(labels) // 8)

@@ -63,7 +63,9 @@ MASKED_COLUMNS = {"reporter_name": mask_name, "reporter_phone": mask_phone}
 class _Exporter:
     """Turns issues into ledger rows of typed values (datetimes local and naive, labels applied)."""
 
-    def __init__(self, gm: LedgerParts, session: Session, lang: str, as_of: datetime | None, *, personal: bool = True) -> None:
+    def __init__(
+        self, gm: LedgerParts, session: Session, lang: str, as_of: datetime | None, *, personal: bool = True
+    ) -> None:
         self.gm = gm
         self.personal = personal
         self.lang = parse_lang(lang)
@@ -72,7 +74,9 @@ class _Exporter:
         self.area_names = dict(session.execute(select(Area.code, Area.name)).all())
         self.columns = issue_columns()
         self.history_columns = history_columns()
-        self.datetime_keys = {c.key for c in Issue.__table__.columns if isinstance(c.type, UTCDateTime)} | {"started_at"}
+        self.datetime_keys = {
+            c.key for c in Issue.__table__.columns if isinstance(c.type, UTCDateTime)
+        } | {"started_at"}
 
     def label(self, key: str, value: Any) -> Any:
         if value is None or self.lang == "en" or key not in LABELLED:

@@ -101,7 +101,11 @@ def _cell_text(value: Any, unescape: bool) -> Any:
 
 
 def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip()) or (isinstance(value, float) and math.isnan(value))
+    return (
+        value is None
+        or (isinstance(value, str) and not value.strip())
+        or (isinstance(value, float) and math.isnan(value))
+    )
 
 
 def _parse_typed(field_name: str, value: Any, tz: tzinfo) -> Any:
@@ -113,7 +117,9 @@ def _parse_typed(field_name: str, value: Any, tz: tzinfo) -> Any:
         code = label_code(str(value), LABELLED[field_name])
         known = STATUSES if LABELLED[field_name] is STATUS_LABELS else tuple(LABELLED[field_name])
         if code not in known:
-            raise _RowProblem(field_name, f"unknown {field_name.replace('_', ' ')} {value!r}; use one of {', '.join(known)}")
+            raise _RowProblem(
+                field_name, f"unknown {field_name.replace('_', ' ')} {value!r}; use one of {', '.join(known)}"
+            )
         return code
     if isinstance(column.type, UTCDateTime):
         try:
@@ -138,7 +144,9 @@ def _parse_typed(field_name: str, value: Any, tz: tzinfo) -> Any:
         try:
             return json.loads(value) if isinstance(value, str) else value
         except json.JSONDecodeError as exc:
-            raise _RowProblem(field_name, f"{field_name} is not valid JSON ({exc.msg} at character {exc.pos})") from None
+            raise _RowProblem(
+                field_name, f"{field_name} is not valid JSON ({exc.msg} at character {exc.pos})"
+            ) from None
     return str(value).strip()
 
 
@@ -212,7 +220,8 @@ def _history_by_issue(table: RawTable | None, source: str) -> dict[str, list[tup
         entry = {key: cells[i] if i < len(cells) else None for key, i in index.items()}
         issue = _cell_text(entry.get("issue_id"), False)
         seq = entry.get("seq")
-        order = int(seq) if isinstance(seq, (int, float)) or (isinstance(seq, str) and seq.strip().isdigit()) else number
+        numeric = isinstance(seq, (int, float)) or (isinstance(seq, str) and seq.strip().isdigit())
+        order = int(seq) if numeric else number
         found.setdefault(str(issue).strip(), []).append((order, number, entry))
     return {issue: [(number, entry) for _, number, entry in sorted(rows, key=lambda r: (r[0], r[1]))]
             for issue, rows in found.items()}
@@ -363,7 +372,9 @@ class _LedgerImport:
             # intake (a reworked or reopened case need not have its stage times in order).
             restored["status"] = record.pop("status", None)
             if restored["status"] not in STATUSES:
-                self.problem(number, ["status"], f"unknown status {restored['status']!r}; use one of {', '.join(STATUSES)}")
+                self.problem(
+                    number, ["status"], f"unknown status {restored['status']!r}; use one of {', '.join(STATUSES)}"
+                )
             for stage in STAGE_FIELDS:
                 try:
                     restored[stage] = _parse_typed(stage, record.pop(stage, None), self.tz)

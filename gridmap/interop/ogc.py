@@ -319,7 +319,8 @@ def items(gm: Any, base: str, name: str, values: Mapping[str, Any], *, access: A
     here = {"offset": offset} if offset else {"after": after} if after is not None else {}
     links = [
         {"href": _url(href, {**query, **here}), "rel": "self", "type": GEOJSON, "title": "This page"},
-        {"href": f"{base}/collections/{name}", "rel": "collection", "type": "application/json", "title": "The collection"},
+        {"href": f"{base}/collections/{name}", "rel": "collection", "type": "application/json",
+         "title": "The collection"},
     ]
     if name == "issues":
         if next_after is not None:

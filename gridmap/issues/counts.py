@@ -111,7 +111,8 @@ def _running_past_deadline(as_of: datetime | None) -> Any:
 
 def raw_grouped_counts(session: Session, column: Any, conditions: list[Any], *,
                        as_of: datetime | None = None) -> dict[str, tuple[int, int, int, int]]:
-    """(total, open, overdue, closed) per value of ``column`` over the issues ``conditions`` select, from the raw rows."""
+    """(total, open, overdue, closed) per value of ``column`` over the issues ``conditions`` select,
+    from the raw rows."""
     statement = (
         select(column, func.count(),
                *(func.sum(case((metric_condition(m, as_of), 1), else_=0)) for m in COUNTS[1:]))

@@ -85,7 +85,9 @@ class RoutingRule:
 class Routing:
     """Routing rules over a category tree: which department an issue goes to."""
 
-    def __init__(self, rules: Iterable[RoutingRule], categories: CategoryTree, source: str = "the routing rules") -> None:
+    def __init__(
+        self, rules: Iterable[RoutingRule], categories: CategoryTree, source: str = "the routing rules"
+    ) -> None:
         self.rules = list(rules)
         self.categories = categories
         self.source = source
@@ -98,7 +100,9 @@ class Routing:
         try:
             stat = resolved.stat()
         except OSError:
-            raise InvalidInput(f"routing file {resolved} does not exist (the bundled one is {BUNDLED_ROUTING})") from None
+            raise InvalidInput(
+                f"routing file {resolved} does not exist (the bundled one is {BUNDLED_ROUTING})"
+            ) from None
         header, records = _read_routing(str(resolved), stat.st_mtime_ns, stat.st_size)
         rules: list[RoutingRule] = []
         problems: list[str] = []
@@ -106,7 +110,9 @@ class Routing:
         for line, row in records:
             code, street, department = row["category"].upper(), row["street"] or None, row["department"]
             if code not in categories:
-                problems.append(f"line {line}, column {excel_column(header, 'category')}: unknown category {row['category']!r}")
+                problems.append(
+                    f"line {line}, column {excel_column(header, 'category')}: unknown category {row['category']!r}"
+                )
                 continue
             if street is not None and not _STREET.match(street):
                 problems.append(
@@ -119,7 +125,10 @@ class Routing:
                 continue
             key = (code, street)
             if key in first_line:
-                problems.append(f"line {line}: category {code} and street {street or '(any)'} already routed on line {first_line[key]}")
+                problems.append(
+                    f"line {line}: category {code} and street {street or '(any)'} "
+                    f"already routed on line {first_line[key]}"
+                )
                 continue
             first_line[key] = line
             rules.append(RoutingRule(code, street, department, row.get("note", "")))
@@ -176,7 +185,10 @@ def read_workers(path: str | Path, layers: LayerSet) -> list[Worker]:
 
 
 def parse_workers(
-    records: Sequence[tuple[int, dict[str, str]]], layers: LayerSet, *, header: Sequence[str] = ("name", "phone", "areas"),
+    records: Sequence[tuple[int, dict[str, str]]],
+    layers: LayerSet,
+    *,
+    header: Sequence[str] = ("name", "phone", "areas"),
     source: str = "the workers file",
 ) -> list[Worker]:
     """Workers from (line, row) pairs with ``name``, ``phone``, ``areas``; checked against the layer set."""
@@ -194,7 +206,10 @@ def parse_workers(
             problems.append(f"line {line}: name is empty")
             continue
         if name in names:
-            problems.append(f"line {line}: {name} is already listed on line {names[name]}; names must be unique (add a distinguishing mark)")
+            problems.append(
+                f"line {line}: {name} is already listed on line {names[name]}; "
+                "names must be unique (add a distinguishing mark)"
+            )
             continue
         names[name] = line
         claimed: list[str] = []
@@ -213,7 +228,10 @@ def parse_workers(
                 )
         for code in dict.fromkeys(claimed):
             if code in owner and owner[code][0] != name:
-                problems.append(f"line {line}: cell {code} already belongs to {owner[code][0]} (line {owner[code][1]}); a cell has one grid worker")
+                problems.append(
+                    f"line {line}: cell {code} already belongs to {owner[code][0]} (line {owner[code][1]}); "
+                    "a cell has one grid worker"
+                )
             owner.setdefault(code, (name, line))
         workers.append(Worker(name, (row.get("phone") or "").strip() or None, tuple(dict.fromkeys(claimed))))
     if problems:
@@ -235,7 +253,9 @@ def store_workers(session: Session, workers: Sequence[Worker]) -> int:
             [{"name": worker.name, "phone": worker.phone} for worker in workers],
         )
     )
-    rows = [{"cell_code": cell, "worker_id": worker_id} for worker_id, worker in zip(ids, workers) for cell in worker.cells]
+    rows = [
+        {"cell_code": cell, "worker_id": worker_id} for worker_id, worker in zip(ids, workers) for cell in worker.cells
+    ]
     if rows:
         session.execute(insert(GridWorkerCell), rows)
     return len(workers)
@@ -262,7 +282,9 @@ def workers_csv(workers: Sequence[Worker], layers: LayerSet) -> str:
 def responsible_worker(session: Session, cell_code: str) -> GridWorker | None:
     """The grid worker responsible for a cell, or None."""
     return session.scalar(
-        select(GridWorker).join(GridWorkerCell, GridWorkerCell.worker_id == GridWorker.id).where(GridWorkerCell.cell_code == cell_code)
+        select(GridWorker)
+        .join(GridWorkerCell, GridWorkerCell.worker_id == GridWorker.id)
+        .where(GridWorkerCell.cell_code == cell_code)
     )
 
 
@@ -302,7 +324,11 @@ def suggest_assignees(
     if limit < 1:
         raise InvalidInput(f"limit must be at least 1, got {limit}")
     candidates: list[dict[str, Any]] = []
-    routed = routing.department_for(issue.category, issue.street_code) if issue.category in routing.categories else issue.department
+    routed = (
+        routing.department_for(issue.category, issue.street_code)
+        if issue.category in routing.categories
+        else issue.department
+    )
     default = routing.categories.get(issue.category).department if issue.category in routing.categories else None
     departments = [(routed, 2, "routed department (路由部门)")]
     if default and default != routed:
@@ -317,10 +343,13 @@ def suggest_assignees(
     ) if names else {}
     for name, responsibility, reason in departments:
         if name:
-            candidates.append(dict(kind="department", department=name, assignee=None, phone=None, responsibility=responsibility,
-                                   reason=reason, distance_m=None, open_workload=int(dept_load.get(name, 0))))
+            candidates.append(dict(kind="department", department=name, assignee=None, phone=None,
+                                   responsibility=responsibility, reason=reason, distance_m=None,
+                                   open_workload=int(dept_load.get(name, 0))))
 
-    rows = session.execute(select(GridWorker.name, GridWorker.phone, GridWorkerCell.cell_code).join(GridWorkerCell)).all()
+    rows = session.execute(
+        select(GridWorker.name, GridWorker.phone, GridWorkerCell.cell_code).join(GridWorkerCell)
+    ).all()
     cells_of: dict[str, list[str]] = {}
     phones: dict[str, str | None] = {}
     for name, phone, cell in rows:
@@ -337,9 +366,14 @@ def suggest_assignees(
         )
         worker_names = sorted(cells_of)
         homes = np.array(
-            [np.mean([centroids[c] for c in cells_of[name] if c in centroids] or [(issue.lon, issue.lat)], axis=0) for name in worker_names]
+            [
+                np.mean([centroids[c] for c in cells_of[name] if c in centroids] or [(issue.lon, issue.lat)], axis=0)
+                for name in worker_names
+            ]
         )
-        _, _, distances = _GEOD.inv(np.full(len(homes), issue.lon), np.full(len(homes), issue.lat), homes[:, 0], homes[:, 1])
+        _, _, distances = _GEOD.inv(
+            np.full(len(homes), issue.lon), np.full(len(homes), issue.lat), homes[:, 0], homes[:, 1]
+        )
         for name, distance in zip(worker_names, distances):
             cells = cells_of[name]
             if issue.cell_code in cells:
@@ -348,9 +382,12 @@ def suggest_assignees(
                 responsibility, reason = 1, f"grid worker in community {issue.community_code} (本社区网格员)"
             else:
                 responsibility, reason = 0, "grid worker elsewhere (其他网格员)"
-            candidates.append(dict(kind="worker", department=None, assignee=name, phone=phones[name], responsibility=responsibility,
-                                   reason=reason, distance_m=round(float(distance), 1), open_workload=int(load.get(name, 0))))
+            candidates.append(dict(kind="worker", department=None, assignee=name, phone=phones[name],
+                                   responsibility=responsibility, reason=reason,
+                                   distance_m=round(float(distance), 1), open_workload=int(load.get(name, 0))))
     for candidate in candidates:
         candidate["cost_m"] = round((candidate["distance_m"] or 0.0) + candidate["open_workload"] * workload_m, 1)
-    candidates.sort(key=lambda c: (-c["responsibility"], c["cost_m"], c["kind"] != "department", c["department"] or c["assignee"]))
+    candidates.sort(
+        key=lambda c: (-c["responsibility"], c["cost_m"], c["kind"] != "department", c["department"] or c["assignee"])
+    )
     return [Suggestion(rank=rank, **candidate) for rank, candidate in enumerate(candidates[:limit], start=1)]

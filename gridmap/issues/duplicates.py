@@ -79,13 +79,16 @@ def flag_duplicates(session: Session, issue_ids: Sequence[int], rule: DuplicateR
             continue
         _, _, distance = _GEOD.inv(np.full(len(others), row.lon), np.full(len(others), row.lat),
                                    np.array([c.lon for c in others]), np.array([c.lat for c in others]))
-        ranked = [(flagged[c.id], float(d), c.reported_at, c.id) for c, d in zip(others, distance) if d <= rule.distance_m]
+        ranked = [(flagged[c.id], float(d), c.reported_at, c.id)
+                  for c, d in zip(others, distance) if d <= rule.distance_m]
         if not ranked:
             continue
         found[row.id] = min(ranked)[3]
         flagged[row.id] = True
     if found:
-        session.execute(update(Issue), [{"id": issue_id, "possible_duplicate_of": other} for issue_id, other in found.items()])
+        session.execute(
+            update(Issue), [{"id": issue_id, "possible_duplicate_of": other} for issue_id, other in found.items()]
+        )
     return found
 
 

@@ -142,7 +142,9 @@ def parse_datetime(value: Any, tz: tzinfo) -> datetime:
                 except ValueError:
                     continue
             else:
-                raise ValueError(f"{text!r} is not a date-time; use ISO 8601 such as 2025-06-01T08:30:00+08:00") from None
+                raise ValueError(
+                    f"{text!r} is not a date-time; use ISO 8601 such as 2025-06-01T08:30:00+08:00"
+                ) from None
     if not EARLIEST_DAY <= moment.date() <= LATEST_DAY:  # beyond, time zone arithmetic overflows
         raise ValueError(f"{moment.isoformat()} is out of range: give a time between {EARLIEST_DAY} and {LATEST_DAY}")
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
@@ -290,7 +292,8 @@ class Intake:
             "photos": _photos(record.get("photos")),
             "satisfaction": None,
             "rework_count": 0,
-            "extra": {k: v for k, v in record.items() if k not in REQUIRED_COLUMNS and k not in OPTIONAL_COLUMNS and _text(v)
+            "extra": {k: v for k, v in record.items()
+                      if k not in REQUIRED_COLUMNS and k not in OPTIONAL_COLUMNS and _text(v)
                       and not k.startswith("__")},
         }
         previous = reported_at

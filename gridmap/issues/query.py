@@ -63,7 +63,10 @@ class IssueQuery:
                                    categories=categories, timezone_name=timezone_name, access=access)
         area = (args.get("area") or "").strip() or None
         if area is not None and not (area.isdigit() and len(area) in AREA_COLUMNS):
-            raise InvalidInput(f"area {area!r} is not an area code: give 6 (district), 9 (street), 12 (community) or 15 (cell) digits")
+            raise InvalidInput(
+                f"area {area!r} is not an area code: "
+                "give 6 (district), 9 (street), 12 (community) or 15 (cell) digits"
+            )
         sources = parse_choices(args.get("source"), SOURCES, "source")
         sort = parse_choice(args.get("sort"), SORTS, "sort", "-reported_at")
         limit, offset = parse_paging(args.get("limit"), args.get("offset"), default_limit=DEFAULT_LIMIT,
@@ -148,7 +151,8 @@ def issue_as_dict(
     detail: bool = False,
     personal: bool = True,
 ) -> dict[str, Any]:
-    """The issue as the API shows it; ``detail`` adds the reporter (masked unless ``personal``), history, escalations."""
+    """The issue as the API shows it; ``detail`` adds the reporter (masked unless ``personal``),
+    history, escalations."""
     tz = ZoneInfo(timezone_name)
     now = now or datetime.now(UTC)
     try:
@@ -212,7 +216,9 @@ def escalation_level(issue: Issue) -> int:
     return max((e.level for e in issue.escalations if e.deadline == issue.deadline), default=0)
 
 
-def transitions_as_dicts(transitions: list[IssueTransition], timezone_name: str = "Asia/Shanghai") -> list[dict[str, Any]]:
+def transitions_as_dicts(
+    transitions: list[IssueTransition], timezone_name: str = "Asia/Shanghai"
+) -> list[dict[str, Any]]:
     """Transition records as JSON-ready dicts, in the order given (oldest first)."""
     tz = ZoneInfo(timezone_name)
     return [
@@ -231,7 +237,9 @@ def transitions_as_dicts(transitions: list[IssueTransition], timezone_name: str 
     ]
 
 
-def escalations_as_dicts(escalations: list[IssueEscalation], timezone_name: str = "Asia/Shanghai") -> list[dict[str, Any]]:
+def escalations_as_dicts(
+    escalations: list[IssueEscalation], timezone_name: str = "Asia/Shanghai"
+) -> list[dict[str, Any]]:
     """Escalation records as JSON-ready dicts, oldest first."""
     tz = ZoneInfo(timezone_name)
     return [

@@ -126,7 +126,9 @@ def _read_csv(path: Path, encoding: str | None, required: Sequence[str]) -> Iter
     missing = [c for c in required if c not in header]
     if missing:
         stream.close()
-        raise InvalidInput(f"{path}: missing column(s) {', '.join(missing)}; the header must name {', '.join(required)}")
+        raise InvalidInput(
+            f"{path}: missing column(s) {', '.join(missing)}; the header must name {', '.join(required)}"
+        )
     reader.fieldnames = header
     return _csv_rows(path, stream, reader, header)
 
@@ -164,7 +166,9 @@ def _read_xlsx(path: Path, required: Sequence[str]) -> Iterator[tuple[int, dict[
     missing = [c for c in required if c not in header]
     if missing:
         workbook.close()
-        raise InvalidInput(f"{path}: missing column(s) {', '.join(missing)}; the first row must name {', '.join(required)}")
+        raise InvalidInput(
+            f"{path}: missing column(s) {', '.join(missing)}; the first row must name {', '.join(required)}"
+        )
     return _xlsx_rows(workbook, rows, header)
 
 

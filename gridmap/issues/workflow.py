@@ -86,7 +86,8 @@ class WorkflowRules:
     def __post_init__(self) -> None:
         if not 0 < self.warn_share <= 1:
             raise InvalidInput(
-                f"sla_warning_share must be in (0, 1], e.g. 0.8 for a warning at 80% of the time limit; got {self.warn_share!r}"
+                "sla_warning_share must be in (0, 1], e.g. 0.8 for a warning at 80% of the time limit; "
+                f"got {self.warn_share!r}"
             )
 
     @classmethod
@@ -342,7 +343,8 @@ def _limit_or_refuse(issue: Issue, action: str, rules: WorkflowRules) -> tuple[T
     limit = rules.time_limit(issue)
     if limit is None:
         raise InvalidInput(
-            f"cannot {action} issue {issue.id}: its category {issue.category} has no time limit in {rules.categories.source}"
+            f"cannot {action} issue {issue.id}: its category {issue.category} "
+            f"has no time limit in {rules.categories.source}"
         )
     return limit
 
@@ -366,8 +368,11 @@ def _dispatch(session, issue, at, rules, params):
     assignee = _text(params.get("assignee"), "assignee")
     department = department or issue.department
     if not department and not assignee:
-        raise InvalidInput(f"dispatch of issue {issue.id} needs a department or an assignee (it has no routed department)")
-    return dict(department=department, assignee=assignee, dispatched_at=at), {"department": department, "assignee": assignee}
+        raise InvalidInput(
+            f"dispatch of issue {issue.id} needs a department or an assignee (it has no routed department)"
+        )
+    changes = dict(department=department, assignee=assignee, dispatched_at=at)
+    return changes, {"department": department, "assignee": assignee}
 
 
 def _feedback(session, issue, at, rules, params):
@@ -390,7 +395,9 @@ def _close(session, issue, at, rules, params):
 def _revisit(session, issue, at, rules, params):
     score = params.get("satisfaction")
     if score is None:
-        raise InvalidInput("revisit needs satisfaction: the citizen's score from 1 (very dissatisfied) to 5 (very satisfied)")
+        raise InvalidInput(
+            "revisit needs satisfaction: the citizen's score from 1 (very dissatisfied) to 5 (very satisfied)"
+        )
     if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
         raise InvalidInput(f"satisfaction must be a whole number from 1 to 5, got {score!r}")
     return dict(revisited_at=at, satisfaction=score), {"satisfaction": score}
@@ -526,7 +533,9 @@ def apply_to_issues(
         try:
             issue = load_issue(session, issue_id)
             # apply_action changes nothing when it refuses, so the others can still be checked.
-            transitions.append(apply_action(session, issue, action, actor=actor, comment=comment, at=at, rules=rules, **params))
+            transitions.append(
+                apply_action(session, issue, action, actor=actor, comment=comment, at=at, rules=rules, **params)
+            )
         except (IllegalTransition, InvalidInput, NotFound) as exc:
             problems.append({"issue": issue_id, "status": exc.status, "message": exc.message})
     if problems:

@@ -40,7 +40,10 @@ def create_db_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise InvalidInput(f"bad database URL {url!r}; e.g. sqlite:///instance/gridmap.sqlite3 or postgresql+psycopg://user@host/db") from None
+        raise InvalidInput(
+            f"bad database URL {url!r}; "
+            "e.g. sqlite:///instance/gridmap.sqlite3 or postgresql+psycopg://user@host/db"
+        ) from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

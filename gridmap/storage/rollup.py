@@ -156,7 +156,8 @@ def _grouped(rows: str, sign: str) -> str:
 def _postgresql_triggers() -> list[str]:
     watched = ("reported_at", *KEY_COLUMNS)
     changed = (f"(SELECT o.* FROM old_rows o JOIN new_rows w ON w.id = o.id "
-               f"WHERE ({', '.join('o.' + c for c in watched)}) IS DISTINCT FROM ({', '.join('w.' + c for c in watched)}))")
+               f"WHERE ({', '.join('o.' + c for c in watched)}) "
+               f"IS DISTINCT FROM ({', '.join('w.' + c for c in watched)}))")
     changed_new = changed.replace("SELECT o.*", "SELECT w.*")
     inserted = f"SELECT {_KEYS}, sum(n) AS n FROM ({_grouped('new_rows', '+')}) g GROUP BY {_KEYS}"
     deleted = f"SELECT {_KEYS}, sum(n) AS n FROM ({_grouped('old_rows', '-')}) g GROUP BY {_KEYS}"
@@ -226,7 +227,9 @@ def rebuild(connection: Connection, timezone: str) -> int:
     connection.execute(insert(issue_rollup_zone), [{"starts_at": at, "utc_offset": offset, "timezone": timezone}
                                                     for at, offset in zone_offsets(timezone)])
     connection.execute(delete(issue_rollup))
-    connection.exec_driver_sql(f"INSERT INTO {ROLLUP_TABLE} ({_KEYS}, issues) {_raw_counts_sql(connection.dialect.name)}")
+    connection.exec_driver_sql(
+        f"INSERT INTO {ROLLUP_TABLE} ({_KEYS}, issues) {_raw_counts_sql(connection.dialect.name)}"
+    )
     return int(connection.scalar(select(text("count(*)")).select_from(issue_rollup)) or 0)
 
 

@@ -92,7 +92,8 @@ def _require_postgis() -> None:
             bind.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
     except Exception as exc:  # noqa: BLE001  (no privilege: say who can do it)
         raise GridmapError(f"cannot create the PostGIS extension ({str(exc).splitlines()[0]}): as a superuser "
-                           f"run `CREATE EXTENSION postgis;` in database {database}, then `gridmap init` again") from None
+                           f"run `CREATE EXTENSION postgis;` in database {database}, "
+                           "then `gridmap init` again") from None
 
 
 def upgrade() -> None:
