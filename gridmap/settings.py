@@ -220,6 +220,6 @@ def load_settings(
 def database_url(settings: Mapping[str, Any]) -> str:
     """The database URL to use: the configured one, else SQLite in the instance folder."""
     if settings.get("database_url"):
-        return str(settings["database_url"])
+        return settings["database_url"]
     instance = Path(settings["instance"]).resolve()
     return f"sqlite:///{instance / 'gridmap.sqlite3'}"

@@ -66,12 +66,13 @@ class MapService:
 
     @property
     def max_cells(self) -> int:
-        return int(self.settings.get("map_max_cells") or 20000)
+        """Above this many cells (vector tiles off) a view colours by community until you drill down."""
+        return self.settings["map_max_cells"]
 
     @property
     def tile_cells(self) -> int:
         """Above this many cells a view draws them from vector tiles; 0: never."""
-        return int(self.settings.get("map_tile_cells") or 0)
+        return self.settings["map_tile_cells"]
 
     def uses_tiles(self, cells: int) -> bool:
         """Whether a choropleth of ``cells`` cells is drawn from vector tiles."""
