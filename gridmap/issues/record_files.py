@@ -10,7 +10,7 @@ import codecs
 import csv
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from gridmap.errors import InvalidInput
 from gridmap.json_text import parse_json
@@ -116,26 +116,25 @@ def text_encoding(path: Path, encoding: str | None) -> str:
 
 
 def _read_csv(path: Path, encoding: str | None, required: Sequence[str]) -> Iterator[tuple[int, dict[str, Any]]]:
-    stream = path.open(encoding=text_encoding(path, encoding), newline="")
-    reader = csv.DictReader(stream)
-    try:
-        header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    except csv.Error as exc:
-        stream.close()
-        raise InvalidInput(f"{path}: not a readable CSV file ({exc})") from None
+    """Check the header now; the rows are read when iterated, the file opened only meanwhile."""
+    encoding_name = text_encoding(path, encoding)
+    with path.open(encoding=encoding_name, newline="") as stream:
+        try:
+            header = [h.strip().lower() for h in (csv.DictReader(stream).fieldnames or [])]
+        except csv.Error as exc:
+            raise InvalidInput(f"{path}: not a readable CSV file ({exc})") from None
     missing = [c for c in required if c not in header]
     if missing:
-        stream.close()
         raise InvalidInput(
             f"{path}: missing column(s) {', '.join(missing)}; the header must name {', '.join(required)}"
         )
-    reader.fieldnames = header
-    return _csv_rows(path, stream, reader, header)
+    return _csv_rows(path, encoding_name, header)
 
 
-def _csv_rows(path: Path, stream: IO[str], reader: csv.DictReader,
-              header: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
-    with stream:
+def _csv_rows(path: Path, encoding_name: str, header: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open(encoding=encoding_name, newline="") as stream:
+        reader = csv.DictReader(stream, fieldnames=header)
+        next(reader, None)  # the header row, checked by _read_csv
         while True:
             try:
                 record = next(reader)
@@ -154,27 +153,38 @@ def _csv_rows(path: Path, stream: IO[str], reader: csv.DictReader,
 
 
 def _read_xlsx(path: Path, required: Sequence[str]) -> Iterator[tuple[int, dict[str, Any]]]:
-    from openpyxl import load_workbook
-
+    """Check the header now; the rows are read when iterated, the workbook open only meanwhile."""
+    workbook = _open_workbook(path)
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
-        sheet = workbook.active
-    except Exception as exc:  # openpyxl raises many types for broken workbooks
-        raise InvalidInput(f"{path}: not a readable XLSX workbook ({exc.__class__.__name__})") from None
-    rows = sheet.iter_rows(values_only=True)
-    header = [str(h).strip().lower() if h is not None else "" for h in next(rows, [])]
+        header = [str(h).strip().lower() if h is not None else "" for h in next(_sheet_rows(workbook), [])]
+    finally:
+        workbook.close()
     missing = [c for c in required if c not in header]
     if missing:
-        workbook.close()
         raise InvalidInput(
             f"{path}: missing column(s) {', '.join(missing)}; the first row must name {', '.join(required)}"
         )
-    return _xlsx_rows(workbook, rows, header)
+    return _xlsx_rows(path, header)
 
 
-def _xlsx_rows(workbook: Any, rows: Iterator[tuple[Any, ...]],
-               header: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+def _open_workbook(path: Path) -> Any:
+    from openpyxl import load_workbook
+
     try:
+        return load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for broken workbooks
+        raise InvalidInput(f"{path}: not a readable XLSX workbook ({exc.__class__.__name__})") from None
+
+
+def _sheet_rows(workbook: Any) -> Iterator[tuple[Any, ...]]:
+    return workbook.active.iter_rows(values_only=True)
+
+
+def _xlsx_rows(path: Path, header: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    workbook = _open_workbook(path)
+    try:
+        rows = _sheet_rows(workbook)
+        next(rows, None)  # the header row, checked by _read_xlsx
         for number, values in enumerate(rows, start=2):
             if all(v is None or str(v).strip() == "" for v in values):
                 continue
