@@ -75,7 +75,7 @@ def test_serve_refuses_an_uninitialised_database_with_a_hint(cli_env, monkeypatc
 def test_every_command_area_is_on_the_command_line():
     assert sorted(main.commands) == ["backup", "coverage", "demo", "geodata", "grid", "init", "issues",
                                      "keys", "ledger",
-                                     "locate", "restore", "serve", "sla", "tokens", "users", "workers"]
+                                     "locate", "restore", "rollup", "serve", "sla", "tokens", "users", "workers"]
     assert sorted(main.commands["coverage"].commands) == ["export", "households", "patrols", "summary", "visits",
                                                           "worklist"]
     assert sorted(main.commands["issues"].commands) == ["assign", "import", "suggest", "transition"]
