@@ -131,7 +131,9 @@ def bulk(gm, kind: int, pick: int) -> None:
             if moved:
                 session.execute(update(Issue), moved)
             return
-        values = ({"category": CATEGORIES[pick % 4]}, {"department": DEPARTMENTS[pick % 2]}, {"status": "closed"},
+        # A status moved by a bare statement would leave the issue's history behind (the ledger import then
+        # rightly refuses it): status changes come from workflow actions; statements move the other keys.
+        values = ({"category": CATEGORIES[pick % 4]}, {"department": DEPARTMENTS[pick % 2]}, {"source": "hotline"},
                   {"department": None})[kind - 1]
         session.execute(update(Issue).where(chosen).values(values))
 
