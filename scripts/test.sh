@@ -3,7 +3,7 @@
 #   0. ruff (lint and import order) and mypy (types of the core packages), both configured in pyproject.toml;
 #   1. on SQLite (the default), browser tests included;
 #   2. on PostgreSQL + PostGIS (GRIDMAP_TEST_DATABASE=postgresql): the tests start their own
-#      throwaway server (tests/pgserver.py); browser tests are not repeated (-m "not browser").
+#      throwaway server (tests/pgserver.py); browser and bench-script tests are not repeated (-m "not browser and not bench").
 # Extra arguments go to both pytest runs, e.g.  bash scripts/test.sh -x -k crs
 # The same script for developers and CI (.ci/run).  Exits non-zero if a tool or either run fails; the
 # suites run even when a tool fails, so one run reports everything.
@@ -38,7 +38,7 @@ env -u GRIDMAP_TEST_DATABASE \
 echo; echo "===== test.sh: PostgreSQL run ====="
 rc_postgresql=0
 GRIDMAP_TEST_DATABASE=postgresql \
-    .venv/bin/python -m pytest -p no:cacheprovider -m "not browser" "$@" || rc_postgresql=$?
+    .venv/bin/python -m pytest -p no:cacheprovider -m "not browser and not bench" "$@" || rc_postgresql=$?
 
 tool() {  # tool EXIT-CODE
     if [[ $1 -eq 0 ]]; then echo "passed"; else echo "FAILED (exit code $1)"; fi
